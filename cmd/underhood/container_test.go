@@ -1,0 +1,424 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Step 3: after chroot there is no proc, so ls /proc and ps show nothing.
+func TestChrootSeesEmptyProc(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "chroot", "--", "/bin/busybox", "sh", "-c",
+		"echo proc:; busybox ls -A /proc; echo ps:; busybox ps -A 2>/dev/null; echo root:; busybox ls /")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	proc := between(r.out, "proc:\n", "ps:\n")
+	ps := between(r.out, "ps:\n", "root:\n")
+	if strings.TrimSpace(proc) != "" {
+		t.Errorf("/proc inside chroot is not empty: %q", proc)
+	}
+	if regexp.MustCompile(`(?m)^\s*\d+\s`).MatchString(ps) {
+		t.Errorf("ps inside chroot lists processes: %q", ps)
+	}
+	for _, d := range []string{"bin", "dev", "etc", "proc", "sys"} {
+		if !strings.Contains(after(r.out, "root:\n"), d) {
+			t.Errorf("ls / inside chroot lacks %s: %q", d, r.out)
+		}
+	}
+	if !strings.Contains(r.err, "chrooted into") {
+		t.Errorf("no line saying what isolation the payload has: %q", r.err)
+	}
+	assertClean(t)
+}
+
+// Step 4: with proc mounted, ps in the chroot sees the host's processes,
+// and the host's mount table does not change.
+func TestMountProcSeesHostProcesses(t *testing.T) {
+	needLab(t)
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	r := runUH(t, "mount-proc", "--", "/bin/busybox", "sh", "-c", "busybox ps -A")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	n := countPIDLines(r.out)
+	host := len(hostPIDs())
+	if n < 10 || n < host/2 {
+		t.Errorf("ps in the chroot lists %d processes, the host has %d: want the host's processes\n%s", n, host, r.out)
+	}
+	if !regexp.MustCompile(`(?m)^\s*1\s`).MatchString(r.out) {
+		t.Errorf("the host's PID 1 is not listed:\n%s", r.out)
+	}
+	after, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(after), workdir) || len(strings.Split(string(after), "\n")) != len(strings.Split(string(before), "\n")) {
+		t.Errorf("the host's mount table changed")
+	}
+	assertClean(t)
+}
+
+// Step 5: in the PID namespace the payload is PID 1 and alone; the host
+// sees it under another PID.
+func TestUnsharePIDOne(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "unshare", "--", "/bin/busybox", "sh", "-c", "echo pid=$$; exec busybox ps -A")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.out, "pid=1\n") {
+		t.Errorf("the shell is not PID 1:\n%s", r.out)
+	}
+	if n := countPIDLines(r.out); n != 1 {
+		t.Errorf("ps in the PID namespace lists %d processes, want 1 (itself):\n%s", n, r.out)
+	}
+	m := regexp.MustCompile(`as PID (\d+)`).FindStringSubmatch(r.err)
+	if m == nil {
+		t.Fatalf("no host PID printed: %q", r.err)
+	}
+	if hp, _ := strconv.Atoi(m[1]); hp <= 1 {
+		t.Errorf("host PID %d: want the host's own number for the shell", hp)
+	}
+	assertClean(t)
+}
+
+// Step 5, seen from the host while it runs: the payload's NSpid maps the
+// host PID to 1.
+func TestUnshareVisibleFromHost(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "unshare", "--", "/bin/busybox", "sleep", "30")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var hostPID int
+	waitFor(t, 5*time.Second, func() bool {
+		m := regexp.MustCompile(`as PID (\d+)`).FindStringSubmatch(stderr.String())
+		if m != nil {
+			hostPID, _ = strconv.Atoi(m[1])
+		}
+		return hostPID > 0
+	})
+	waitFor(t, 5*time.Second, func() bool {
+		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", hostPID))
+		return strings.Contains(string(c), "sleep")
+	})
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", hostPID))
+	if !regexp.MustCompile(`(?m)^NSpid:\s+` + strconv.Itoa(hostPID) + `\s+1$`).Match(st) {
+		t.Errorf("NSpid of host PID %d does not map to 1:\n%s", hostPID, st)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if code := exitCode(err); code != 143 {
+		t.Errorf("after SIGTERM: exit %d, want 143", code)
+	}
+	assertClean(t)
+}
+
+// Step 6: the article's hog is killed by the OOM killer, exit 137, and the
+// kernel's counter says so.
+func TestCgroupHogIsOOMKilled(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "cgroup", "--cgroup-parent", cgParent)
+	if r.code != 137 {
+		t.Fatalf("exit %d, want 137\n%s%s", r.code, r.out, r.err)
+	}
+	m := regexp.MustCompile(`OOM killer ended .* \(oom_kill = (\d+)\)`).FindStringSubmatch(r.err)
+	if m == nil {
+		t.Fatalf("no OOM report: %q", r.err)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 1 {
+		t.Errorf("oom_kill = %d, want >= 1", n)
+	}
+	if !strings.Contains(r.err, "limited to 7340032 bytes") {
+		t.Errorf("the default limit is not the article's 7340032 bytes: %q", r.err)
+	}
+	assertClean(t)
+}
+
+// A kill -9 by hand is not an OOM kill.
+func TestCgroupKillByHandIsNotOOM(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "cgroup", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", "kill -9 $$")
+	if r.code != 137 {
+		t.Fatalf("exit %d, want 137\n%s%s", r.code, r.out, r.err)
+	}
+	if strings.Contains(r.err, "OOM killer ended") || !strings.Contains(r.err, "not by the OOM killer") {
+		t.Errorf("a kill -9 by hand was reported wrongly: %q", r.err)
+	}
+	assertClean(t)
+}
+
+// A payload within the limit exits normally.
+func TestCgroupWithinLimit(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "cgroup", "--cgroup-parent", cgParent, "--memory", "64M", "--", "/bin/busybox", "sh", "-c",
+		"x=$(busybox head -c 7500000 /dev/urandom); echo ok")
+	if r.code != 0 || !strings.Contains(r.out, "ok") {
+		t.Fatalf("exit %d, want 0 with 64M\n%s%s", r.code, r.out, r.err)
+	}
+	assertClean(t)
+}
+
+// Step 7: the full run — hostname, PID 1, devices, limit — and nothing left.
+func TestRunFull(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "run", "--name", "fulltest", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c",
+		"busybox hostname; echo pid=$$; busybox ls /dev; busybox ls /; busybox head -c 16 /dev/urandom | busybox wc -c; busybox cat /proc/self/cgroup")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	for _, want := range []string{"fulltest\n", "pid=1\n", "null", "urandom", "zero", "16\n"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.out)
+		}
+	}
+	assertClean(t)
+}
+
+// Step 7 with the article's hog inside: killed, 137.
+func TestRunHogKilled(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", "data=$(busybox head -c 7500000 /dev/urandom)")
+	if r.code != 137 || !strings.Contains(r.err, "OOM killer") {
+		t.Fatalf("exit %d, want 137 with an OOM report\n%s%s", r.code, r.out, r.err)
+	}
+	assertClean(t)
+}
+
+// The payload's exit status becomes underhood's.
+func TestExitStatusPassesThrough(t *testing.T) {
+	needLab(t)
+	for _, step := range []string{"chroot", "unshare", "run"} {
+		r := runUH(t, step, "--", "/bin/busybox", "sh", "-c", "exit 42")
+		if r.code != 42 {
+			t.Errorf("%s: exit %d, want 42\n%s", step, r.code, r.err)
+		}
+	}
+	assertClean(t)
+}
+
+// A descriptor that underhood inherits (exec 7</ in the caller's shell)
+// never reaches the payload.
+func TestLeakedDescriptorNotInPayload(t *testing.T) {
+	needLab(t)
+	f, err := os.Open("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "ls", "/proc/self/fd")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, f} // fd 7
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	fds := strings.Fields(string(out))
+	for _, fd := range fds {
+		if n, _ := strconv.Atoi(fd); n > 3 { // 3 is ls's own handle on the directory
+			t.Errorf("descriptor %s leaked into the payload: %v", fd, fds)
+		}
+	}
+	assertClean(t)
+}
+
+// kill -9 of underhood while the payload runs: the payload dies with it,
+// and cleanup removes what is left.
+func TestKill9ThenCleanup(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "killed", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "60")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if _, err := os.Stat(filepath.Join(workdir, "runs", "killed")); err != nil {
+		t.Fatalf("the killed run left no journal to clean up from: %v", err)
+	}
+	ps := runUH(t, "ps")
+	if !strings.Contains(ps.out, "killed") || !strings.Contains(ps.out, "stale") {
+		t.Errorf("ps does not show the killed run as stale:\n%s", ps.out)
+	}
+	r := runUH(t, "cleanup", "killed")
+	if r.code != 0 || !strings.Contains(r.out, "removed cgroup") {
+		t.Fatalf("cleanup: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	assertClean(t)
+	again := runUH(t, "cleanup", "--all")
+	if again.code != 0 || !strings.Contains(again.out, "Nothing to clean up") {
+		t.Errorf("second cleanup: exit %d\n%s%s", again.code, again.out, again.err)
+	}
+}
+
+// Two runs with the same name: the second fails fast and touches nothing
+// of the first.
+func TestSameNameFailsFast(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "twin", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "30")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	r := runUH(t, "run", "--name", "twin", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
+	if r.code == 0 || !strings.Contains(r.err, "run twin exists") {
+		t.Errorf("second run with the same name: exit %d, %q", r.code, r.err)
+	}
+	if ps := runUH(t, "ps"); !strings.Contains(ps.out, "running") {
+		t.Errorf("the first run is not running any more:\n%s", ps.out)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(cmd.Wait()); code != 130 {
+		t.Errorf("after SIGINT: exit %d, want 130", code)
+	}
+	assertClean(t)
+}
+
+// Ten runs at once all succeed and all clean up.
+func TestTenRunsAtOnce(t *testing.T) {
+	needLab(t)
+	var wg sync.WaitGroup
+	res := make([]result, 10)
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = runUH(nil, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", "busybox hostname")
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, r := range res {
+		if r.code != 0 {
+			t.Errorf("run %d: exit %d\n%s", i, r.code, r.err)
+		}
+		seen[strings.TrimSpace(r.out)] = true
+	}
+	if len(seen) != 10 {
+		t.Errorf("10 runs had %d distinct names: %v", len(seen), seen)
+	}
+	assertClean(t)
+}
+
+// Bad input: one line, exit 2, nothing created.
+func TestBadInput(t *testing.T) {
+	needLab(t)
+	cases := [][]string{
+		{"cgroup", "--memory", "abc"},
+		{"cgroup", "--memory", ""},
+		{"cgroup", "--memory", "-1"},
+		{"cgroup", "--memory", "0"},
+		{"cgroup", "--memory", "1.5.5M"},
+		{"cgroup", "--memory", "1K"},
+		{"cgroup", "--memory", "99999999999999999999"},
+		{"run", "--memory", "abc"},
+		{"run", "--name", "a/b"},
+		{"run", "--name", ".."},
+		{"run", "--bogus"},
+		{"step", "99"},
+		{"cleanup"},
+		{"cleanup", "../x"},
+	}
+	for _, c := range cases {
+		r := runUH(t, c...)
+		lines := strings.Split(strings.TrimSpace(r.err), "\n")
+		if r.code != 2 || len(lines) != 1 || r.err == "" {
+			t.Errorf("%v: exit %d, stderr %q: want exit 2 and one line", c, r.code, r.err)
+		}
+	}
+	assertClean(t)
+}
+
+// A rootfs without BusyBox points at step 2.
+func TestMissingRootfs(t *testing.T) {
+	needLab(t)
+	empty := t.TempDir()
+	cmd := exec.Command(binary, "--workdir", empty, "chroot")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if exitCode(err) != 2 || !strings.Contains(string(out), "underhood rootfs") {
+		t.Errorf("exit %d: %s", exitCode(err), out)
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("created %v in the empty work directory", ents)
+	}
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	j := strings.Index(s, b)
+	if i < 0 || j < i {
+		return ""
+	}
+	return s[i+len(a) : j]
+}
+
+func after(s, a string) string {
+	if i := strings.Index(s, a); i >= 0 {
+		return s[i+len(a):]
+	}
+	return ""
+}
+
+func countPIDLines(s string) int {
+	return len(regexp.MustCompile(`(?m)^\s*\d+\s+\S`).FindAllString(s, -1))
+}
+
+func hostPIDs() []string {
+	m, _ := filepath.Glob("/proc/[0-9]*")
+	return m
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

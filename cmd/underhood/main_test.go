@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/underhood/underhood/lab/container"
+)
+
+// The CLI tests run the real binary, as a user would, with colour off.
+var (
+	binary  string // the built underhood
+	workdir string // a lab prepared with steps 1–2 (root only)
+	labErr  error  // why the lab could not be prepared
+	// cgParent keeps this test binary's cgroups apart from everyone else's,
+	// under the one parent named underhood.
+	cgParent = container.RandomName("underhood/clitest")
+)
+
+func TestMain(m *testing.M) {
+	tmp, err := os.MkdirTemp("", "underhood-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(tmp, "underhood")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build underhood: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	workdir = filepath.Join(tmp, "lab")
+	if os.Geteuid() == 0 {
+		labErr = prepareLab()
+	}
+	code := m.Run()
+	if os.Geteuid() == 0 {
+		removeCgroupParent()
+	}
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+func prepareLab() error {
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		return fmt.Errorf("no /bin/busybox (apt-get install busybox-static): %w", err)
+	}
+	for _, args := range [][]string{{"download", "--from", "/bin/busybox"}, {"rootfs"}} {
+		r := runUH(nil, args...)
+		if r.code != 0 {
+			return fmt.Errorf("underhood %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.out, r.err)
+		}
+	}
+	return nil
+}
+
+func removeCgroupParent() {
+	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
+		_ = os.Remove(filepath.Join(root, cgParent))
+	}
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+// runUH runs underhood with the test lab as work directory.
+func runUH(t *testing.T, args ...string) result {
+	if t != nil {
+		t.Helper()
+	}
+	cmd := exec.Command(binary, append([]string{"--workdir", workdir}, args...)...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{out: out.String(), err: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		r.code = -1
+		r.err += err.Error()
+	}
+	return r
+}
+
+// needLab skips, loudly, where the root-only tests cannot run.
+func needLab(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("requires root: namespaces, mounts and cgroups (CI runs as root)")
+	}
+	if labErr != nil {
+		t.Fatalf("lab not prepared: %v", labErr)
+	}
+}
+
+// assertClean checks that nothing of the lab is left on the machine: no
+// mount below the work directory, no run directory, no process whose root
+// or working directory is inside the lab, no cgroup under this test's
+// parent.
+func assertClean(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		left := leftovers()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left on the machine:\n  %s", strings.Join(left, "\n  "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func leftovers() []string {
+	var left []string
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, workdir) {
+			left = append(left, "mount: "+l)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(workdir, "runs")); len(ents) > 0 {
+		for _, e := range ents {
+			left = append(left, "run directory: "+e.Name())
+		}
+	}
+	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		ents, _ := os.ReadDir(filepath.Join(root, cgParent))
+		for _, e := range ents {
+			if e.IsDir() {
+				left = append(left, "cgroup: "+filepath.Join(root, cgParent, e.Name()))
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		for _, l := range []string{"root", "cwd"} {
+			if dst, err := os.Readlink(filepath.Join(p, l)); err == nil && strings.HasPrefix(dst, workdir) {
+				left = append(left, fmt.Sprintf("process %s (%s in %s)", filepath.Base(p), l, dst))
+			}
+		}
+	}
+	return left
+}

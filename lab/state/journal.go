@@ -1,0 +1,182 @@
+package state
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// JournalFile is the name of a run's journal inside its directory.
+const JournalFile = "journal"
+
+// Entry is one line of a run's journal. Every resource is recorded before
+// it is created, so that cleanup can undo a run that was cut short.
+type Entry struct {
+	Op string `json:"op"` // run, dir, cgroup, owner, pid, mount, exit
+
+	// op=run: what the run is
+	Name    string    `json:"name,omitempty"`
+	Kind    string    `json:"kind,omitempty"`
+	Memory  int64     `json:"memory,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+
+	Path  string `json:"path,omitempty"`  // dir, cgroup, mount
+	PID   int    `json:"pid,omitempty"`   // owner (underhood), pid (payload)
+	Start uint64 `json:"start,omitempty"` // the PID's start time, see proc.StartTime
+	Code  *int   `json:"code,omitempty"`  // exit
+}
+
+// ErrRunExists means a run of that name is already on disk.
+var ErrRunExists = errors.New("run exists")
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// ValidName checks a run name: it becomes a directory, a cgroup and a
+// hostname, so it must be one short path component.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// Journal is an open run journal.
+type Journal struct {
+	Dir string
+	f   *os.File
+	enc *json.Encoder
+}
+
+// CreateRun makes the run's directory and opens its journal. It fails with
+// ErrRunExists when the name is taken: two runs never share a directory.
+func (w Workdir) CreateRun(name string) (*Journal, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(w.Runs(), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", w.Runs(), err)
+	}
+	dir := w.Run(name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("run %s exists at %s: pick another --name, or remove it with 'underhood cleanup %s': %w", name, dir, name, ErrRunExists)
+		}
+		return nil, fmt.Errorf("create run directory %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, JournalFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("create journal in %s: %w", dir, err)
+	}
+	j := &Journal{Dir: dir, f: f, enc: json.NewEncoder(f)}
+	if err := j.Record(Entry{Op: "dir", Path: dir}); err != nil {
+		j.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return j, nil
+}
+
+// Record appends an entry. It is one write(2) with O_APPEND, so a reader
+// never sees half a line.
+func (j *Journal) Record(e Entry) error {
+	if err := j.enc.Encode(e); err != nil {
+		return fmt.Errorf("write journal %s: %w", j.f.Name(), err)
+	}
+	return nil
+}
+
+// Sync makes the journal durable; a run calls it once, after its last
+// resource is recorded.
+func (j *Journal) Sync() error {
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("sync journal %s: %w", j.f.Name(), err)
+	}
+	return nil
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error { return j.f.Close() }
+
+// ReadJournal reads the entries of the run in dir. A torn last line (a
+// crash mid-write) is ignored.
+func ReadJournal(dir string) ([]Entry, error) {
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	var out []Entry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e Entry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// RunInfo is what a journal says about a run.
+type RunInfo struct {
+	Name    string
+	Dir     string
+	Kind    string
+	Memory  int64
+	Created time.Time
+	Owner   Entry   // underhood's own process
+	Payload Entry   // the container's first process
+	Cgroups []string
+	Mounts  []string
+	Dirs    []string
+	Exit    *int
+	Entries []Entry
+}
+
+// Summarize folds a journal into a RunInfo.
+func Summarize(name, dir string, es []Entry) RunInfo {
+	r := RunInfo{Name: name, Dir: dir, Entries: es}
+	for _, e := range es {
+		switch e.Op {
+		case "run":
+			r.Kind, r.Memory, r.Created = e.Kind, e.Memory, e.Created
+		case "owner":
+			r.Owner = e
+		case "pid":
+			r.Payload = e
+		case "cgroup":
+			r.Cgroups = append(r.Cgroups, e.Path)
+		case "mount":
+			r.Mounts = append(r.Mounts, e.Path)
+		case "dir":
+			r.Dirs = append(r.Dirs, e.Path)
+		case "exit":
+			r.Exit = e.Code
+		}
+	}
+	return r
+}
+
+// ListRuns returns the names of the run directories, sorted.
+func (w Workdir) ListRuns() ([]string, error) {
+	ents, err := os.ReadDir(w.Runs())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list runs in %s: %w", w.Runs(), err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && ValidName(e.Name()) == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}

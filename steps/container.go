@@ -1,0 +1,290 @@
+package steps
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/ns"
+	"github.com/underhood/underhood/lab/rootfs"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+func init() {
+	register(Step{N: 3, Name: "chroot", Title: "Change the root directory", Explain: explainChroot, Done: readyToRun})
+	register(Step{N: 4, Name: "mount-proc", Title: "Mount /proc and see the host's processes", Explain: explainMountProc, Done: readyToRun})
+	register(Step{N: 5, Name: "unshare", Title: "Isolate processes with a PID namespace", Explain: explainUnshare, Done: readyToRun})
+	register(Step{N: 6, Name: "cgroup", Title: "Limit memory with a cgroup", Explain: explainCgroup, Done: readyToRun})
+	register(Step{N: 7, Name: "run", Title: "Put it all together: a full container", Explain: explainRun, Done: readyToRun})
+}
+
+// readyToRun: steps 3–7 leave nothing behind, so "done" means the root
+// they need is in place and no run of theirs is left over.
+func readyToRun(w state.Workdir) (bool, string) {
+	if err := rootfs.Check(w.Rootfs()); err != nil {
+		return false, "needs the root filesystem (step 2)"
+	}
+	return true, "ready to run; leaves nothing behind"
+}
+
+// ContainerOptions are what a user can set on steps 3–7.
+type ContainerOptions struct {
+	Argv         []string // the payload; empty = the step's default
+	Memory       int64    // steps 6 and 7; 0 = cgroup.DefaultLimit
+	Name         string   // step 7; "" = random
+	Keep         bool     // step 7
+	CgroupParent string
+	CgroupRoot   string // "" = /sys/fs/cgroup
+	Self         string // executable to re-exec; "" = /proc/self/exe
+}
+
+// HogScript is the article's memory test, for the BusyBox shell.
+const HogScript = "toomuch=$(busybox head -c 7500000 /dev/urandom)"
+
+var shell = []string{"/bin/busybox", "sh"}
+
+// Chroot is step 3.
+func Chroot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	root, err := sharedRoot(w, "chroot")
+	if err != nil {
+		return err
+	}
+	o.Note("%s a BusyBox shell chrooted into %s: its own filesystem, nothing else isolated.", o.Cyan("Step 3:"), root)
+	o.Note("Try busybox ls /proc and busybox ps -A: both show nothing, as no proc is mounted here. Type exit to leave.")
+	return start(o, w, opt, container.Spec{Kind: "chroot", Rootfs: root, Flags: ns.Chroot}, shell)
+}
+
+// MountProc is step 4.
+func MountProc(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	root, err := sharedRoot(w, "mount-proc")
+	if err != nil {
+		return err
+	}
+	o.Note("%s proc is mounted at %s, then chroot. The mount lives in a private mount namespace: the host's mount table does not change.", o.Cyan("Step 4:"), filepath.Join(root, "proc"))
+	o.Note("Try busybox ps -A: every host process shows up, because the PID namespace is still the host's. Type exit to leave.")
+	return start(o, w, opt, container.Spec{Kind: "mount-proc", Rootfs: root,
+		Clone: unix.CLONE_NEWNS, Flags: ns.Private | ns.MountProc | ns.Chroot}, shell)
+}
+
+// Unshare is step 5.
+func Unshare(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	root, err := sharedRoot(w, "unshare")
+	if err != nil {
+		return err
+	}
+	o.Note("%s new PID and mount namespaces, a proc of their own, and chroot into %s.", o.Cyan("Step 5:"), root)
+	o.Note("Try busybox ps -A: only one process, PID 1, the shell itself. Type exit to leave.")
+	spec := container.Spec{Kind: "unshare", Rootfs: root,
+		Clone: unix.CLONE_NEWPID | unix.CLONE_NEWNS, Flags: ns.Private | ns.MountProc | ns.Chroot,
+		Started: func(r *container.Result) {
+			o.Note("The host sees this same process as PID %d (in another terminal: ps -o pid,args -p %d).", r.HostPID, r.HostPID)
+		}}
+	return start(o, w, opt, spec, shell)
+}
+
+// Cgroup is step 6.
+func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	root, err := sharedRoot(w, "cgroup")
+	if err != nil {
+		return err
+	}
+	host, err := memoryHost(opt)
+	if err != nil {
+		return err
+	}
+	limit := limitOf(opt)
+	def := []string{filepath.Join(root, "bin", "busybox"), "sh", "-c", HogScript}
+	what := "the article's test: " + HogScript
+	if len(opt.Argv) > 0 {
+		what = strings.Join(opt.Argv, " ")
+	}
+	spec := container.Spec{Kind: "cgroup", Rootfs: root, Memory: limit, Cgroups: host, CgroupParent: opt.CgroupParent,
+		Started: func(r *container.Result) {
+			o.Note("%s a memory cgroup at %s limited to %d bytes (%s); the payload runs in it on the host's filesystem.",
+				o.Cyan("Step 6:"), r.Cgroup, limit, cgroup.FormatSize(limit))
+			if !r.SwapLimited && swapOn() {
+				o.Warnf("swap is on and this kernel has no swap limit for cgroups: the payload may swap instead of being killed.")
+			}
+			o.Note("Running %s", what)
+		}}
+	spec.Env = hostEnv(root)
+	return start(o, w, opt, spec, def)
+}
+
+// Run is step 7.
+func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	if err := needRoot("run"); err != nil {
+		return err
+	}
+	if err := busybox.CheckStatic(w.Busybox()); err != nil {
+		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo underhood download' (step 1) first", w.Busybox(), err)
+	}
+	host, err := memoryHost(opt)
+	if err != nil {
+		return err
+	}
+	if opt.Name != "" {
+		if err := state.ValidName(opt.Name); err != nil {
+			return ui.Usage(fmt.Errorf("--name: %w", err))
+		}
+		if _, err := os.Lstat(w.Run(opt.Name)); err == nil {
+			return fmt.Errorf("run %s exists at %s: pick another --name, or remove it with 'sudo underhood cleanup %s'", opt.Name, w.Run(opt.Name), opt.Name)
+		}
+	}
+	name := opt.Name
+	if name == "" {
+		name = container.RandomName("box")
+	}
+	limit := limitOf(opt)
+	spec := container.Spec{Name: name, Kind: "run", Busybox: w.Busybox(), Hostname: name,
+		Clone:  unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
+		Flags:  ns.Private | ns.MountProc | ns.BindDev | ns.Chroot | ns.Hostname,
+		Memory: limit, Cgroups: host, CgroupParent: opt.CgroupParent, Keep: opt.Keep,
+		Started: func(r *container.Result) {
+			o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
+				o.Cyan("Step 7:"), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID)
+			if !r.SwapLimited && swapOn() {
+				o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
+			}
+		}}
+	spec.Env = append(containerEnv(), `PS1=\h:\w\$ `)
+	return start(o, w, opt, spec, shell)
+}
+
+func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec, def []string) error {
+	spec.Argv = opt.Argv
+	if len(spec.Argv) == 0 {
+		spec.Argv = def
+	}
+	if spec.Env == nil {
+		spec.Env = containerEnv()
+	}
+	spec.Self = opt.Self
+	if in, ok := o.In.(*os.File); ok {
+		spec.Stdin = in
+	} else {
+		spec.Stdin = o.In
+	}
+	spec.Stdout, spec.Stderr = o.Out, o.Err
+	spec.Terminal = o.InTTY
+	res, err := container.Run(w, spec)
+	if err != nil {
+		return err
+	}
+	report(o, spec, res)
+	if code := res.Status(); code != 0 {
+		return &ui.ExitError{Code: code}
+	}
+	return nil
+}
+
+// report says how the payload ended, in the kernel's own terms.
+func report(o *ui.IO, spec container.Spec, r *container.Result) {
+	if r.Interrupted != nil {
+		o.Note("underhood got %v: the payload was stopped and everything removed.", r.Interrupted)
+	}
+	if spec.Memory > 0 {
+		switch {
+		case r.OOMKilled:
+			o.Note("%s the kernel's OOM killer ended %s in the cgroup (oom_kill = %d): it asked for more than %s. Exit status %d = 128 + SIGKILL.",
+				o.Red("Killed:"), plural(r.OOMKills, "process", "processes"), r.OOMKills, cgroup.FormatSize(spec.Memory), r.ExitCode)
+		case r.Signal == syscall.SIGKILL:
+			o.Note("The payload was killed by SIGKILL, but not by the OOM killer: the cgroup's oom_kill counter stayed at 0.")
+		case spec.Kind == "cgroup" && r.ExitCode == 0:
+			o.Note("The payload stayed within %s and exited normally.", cgroup.FormatSize(spec.Memory))
+		}
+	}
+	if r.Signal != 0 && !r.OOMKilled && r.Interrupted == nil && r.Signal != syscall.SIGKILL {
+		o.Note("The payload was ended by signal %v (exit status %d).", r.Signal, r.ExitCode)
+	}
+	if r.Kept {
+		o.Note("Kept %s (--keep); remove it with 'sudo underhood cleanup %s'.", r.Dir, r.Name)
+	} else if spec.Kind == "run" || spec.Memory > 0 {
+		o.Note("Cleaned up: cgroup, mounts and run directory removed.")
+	}
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// sharedRoot checks the preconditions of steps 3–6: root, and the shared
+// root filesystem from step 2.
+func sharedRoot(w state.Workdir, cmd string) (string, error) {
+	if err := needRoot(cmd); err != nil {
+		return "", err
+	}
+	root := w.Rootfs()
+	if err := rootfs.Check(root); err != nil {
+		return "", ui.Usagef("%v", err)
+	}
+	return root, nil
+}
+
+func needRoot(cmd string) error {
+	if os.Geteuid() != 0 {
+		return ui.Usagef("%s needs root (namespaces, mounts and cgroups are privileged): run 'sudo underhood %s'", cmd, cmd)
+	}
+	return nil
+}
+
+func memoryHost(opt ContainerOptions) (cgroup.Host, error) {
+	root := opt.CgroupRoot
+	if root == "" {
+		root = "/sys/fs/cgroup"
+	}
+	h, err := cgroup.Detect(root)
+	if err != nil {
+		return h, err
+	}
+	if h.MemoryVersion == 0 {
+		return h, fmt.Errorf("no memory cgroup controller under %s (layout %s): run 'underhood doctor' for what to change", root, h.Layout)
+	}
+	return h, nil
+}
+
+func limitOf(opt ContainerOptions) int64 {
+	if opt.Memory > 0 {
+		return opt.Memory
+	}
+	return cgroup.DefaultLimit
+}
+
+// containerEnv is the payload's whole environment inside a container:
+// nothing of the host's leaks in but the terminal type.
+func containerEnv() []string {
+	env := []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/"}
+	if t := os.Getenv("TERM"); t != "" {
+		env = append(env, "TERM="+t)
+	}
+	return env
+}
+
+// hostEnv is for a payload on the host's filesystem (step 6): the lab's
+// BusyBox first in PATH.
+func hostEnv(root string) []string {
+	env := []string{"PATH=" + filepath.Join(root, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+	if t := os.Getenv("TERM"); t != "" {
+		env = append(env, "TERM="+t)
+	}
+	return env
+}
+
+func swapOn() bool {
+	b, err := os.ReadFile("/proc/swaps")
+	if err != nil {
+		return false
+	}
+	return strings.Count(string(b), "\n") > 1
+}

@@ -1,0 +1,130 @@
+// Package steps holds the numbered workshop steps: what each does, the
+// article's shell commands for the same stage, the system calls underhood
+// makes for it, and whether its result is in place now.
+package steps
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// Explanation is what --explain prints: it never touches the system.
+type Explanation struct {
+	What     string   // what the step does, one or two sentences
+	Why      string   // why it matters for a container
+	Shell    []string // the article's shell commands for the same stage
+	Syscalls []string // what underhood does, as system calls
+	Differs  string   // where underhood departs from the article, and why
+	Observe  string   // what to look at once it runs
+}
+
+// Step is one numbered stage of the workshop.
+type Step struct {
+	N       int
+	Name    string // the subcommand: "download", "rootfs", …
+	Title   string
+	Explain Explanation
+	// Done reports whether the step's result is in place now, with a short
+	// detail ("1.2 MiB, sha256 ok", "missing").
+	Done func(w state.Workdir) (bool, string)
+}
+
+// Command is how a user runs the step.
+func (s Step) Command() string { return "underhood " + s.Name }
+
+var all []Step
+
+func register(s Step) { all = append(all, s) }
+
+// All returns the steps in order.
+func All() []Step {
+	out := append([]Step(nil), all...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].N < out[j-1].N; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// ByNumber finds step n.
+func ByNumber(n int) (Step, bool) {
+	for _, s := range all {
+		if s.N == n {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// ByName finds the step run by the named subcommand.
+func ByName(name string) (Step, bool) {
+	for _, s := range all {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// Numbers lists the step numbers, for error messages: "1–7".
+func Numbers() string {
+	s := All()
+	if len(s) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d–%d", s[0].N, s[len(s)-1].N)
+}
+
+// WriteExplain prints the step's explanation.
+func WriteExplain(o *ui.IO, s Step) {
+	e := s.Explain
+	o.Printf("%s\n\n", o.Bold(fmt.Sprintf("Step %d: %s  (%s)", s.N, s.Title, s.Command())))
+	o.Printf("%s\n%s\n\n", o.Cyan("What it does"), wrap(e.What))
+	if e.Why != "" {
+		o.Printf("%s\n%s\n\n", o.Cyan("Why"), wrap(e.Why))
+	}
+	if len(e.Shell) > 0 {
+		o.Printf("%s\n", o.Cyan("The shell way (as in the article)"))
+		for _, l := range e.Shell {
+			o.Printf("  $ %s\n", l)
+		}
+		o.Printf("\n")
+	}
+	if len(e.Syscalls) > 0 {
+		o.Printf("%s\n", o.Cyan("What underhood does (system calls)"))
+		for _, l := range e.Syscalls {
+			o.Printf("  %s\n", l)
+		}
+		o.Printf("\n")
+	}
+	if e.Differs != "" {
+		o.Printf("%s\n%s\n\n", o.Cyan("How this differs from the article"), wrap(e.Differs))
+	}
+	if e.Observe != "" {
+		o.Printf("%s\n%s\n\n", o.Cyan("What to look at"), wrap(e.Observe))
+	}
+	o.Printf("Nothing was changed on this machine: --explain only explains.\n")
+}
+
+// wrap indents a paragraph and folds it at about 76 columns.
+func wrap(s string) string {
+	var b strings.Builder
+	line := 0
+	b.WriteString("  ")
+	for _, w := range strings.Fields(s) {
+		if line > 0 && line+len(w) > 74 {
+			b.WriteString("\n  ")
+			line = 0
+		} else if line > 0 {
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}
