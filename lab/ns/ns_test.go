@@ -1,0 +1,59 @@
+package ns
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The child's command is built without starting it, so its namespaces and
+// arguments are checked without root.
+func TestCommand(t *testing.T) {
+	cases := []struct {
+		name  string
+		cfg   Config
+		clone uintptr
+		fg    bool
+	}{
+		{"chroot only", Config{Flags: Chroot, Root: "/r", Argv: []string{"/bin/busybox", "sh"}}, 0, false},
+		{"pid+mnt", Config{Clone: unix.CLONE_NEWPID | unix.CLONE_NEWNS, Flags: Private | MountProc | Chroot, Root: "/r", Argv: []string{"sh"}},
+			unix.CLONE_NEWPID | unix.CLONE_NEWNS, false},
+		{"terminal", Config{Root: "/r", Argv: []string{"sh"}, Terminal: true}, 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := Command(c.cfg)
+			if cmd.Path != "/proc/self/exe" {
+				t.Errorf("path %q, want /proc/self/exe", cmd.Path)
+			}
+			if cmd.SysProcAttr.Cloneflags != c.clone {
+				t.Errorf("clone flags %#x, want %#x", cmd.SysProcAttr.Cloneflags, c.clone)
+			}
+			if cmd.SysProcAttr.Pdeathsig != syscall.SIGKILL {
+				t.Errorf("no SIGKILL on parent death")
+			}
+			if cmd.SysProcAttr.Foreground != c.fg {
+				t.Errorf("foreground %v, want %v", cmd.SysProcAttr.Foreground, c.fg)
+			}
+			if cmd.Args[1] != InitArg || cmd.Args[5] != "--" || strings.Join(cmd.Args[6:], " ") != strings.Join(c.cfg.Argv, " ") {
+				t.Errorf("args %q", cmd.Args)
+			}
+		})
+	}
+}
+
+func TestLookPath(t *testing.T) {
+	t.Setenv("PATH", "/nonexistent:/bin:/usr/bin")
+	if p, err := lookPath("sh"); err != nil || !strings.HasSuffix(p, "/sh") {
+		t.Errorf("lookPath(sh) = %q, %v", p, err)
+	}
+	_, err := lookPath("no-such-tool")
+	if err == nil || !strings.Contains(err.Error(), "busybox no-such-tool") || !strings.Contains(err.Error(), "rootfs --links") {
+		t.Errorf("missing tool error says nothing useful: %v", err)
+	}
+	if _, err := lookPath("/no/such/file"); err == nil || !strings.Contains(err.Error(), "/no/such/file") {
+		t.Errorf("missing path error: %v", err)
+	}
+}

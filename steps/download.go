@@ -1,0 +1,260 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+func init() {
+	register(Step{N: 1, Name: "download", Title: "Download BusyBox", Explain: explainDownload, Done: busyboxDone})
+}
+
+var explainDownload = Explanation{
+	What: "Fetches one static BusyBox binary, checks its SHA-256 against a pinned value, makes it executable and runs it once to show that it works.",
+	Why: "An empty root filesystem has no shell, no ls and no shared libraries, so whatever runs in the container must bring everything with it. " +
+		"BusyBox is hundreds of Unix tools in a single statically linked file: copy that one file into the container and it has a complete userland.",
+	Shell: []string{
+		"cd ~/Downloads",
+		"wget -O busybox-x86_64 " + busybox.DefaultURL,
+		"mv busybox-x86_64 busybox",
+		"chmod +x busybox",
+		"./busybox echo Hello from BusyBox!",
+	},
+	Syscalls: []string{
+		"uname(2)                                   the machine: x86_64 has a pinned download",
+		"connect(2) + read(2)                       HTTPS GET, hashed with SHA-256 while it streams",
+		"open(O_CREAT|O_EXCL) + write(2) + fchmod(0755) + fsync(2)   a temporary file beside the target",
+		"rename(2)                                  into place only if the checksum matches",
+		"execve(\"<workdir>/busybox\", [\"busybox\", \"echo\", \"Hello from BusyBox!\"])",
+	},
+	Differs: "The article runs whatever the download gives. underhood pins the SHA-256 and refuses a file that does not match, " +
+		"checks that the binary is a static ELF for this machine (a dynamically linked one would fail in the container with a puzzling 'not found'), " +
+		"and never leaves a half-written file, even on Ctrl-C. Without network it can take a distribution's static BusyBox instead: " +
+		"apt-get install busybox-static, then underhood download --from /bin/busybox.",
+	Observe: "ls -l /var/lib/underhood/busybox and file /var/lib/underhood/busybox (in the default work directory): one file of one or two MiB, 'statically linked'. " +
+		"Run it with a command name, e.g. /var/lib/underhood/busybox ls /: one binary, many commands, picked by its first argument or by the name it is called by.",
+}
+
+// DownloadOptions are what a user can set on step 1.
+type DownloadOptions struct {
+	URL, SHA256 string // another download than the pinned one; both or neither
+	From        string // copy this local static BusyBox instead of downloading
+	NoFallback  bool   // fail rather than use a local BusyBox when the download fails
+	Client      *http.Client
+	Fallbacks   []string // local BusyBoxes to fall back on; nil = busybox.LocalPaths
+}
+
+// installHint is how to get BusyBox without busybox.net.
+const installHint = "to use your distribution's static BusyBox instead: sudo apt-get install busybox-static, then sudo underhood download --from /bin/busybox"
+
+// Download is step 1: it leaves a verified static BusyBox at w.Busybox().
+func Download(ctx context.Context, o *ui.IO, w state.Workdir, opt DownloadOptions) error {
+	return downloadBusybox(ctx, o, w, opt, true)
+}
+
+func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt DownloadOptions, sayNext bool) error {
+	// Everything the user typed is checked before anything is created.
+	src, err := downloadSource(opt)
+	if err != nil {
+		return err
+	}
+	dest := w.Busybox()
+	if opt.From != "" {
+		if err := busybox.CheckStatic(opt.From); err != nil {
+			return ui.Usage(fmt.Errorf("--from: %w", err))
+		}
+	}
+	if err := w.Ensure(); err != nil {
+		return err
+	}
+
+	switch {
+	case opt.From != "":
+		if err := busybox.Install(opt.From, dest); err != nil {
+			return err
+		}
+		o.Note("%s copied %s to %s (%s).", o.Cyan("Step 1:"), opt.From, dest, busyboxDetail(dest))
+	case src.err != nil:
+		if err := useLocalBusybox(o, opt, dest, src.err); err != nil {
+			return err
+		}
+	default:
+		if err := fetchBusybox(ctx, o, opt.Client, src.Source, dest); err != nil {
+			if ctx.Err() != nil {
+				return err // Ctrl-C: stop, do not fall back
+			}
+			if err := useLocalBusybox(o, opt, dest, err); err != nil {
+				return err
+			}
+		}
+	}
+
+	out, err := busybox.Hello(dest)
+	if err != nil {
+		return fmt.Errorf("BusyBox at %s does not run: %w; fetch it again with 'sudo underhood download'", dest, err)
+	}
+	o.Note("$ %s echo Hello from BusyBox!", dest)
+	o.Say(out)
+	if sayNext {
+		o.Note("Next: sudo underhood rootfs (step 2)")
+	}
+	return nil
+}
+
+// busyboxSource is where step 1 downloads from, or why there is no download
+// for this machine.
+type busyboxSource struct {
+	busybox.Source
+	err error
+}
+
+func downloadSource(opt DownloadOptions) (busyboxSource, error) {
+	switch {
+	case opt.From != "" && (opt.URL != "" || opt.SHA256 != ""):
+		return busyboxSource{}, ui.Usagef("--from copies a local file; it does not go with --url or --sha256")
+	case opt.From != "":
+		return busyboxSource{}, nil
+	case opt.URL == "" && opt.SHA256 != "":
+		return busyboxSource{}, ui.Usagef("--sha256 goes with --url: the default download has its own pinned checksum")
+	case opt.URL == "":
+		s, err := busybox.Default()
+		return busyboxSource{Source: s, err: err}, nil
+	case opt.SHA256 == "":
+		return busyboxSource{}, ui.Usagef("--url needs --sha256: underhood installs a download only when it knows the checksum to expect (take it from a source you trust, or run sha256sum on a copy you checked)")
+	}
+	u, err := url.Parse(opt.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return busyboxSource{}, ui.Usagef("--url %q: want an http:// or https:// URL", opt.URL)
+	}
+	sum, err := busybox.ParseSHA256(opt.SHA256)
+	if err != nil {
+		return busyboxSource{}, ui.Usage(fmt.Errorf("--sha256: %w", err))
+	}
+	return busyboxSource{Source: busybox.Source{URL: opt.URL, SHA256: sum}}, nil
+}
+
+// fetchBusybox downloads src to dest with a progress bar on a terminal, or
+// a line before and after otherwise.
+func fetchBusybox(ctx context.Context, o *ui.IO, client *http.Client, src busybox.Source, dest string) error {
+	if sum, err := busybox.FileSHA256(dest); err == nil && sum == src.SHA256 {
+		o.Note("%s %s is already here and its SHA-256 matches: nothing to download.", o.Cyan("Step 1:"), dest)
+		return nil
+	}
+	if client == nil {
+		client = defaultClient()
+	}
+	o.Note("%s downloading %s", o.Cyan("Step 1:"), src.URL)
+	var bar *progressbar.ProgressBar
+	progress := func(done, total int64) {
+		if bar == nil && o.OutTTY {
+			bar = newDownloadBar(o, total)
+		}
+		if bar != nil {
+			bar.Set64(done)
+		}
+	}
+	start := time.Now()
+	_, err := busybox.Fetch(ctx, client, src.URL, src.SHA256, dest, progress)
+	if bar != nil {
+		bar.Clear() // the next line, "Downloaded" or the error, takes its place
+		bar.Exit()
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		return fmt.Errorf("downloaded BusyBox: %w", err)
+	}
+	o.Note("Downloaded %s in %.1fs to %s; SHA-256 %s matches.", downloadSize(fi.Size()), time.Since(start).Seconds(), dest, src.SHA256[:12]+"…")
+	return nil
+}
+
+func newDownloadBar(o *ui.IO, total int64) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(o.Err),
+		progressbar.OptionSetDescription("busybox"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(65*time.Millisecond),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionEnableColorCodes(o.Color),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// defaultClient gives up on a server that does not answer, but not on a
+// slow download: Ctrl-C stops that.
+func defaultClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 30 * time.Second
+	return &http.Client{Transport: t}
+}
+
+// useLocalBusybox is what happens when the download failed: a static BusyBox
+// installed on this machine, said loudly, or an error that says how to get one.
+func useLocalBusybox(o *ui.IO, opt DownloadOptions, dest string, failure error) error {
+	cands := opt.Fallbacks
+	if cands == nil {
+		cands = busybox.LocalPaths
+	}
+	local := busybox.LocalStatic(cands)
+	switch {
+	case len(local) == 0:
+		return fmt.Errorf("%w\nNo static BusyBox is installed on this machine either; %s", failure, installHint)
+	case opt.NoFallback:
+		return fmt.Errorf("%w\n--no-fallback, so the static BusyBox installed at %s was not used: run 'sudo underhood download --from %s' to use it (on a machine without one: sudo apt-get install busybox-static first)", failure, local[0], local[0])
+	}
+	o.Warnf("%s", o.Bold("THE DOWNLOAD FAILED: "+failure.Error()))
+	o.Warnf("%s", o.Bold("USING THE STATIC BUSYBOX INSTALLED AT "+local[0]+" INSTEAD, not the pinned download (pass --no-fallback to fail instead)."))
+	if err := busybox.Install(local[0], dest); err != nil {
+		return fmt.Errorf("%w\nand copying %s failed too: %w", failure, local[0], err)
+	}
+	o.Note("%s copied %s to %s (%s).", o.Cyan("Step 1:"), local[0], dest, busyboxDetail(dest))
+	return nil
+}
+
+// busyboxDone: step 1 is done when a static BusyBox for this machine is in
+// the work directory.
+func busyboxDone(w state.Workdir) (bool, string) {
+	if _, err := os.Stat(w.Busybox()); err != nil {
+		return false, "missing"
+	}
+	if err := busybox.CheckStatic(w.Busybox()); err != nil {
+		return false, "not a static BusyBox for this machine"
+	}
+	return true, busyboxDetail(w.Busybox())
+}
+
+// busyboxDetail says what the BusyBox at path is: its size, static, and
+// pinned or not.
+func busyboxDetail(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	d := downloadSize(fi.Size()) + ", static ELF"
+	if sum, err := busybox.FileSHA256(path); err == nil && sum == busybox.DefaultSHA256 {
+		d += ", pinned " + busybox.DefaultVersion
+	}
+	return d
+}
+
+func downloadSize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", (n+1023)>>10)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
