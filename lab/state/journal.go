@@ -130,8 +130,8 @@ type RunInfo struct {
 	Kind    string
 	Memory  int64
 	Created time.Time
-	Owner   Entry   // underhood's own process
-	Payload Entry   // the container's first process
+	Owner   Entry // underhood's own process
+	Payload Entry // the container's first process
 	Cgroups []string
 	Mounts  []string
 	Dirs    []string
