@@ -1,0 +1,151 @@
+// Package doctor checks whether a machine can run the workshop: root, the
+// kernel, namespaces, the cgroup layout and memory controller, swap, mount
+// propagation, BusyBox and user-namespace restrictions. Every path it reads
+// is an option, so tests run it on fixture trees.
+package doctor
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// Info is a finding that needs no action.
+const Info ui.Level = "INFO"
+
+// Options say where to look. The zero values of ProcRoot and CgroupRoot
+// mean /proc and /sys/fs/cgroup.
+type Options struct {
+	ProcRoot   string
+	CgroupRoot string
+	Workdir    state.Workdir
+	// Probe really creates and removes a cgroup (underhood/doctor-<random>)
+	// when running as root.
+	Probe bool
+	Euid  int
+	// FSType is statfs's f_type for a path; nil means the real statfs.
+	FSType func(path string) (int64, error)
+}
+
+// Check is one row of the report. Hint says what to do; it is empty on OK.
+type Check struct {
+	Check  string   `json:"check"`
+	Status ui.Level `json:"status"`
+	Detail string   `json:"detail"`
+	Hint   string   `json:"hint"`
+}
+
+// Report is the outcome of Run. The JSON field names are stable.
+type Report struct {
+	Layout        cgroup.Layout `json:"layout"`
+	CgroupRoot    string        `json:"cgroup_root"`
+	MemoryRoot    string        `json:"memory_root"`
+	MemoryVersion int           `json:"memory_version"`
+	Unified       string        `json:"unified"`
+	Checks        []Check       `json:"checks"`
+	Warnings      int           `json:"warnings"`
+	Failures      int           `json:"failures"`
+}
+
+// Run performs every check, in the order a workshop attendee meets them.
+func Run(o Options) Report {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.CgroupRoot == "" {
+		o.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if o.FSType == nil {
+		o.FSType = cgroup.StatfsType
+	}
+	d := &doctor{o: o}
+	d.root()
+	d.kernel()
+	d.namespaces()
+	h := d.cgroups()
+	swap := d.probe(h)
+	d.swap(h, swap)
+	d.propagation()
+	d.busybox()
+	d.userns()
+
+	r := Report{Layout: h.Layout, CgroupRoot: h.Root, MemoryRoot: h.MemoryRoot,
+		MemoryVersion: h.MemoryVersion, Unified: h.Unified, Checks: d.checks}
+	for i, c := range r.Checks {
+		switch c.Status {
+		case ui.OK:
+			r.Checks[i].Hint = ""
+		case ui.Warn:
+			r.Warnings++
+		case ui.Fail:
+			r.Failures++
+		}
+	}
+	return r
+}
+
+type doctor struct {
+	o      Options
+	checks []Check
+}
+
+func (d *doctor) add(name string, l ui.Level, detail, hint string) {
+	d.checks = append(d.checks, Check{Check: name, Status: l, Detail: detail, Hint: hint})
+}
+
+func (d *doctor) proc(rel string) string { return filepath.Join(d.o.ProcRoot, rel) }
+
+// Summary is the one line after the table.
+func (r Report) Summary() string {
+	s := fmt.Sprintf("%s, %s: ", plural(r.Warnings, "warning"), plural(r.Failures, "failure"))
+	if r.Failures > 0 {
+		return s + "fix the FAIL rows above before the workshop."
+	}
+	return s + "this machine can run the lab."
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// Print writes the report as a table and a summary, or as JSON, and returns
+// an ExitError with code 1 (and no message) when a check failed.
+func (r Report) Print(o *ui.IO, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		rows := make([][]string, 0, len(r.Checks))
+		for _, c := range r.Checks {
+			status := o.Status(c.Status)
+			if c.Status == Info {
+				status = o.Cyan(string(Info))
+			}
+			rows = append(rows, []string{c.Check, status, c.Detail, c.Hint})
+		}
+		o.Table([]string{"CHECK", "STATUS", "DETAIL", "HINT"}, rows)
+		o.Say(r.Summary())
+	}
+	if r.Failures > 0 {
+		return &ui.ExitError{Code: 1}
+	}
+	return nil
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
