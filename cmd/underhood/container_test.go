@@ -422,3 +422,16 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A background job of a payload without a PID namespace (steps 3 and 4)
+// does not outlive the run.
+func TestBackgroundJobDoesNotOutliveRun(t *testing.T) {
+	needLab(t)
+	for _, step := range []string{"chroot", "mount-proc"} {
+		r := runUH(t, step, "--", "/bin/busybox", "sh", "-c", "busybox sleep 300 </bin/busybox & echo started $!")
+		if r.code != 0 || !strings.Contains(r.out, "started") {
+			t.Fatalf("%s: exit %d\n%s%s", step, r.code, r.out, r.err)
+		}
+		assertClean(t)
+	}
+}

@@ -63,13 +63,10 @@ func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
 }
 
 // undo is the end of every Run: the same replay as cleanup.
-func undo(w state.Workdir, name string, keep bool) error {
-	host, _ := cgroup.Detect(cgroupRoot)
+func undo(w state.Workdir, host cgroup.Host, name string, keep bool) error {
 	_, err := replay(w, host, name, keep)
 	return err
 }
-
-var cgroupRoot = "/sys/fs/cgroup"
 
 func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Report, error) {
 	rep := Report{Name: name}
@@ -120,7 +117,8 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Repor
 		}
 		rep.Unmounted = append(rep.Unmounted, t)
 	}
-	if infos, err := mount.Read(MountinfoPath); err == nil {
+	if len(rep.Unmounted) > 0 {
+		infos, _ := mount.Read(MountinfoPath)
 		if left := mount.Under(infos, dir); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", name, left[0].Mountpoint, name, left[0].Mountpoint))
 		}

@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -77,6 +79,8 @@ type Result struct {
 	OOMKilled   bool           // the counter went up during the run
 	Interrupted os.Signal      // SIGINT/SIGTERM that underhood received
 	Kept        bool
+
+	limit int64
 }
 
 // Status is underhood's own exit status for this run.
@@ -110,7 +114,7 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if s.Grace == 0 {
 		s.Grace = DefaultGrace
 	}
-	res = &Result{Name: s.Name}
+	res = &Result{Name: s.Name, limit: s.Memory}
 	var cg cgroup.Manager
 	if s.Memory > 0 {
 		// Validate before anything exists on disk.
@@ -128,7 +132,8 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	res.Dir = j.Dir
 	defer func() {
 		j.Close()
-		if cerr := undo(w, s.Name, s.Keep); cerr != nil && err == nil {
+		reapOrphans()
+		if cerr := undo(w, s.Cgroups, s.Name, s.Keep); cerr != nil && err == nil {
 			err = cerr
 		}
 		res.Kept = s.Keep
@@ -143,27 +148,24 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	root := s.Rootfs
 	if root == "" {
 		root = filepath.Join(j.Dir, "rootfs")
-		if err := j.Record(state.Entry{Op: "dir", Path: root}); err != nil {
-			return res, err
-		}
-		if err := makeRoot(root, s.Busybox, s.Flags&ns.BindDev != 0); err != nil {
-			return res, err
-		}
 	}
-
-	if cg != nil {
-		if err := j.Record(state.Entry{Op: "cgroup", Path: cg.Path()}); err != nil {
-			return res, err
-		}
-		if err := cg.Create(s.Memory); err != nil {
-			return res, err
-		}
-		res.Cgroup, res.SwapLimited = cg.Path(), cg.SwapLimited()
-	}
-
 	cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
 		Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal})
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+
+	// On cgroup v2 the child is born in its cgroup (clone3 with
+	// CLONE_INTO_CGROUP), which costs nothing; on v1 it is moved there
+	// below, while its runtime starts up.
+	if cg != nil && cg.Version() == 2 {
+		if err := createCgroup(j, cg, res); err != nil {
+			return res, err
+		}
+		if dir, err := os.Open(cg.Path()); err == nil {
+			defer dir.Close()
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = int(dir.Fd())
+		}
+	}
 
 	// Forward SIGINT/SIGTERM from here on; with a terminal, the payload
 	// owns the foreground and gets Ctrl-C straight from the tty.
@@ -176,11 +178,28 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	}
 
 	// Pdeathsig follows the thread that started the child: keep this
-	// goroutine on one thread until the payload is gone.
+	// goroutine on one thread until the payload is gone. As a subreaper,
+	// underhood inherits what the payload leaves running, to end it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
+	// The child starts now and waits, blocked, until Release: its start-up
+	// overlaps with making its root and its cgroup.
 	child, err := ns.Start(cmd)
+	if err != nil && cmd.SysProcAttr.UseCgroupFD {
+		// A kernel before 5.7 has no CLONE_INTO_CGROUP: join after start.
+		cmd = ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
+			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal})
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+		child, err = ns.Start(cmd)
+		if err == nil {
+			err = cg.Join(cmd.Process.Pid)
+			if err != nil {
+				child.Abort()
+			}
+		}
+	}
 	if err != nil {
 		return res, err
 	}
@@ -191,8 +210,21 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		child.Abort()
 		return res, err
 	}
-	_ = j.Sync()
-	if cg != nil {
+	if s.Rootfs == "" {
+		if err := j.Record(state.Entry{Op: "dir", Path: root}); err != nil {
+			child.Abort()
+			return res, err
+		}
+		if err := makeRoot(root, s.Busybox, s.Flags&ns.BindDev != 0); err != nil {
+			child.Abort()
+			return res, err
+		}
+	}
+	if cg != nil && cg.Version() != 2 {
+		if err := createCgroup(j, cg, res); err != nil {
+			child.Abort()
+			return res, err
+		}
 		if err := cg.Join(pid); err != nil {
 			child.Abort()
 			return res, err
@@ -218,6 +250,55 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	c := code
 	_ = j.Record(state.Entry{Op: "exit", Code: &c})
 	return res, nil
+}
+
+// createCgroup records the cgroup, then makes it with the run's limit.
+func createCgroup(j *state.Journal, cg cgroup.Manager, res *Result) error {
+	if err := j.Record(state.Entry{Op: "cgroup", Path: cg.Path()}); err != nil {
+		return err
+	}
+	if err := cg.Create(res.limit); err != nil {
+		return err
+	}
+	res.Cgroup, res.SwapLimited = cg.Path(), cg.SwapLimited()
+	return nil
+}
+
+// reapOrphans ends what the payload left running (a background job of a
+// shell without a PID namespace) and reaps it: as a subreaper, underhood
+// is those processes' parent now, and they were started by this run.
+func reapOrphans() {
+	for range 50 {
+		kids := children()
+		if len(kids) == 0 {
+			return
+		}
+		for _, k := range kids {
+			_ = unix.Kill(k, unix.SIGKILL)
+		}
+		for _, k := range kids {
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(k, &ws, 0, nil)
+		}
+	}
+}
+
+// children lists this process's children from /proc/self/task/*/children.
+func children() []int {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "children"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // wait waits for the payload, forwarding signals; a payload that ignores a
@@ -273,7 +354,7 @@ func makeRoot(root, busybox string, devices bool) error {
 	if busybox == "" {
 		return errors.New("prepare container root: no BusyBox given")
 	}
-	if err := rootfs.Prepare(root, busybox, false); err != nil {
+	if err := rootfs.Fresh(root, busybox); err != nil {
 		return err
 	}
 	if devices {

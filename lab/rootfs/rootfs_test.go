@@ -223,3 +223,22 @@ func TestLayoutIsACopy(t *testing.T) {
 		t.Error("Layout returned the package's own slice")
 	}
 }
+
+func TestFresh(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	needBusybox(t)
+	if err := Fresh(dir, hostBusybox); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range Layout() {
+		if fi, err := os.Lstat(filepath.Join(dir, d)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %v %v", d, fi, err)
+		}
+	}
+	if err := Check(dir); err != nil {
+		t.Errorf("Check after Fresh: %v", err)
+	}
+	if err := Fresh(dir, hostBusybox); err == nil {
+		t.Error("Fresh on an existing directory succeeded")
+	}
+}

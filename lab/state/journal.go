@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 )
 
@@ -34,15 +33,29 @@ type Entry struct {
 // ErrRunExists means a run of that name is already on disk.
 var ErrRunExists = errors.New("run exists")
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
-
 // ValidName checks a run name: it becomes a directory, a cgroup and a
 // hostname, so it must be one short path component.
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) || name == "." || name == ".." {
+	if !validName(name) {
 		return fmt.Errorf("name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil
+}
+
+// validName is ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$, by hand: this package is
+// loaded by every container start, and a regexp costs its init time.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Journal is an open run journal.
@@ -87,15 +100,6 @@ func (w Workdir) CreateRun(name string) (*Journal, error) {
 func (j *Journal) Record(e Entry) error {
 	if err := j.enc.Encode(e); err != nil {
 		return fmt.Errorf("write journal %s: %w", j.f.Name(), err)
-	}
-	return nil
-}
-
-// Sync makes the journal durable; a run calls it once, after its last
-// resource is recorded.
-func (j *Journal) Sync() error {
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("sync journal %s: %w", j.f.Name(), err)
 	}
 	return nil
 }
