@@ -4,7 +4,7 @@ BIN     ?= ./underhood
 PREFIX  ?= /usr/local
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
 
-.PHONY: all build test unit vet lint install clean demo setup
+.PHONY: all build test unit vet lint install clean demo setup bench
 
 all: build
 
@@ -41,3 +41,10 @@ demo: setup build
 	$(BIN) download
 	$(BIN) rootfs
 	$(BIN) run -- /bin/busybox sh -c 'busybox echo Hello from a container!; busybox hostname; busybox ls /; busybox ps -A'
+
+# Lifecycle of a trivial container against unshare, the article's script,
+# runc and busybox alone, alternating, in one run (root); then the Go
+# benchmarks. Raw figures: build/bench/results.json.
+bench: build
+	$(GO) run ./scripts/bench -n 20 -underhood $(BIN) -out build/bench/results.json
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./lab/...
