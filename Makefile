@@ -41,6 +41,8 @@ demo: setup build
 	$(BIN) download
 	$(BIN) rootfs
 	$(BIN) run -- /bin/busybox sh -c 'busybox echo Hello from a container!; busybox hostname; busybox ls /; busybox ps -A'
+	@echo; echo "And the article's memory hog, in a container limited to 7 MiB (exit 137 expected):"
+	$(BIN) run -- /bin/busybox sh -c 'data=$$(busybox head -c 7500000 /dev/urandom)'; test $$? -eq 137
 
 # Lifecycle of a trivial container against unshare, the article's script,
 # runc and busybox alone, alternating, in one run (root); then the Go

@@ -251,6 +251,13 @@ func memoryHost(opt ContainerOptions) (cgroup.Host, error) {
 	if h.MemoryVersion == 0 {
 		return h, fmt.Errorf("no memory cgroup controller under %s (layout %s): run 'underhood doctor' for what to change", root, h.Layout)
 	}
+	parent := opt.CgroupParent
+	if parent == "" {
+		parent = cgroup.DefaultParent
+	}
+	if _, err := cgroup.New(h, parent, "check"); err != nil {
+		return h, ui.Usage(fmt.Errorf("--cgroup-parent %q: %w", parent, err))
+	}
 	return h, nil
 }
 

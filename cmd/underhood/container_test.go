@@ -330,6 +330,8 @@ func TestBadInput(t *testing.T) {
 		{"run", "--memory", "abc"},
 		{"run", "--name", "a/b"},
 		{"run", "--name", ".."},
+		{"run", "--cgroup-parent", "../escape"},
+		{"cgroup", "--cgroup-parent", "process_api"},
 		{"run", "--bogus"},
 		{"step", "99"},
 		{"cleanup"},

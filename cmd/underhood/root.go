@@ -137,13 +137,12 @@ func noArgs(cmd *cobra.Command, args []string) error {
 
 func init() {
 	addCommand(func(g *globals) *cobra.Command {
-		return &cobra.Command{
-			Use:                "step N [args]",
-			Short:              "Run step N, the same as its named command",
-			GroupID:            "tools",
-			DisableFlagParsing: true,
+		c := &cobra.Command{
+			Use:     "step N [args]",
+			Short:   "Run step N, the same as its named command",
+			GroupID: "tools",
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+				if len(args) == 0 {
 					return cmd.Help()
 				}
 				n, err := strconv.Atoi(args[0])
@@ -158,6 +157,7 @@ func init() {
 				if err := sub.ParseFlags(args[1:]); err != nil {
 					return ui.Usagef("%s: %v (see '%s --help')", sub.CommandPath(), err, sub.CommandPath())
 				}
+				// A --workdir or --no-color after N: resolve the globals again.
 				if err := cmd.Root().PersistentPreRunE(sub, nil); err != nil {
 					return err
 				}
@@ -170,5 +170,8 @@ func init() {
 				return sub.RunE(sub, sub.Flags().Args())
 			},
 		}
+		// Everything after N belongs to the step's own command.
+		c.Flags().SetInterspersed(false)
+		return c
 	})
 }
