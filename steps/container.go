@@ -19,11 +19,11 @@ import (
 )
 
 func init() {
-	register(Step{N: 3, Name: "chroot", Title: "Change the root directory", Explain: explainChroot, Done: readyToRun})
-	register(Step{N: 4, Name: "mount-proc", Title: "Mount /proc and see the host's processes", Explain: explainMountProc, Done: readyToRun})
-	register(Step{N: 5, Name: "unshare", Title: "Isolate processes with a PID namespace", Explain: explainUnshare, Done: readyToRun})
-	register(Step{N: 6, Name: "cgroup", Title: "Limit memory with a cgroup", Explain: explainCgroup, Done: readyToRun})
-	register(Step{N: 7, Name: "run", Title: "Put it all together: a full container", Explain: explainRun, Done: readyToRun})
+	register(Step{N: 3, Ephemeral: true, Name: "chroot", Title: "Change the root directory", Explain: explainChroot, Done: readyToRun})
+	register(Step{N: 4, Ephemeral: true, Name: "mount-proc", Title: "Mount /proc and see the host's processes", Explain: explainMountProc, Done: readyToRun})
+	register(Step{N: 5, Ephemeral: true, Name: "unshare", Title: "Isolate processes with a PID namespace", Explain: explainUnshare, Done: readyToRun})
+	register(Step{N: 6, Ephemeral: true, Name: "cgroup", Title: "Limit memory with a cgroup", Explain: explainCgroup, Done: readyToRun})
+	register(Step{N: 7, Ephemeral: true, Name: "run", Title: "Put it all together: a full container", Explain: explainRun, Done: readyToRun})
 }
 
 // readyToRun: steps 3–7 leave nothing behind, so "done" means the root
@@ -32,7 +32,7 @@ func readyToRun(w state.Workdir) (bool, string) {
 	if err := rootfs.Check(w.Rootfs()); err != nil {
 		return false, "needs the root filesystem (step 2)"
 	}
-	return true, "ready to run; leaves nothing behind"
+	return true, "can run now; leaves nothing behind"
 }
 
 // ContainerOptions are what a user can set on steps 3–7.

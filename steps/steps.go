@@ -28,8 +28,11 @@ type Step struct {
 	Title   string
 	Explain Explanation
 	// Done reports whether the step's result is in place now, with a short
-	// detail ("1.2 MiB, sha256 ok", "missing").
+	// detail ("1.2 MiB, sha256 ok", "missing"). For a step that leaves
+	// nothing behind (Ephemeral), it says whether the step can run.
 	Done func(w state.Workdir) (bool, string)
+	// Ephemeral steps leave nothing on the machine once they end.
+	Ephemeral bool
 }
 
 // Command is how a user runs the step.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,7 @@ func execute(args []string) int {
 }
 
 func newRootCmd(g *globals) *cobra.Command {
+	cobra.EnableCommandSorting = false
 	root := &cobra.Command{
 		Use:   "underhood",
 		Short: "Build a Linux container by hand, one step at a time",
@@ -96,11 +98,26 @@ need root: run them with sudo.`,
 // commands lists every subcommand; each file of this package adds its own.
 var commandFactories []func(g *globals) *cobra.Command
 
+// commands builds every subcommand: the steps in their order, then the
+// tools by name, as help lists them.
 func commands(g *globals) []*cobra.Command {
 	out := make([]*cobra.Command, 0, len(commandFactories))
 	for _, f := range commandFactories {
 		out = append(out, f(g))
 	}
+	rank := func(c *cobra.Command) int {
+		if s, ok := steps.ByName(c.Name()); ok {
+			return s.N
+		}
+		return 100
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		ri, rj := rank(out[i]), rank(out[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return out[i].Name() < out[j].Name()
+	})
 	return out
 }
 

@@ -24,12 +24,13 @@ func init() {
 					Title   string `json:"title"`
 					Command string `json:"command"`
 					Done    bool   `json:"done"`
+					Leaves  bool   `json:"leaves_state"`
 					Detail  string `json:"detail"`
 				}
 				var rows []row
 				for _, s := range steps.All() {
 					done, detail := s.Done(g.workdir)
-					rows = append(rows, row{s.N, s.Name, s.Title, s.Command(), done, detail})
+					rows = append(rows, row{s.N, s.Name, s.Title, s.Command(), done, !s.Ephemeral, detail})
 				}
 				if asJSON {
 					enc := json.NewEncoder(g.io.Out)
@@ -40,6 +41,9 @@ func init() {
 				next := ""
 				for _, r := range rows {
 					mark := g.io.Status("OK")
+					if !r.Leaves {
+						mark = g.io.Green("ready")
+					}
 					if !r.Done {
 						mark = g.io.Faint("-")
 						if next == "" {
@@ -52,7 +56,7 @@ func init() {
 				if next != "" {
 					g.io.Printf("\nNext: sudo %s   (add --explain to any step to see what it does first)\n", next)
 				} else {
-					g.io.Printf("\nEverything is in place: run any step again, e.g. 'sudo underhood run'.\n")
+					g.io.Printf("\nSteps 1 and 2 are done. Next: sudo underhood chroot (step 3), then each step in turn; add --explain to see what a step does first.\n")
 				}
 				return nil
 			},
