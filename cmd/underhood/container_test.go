@@ -290,11 +290,15 @@ func TestSameNameFailsFast(t *testing.T) {
 	assertClean(t)
 }
 
-// Ten runs at once all succeed and all clean up.
-func TestTenRunsAtOnce(t *testing.T) {
+// Ten runs at once all succeed and all clean up (issue 3); fifty too
+// (issue 7): no name or cgroup clashes.
+func TestTenRunsAtOnce(t *testing.T)   { manyRuns(t, 10) }
+func TestFiftyRunsAtOnce(t *testing.T) { manyRuns(t, 50) }
+
+func manyRuns(t *testing.T, n int) {
 	needLab(t)
 	var wg sync.WaitGroup
-	res := make([]result, 10)
+	res := make([]result, n)
 	for i := range res {
 		wg.Add(1)
 		go func() {
@@ -310,8 +314,8 @@ func TestTenRunsAtOnce(t *testing.T) {
 		}
 		seen[strings.TrimSpace(r.out)] = true
 	}
-	if len(seen) != 10 {
-		t.Errorf("10 runs had %d distinct names: %v", len(seen), seen)
+	if len(seen) != n {
+		t.Errorf("%d runs had %d distinct names: %v", n, len(seen), seen)
 	}
 	assertClean(t)
 }
