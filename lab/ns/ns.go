@@ -185,6 +185,9 @@ func Init() {
 		closeFromProc()
 	}
 	err = unix.Exec(path, argv, os.Environ())
+	if err == unix.EACCES {
+		fail("exec %s: %v (is the work directory on a filesystem mounted noexec? use --workdir on another one)", path, err)
+	}
 	fail("exec %s: %v", path, err)
 }
 
