@@ -441,3 +441,22 @@ func TestBackgroundJobDoesNotOutliveRun(t *testing.T) {
 		assertClean(t)
 	}
 }
+
+// --keep keeps the run's directory (and nothing else); cleanup removes it.
+func TestRunKeep(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "run", "--name", "kept", "--keep", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
+	if r.code != 0 || !strings.Contains(r.err, "cleanup kept") {
+		t.Fatalf("exit %d\n%s", r.code, r.err)
+	}
+	if _, err := os.Stat(filepath.Join(workdir, "runs", "kept", "rootfs", "bin", "busybox")); err != nil {
+		t.Errorf("--keep did not keep the root: %v", err)
+	}
+	if ps := runUH(t, "ps", "--json"); !strings.Contains(ps.out, `"state": "exited"`) {
+		t.Errorf("ps --json: %s", ps.out)
+	}
+	if c := runUH(t, "cleanup", "kept"); c.code != 0 || !strings.Contains(c.out, "removed") {
+		t.Errorf("cleanup: exit %d %s%s", c.code, c.out, c.err)
+	}
+	assertClean(t)
+}
