@@ -50,3 +50,24 @@ demo: setup build
 bench: build
 	$(GO) run ./scripts/bench -n 20 -underhood $(BIN) -out build/bench/results.json
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./lab/...
+
+# The workshop guide: regenerate the command reference (docs/cli) and the
+# outputs shown in docs/*.md by running their commands in a fresh lab (root);
+# docs-check changes nothing and fails when any of it is stale.
+.PHONY: docs docs-check
+docs:
+	@scripts/docs.sh
+
+docs-check:
+	@scripts/docs.sh --check
+
+# Boot Debian's kernel under qemu (software emulation) and run the lab and the
+# root tests inside, on pure cgroup v2 and on pure v1 (two VMs at once).
+.PHONY: vm-test vagrant-check
+vm-test:
+	scripts/vm-test.sh
+
+# The Vagrant set-up without a hypervisor: vagrant validate, shellcheck, and
+# scripts/provision.sh run in a Debian 12 tree by chroot (needs root).
+vagrant-check:
+	scripts/check-vagrant.sh

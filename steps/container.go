@@ -174,7 +174,7 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 		spec.Stdin = o.In
 	}
 	spec.Stdout, spec.Stderr = o.Out, o.Err
-	spec.Terminal = o.InTTY
+	spec.Terminal = o.InTTY && controllingTerminal()
 	res, err := container.Run(w, spec)
 	if err != nil {
 		return err
@@ -286,6 +286,14 @@ func hostEnv(root string) []string {
 		env = append(env, "TERM="+t)
 	}
 	return env
+}
+
+// controllingTerminal reports whether stdin is this process's controlling
+// terminal, which the payload can then be given (a terminal that is not,
+// as on a bare serial console, cannot).
+func controllingTerminal() bool {
+	_, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil
 }
 
 func swapOn() bool {

@@ -140,6 +140,7 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Repor
 			continue
 		}
 		rep.Cgroups = append(rep.Cgroups, p)
+		removeEmptyParents(host, p)
 	}
 
 	// 4. The run directory, unless something above failed (a mount left
@@ -207,5 +208,21 @@ func waitGone(pid int, start uint64, limit time.Duration) bool {
 			d = 100 * time.Millisecond
 		}
 		time.Sleep(d)
+	}
+}
+
+// removeEmptyParents removes the levels that a nested --cgroup-parent
+// (underhood/workshop/…) added above a run's cgroup, as long as they are
+// empty; the top parent named underhood stays. The kernel refuses to remove
+// a cgroup that still has children, so another run's parent is safe.
+func removeEmptyParents(host cgroup.Host, path string) {
+	top := filepath.Join(host.MemoryRoot, cgroup.DefaultParent)
+	if host.MemoryRoot == "" || !strings.HasPrefix(path, top+"/") {
+		return
+	}
+	for p := filepath.Dir(path); p != top && strings.HasPrefix(p, top+"/"); p = filepath.Dir(p) {
+		if err := syscall.Rmdir(p); err != nil {
+			return
+		}
 	}
 }

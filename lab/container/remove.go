@@ -38,6 +38,9 @@ func removeTree(dir string) error {
 		}
 		if d.IsDir() {
 			info, err := d.Info()
+			if errors.Is(err, os.ErrNotExist) {
+				return fs.SkipDir // removed meanwhile (the run's own underhood)
+			}
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTourUsage(t *testing.T) {
+	for _, c := range [][]string{
+		{"tour", "--from", "0"},
+		{"tour", "--from", "8"},
+		{"tour", "--from", "five"},
+		{"tour", "--from"},
+		{"tour", "extra"},
+	} {
+		r := runUH(t, c...)
+		lines := strings.Split(strings.TrimSpace(r.err), "\n")
+		if r.code != 2 || len(lines) != 1 || r.err == "" || r.out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q: want exit 2 and one line on stderr", c, r.code, r.out, r.err)
+		}
+	}
+}
+
+// The whole tour, as CI records it: every step shows what it should, the
+// hog's exit 137 is no failure, and nothing is left on the machine.
+func TestTourNoPause(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "tour", "--no-pause", "--cgroup-parent", cgParent)
+	if r.code != 0 {
+		t.Fatalf("tour: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	for n := 1; n <= 7; n++ {
+		if !strings.Contains(r.out, "Step "+string(rune('0'+n))+" of 7: ") {
+			t.Errorf("the tour has no step %d:\n%s", n, r.out)
+		}
+	}
+	for _, want := range []string{
+		"The shell way (as in the article):",
+		"/proc is empty and ps -A lists nothing",
+		"processes: with proc mounted, the chroot sees every process of the host",
+		"inside it: the shell, as PID 1, and ps",
+		"Exit status 137 = 128 + SIGKILL",
+		"as sudo underhood inspect tour-",
+		"Namespaces",
+		"killed at the memory limit: a container",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("the tour lacks %q:\n%s", want, r.out)
+		}
+	}
+	if n := strings.Count(r.out, "▶ "); n != 7 {
+		t.Errorf("%d observations, want one per step:\n%s", n, r.out)
+	}
+	if strings.Contains(r.out, "Not what the tour expected") {
+		t.Errorf("a step surprised the tour:\n%s", r.out)
+	}
+	if strings.Contains(r.err, "[Enter]") {
+		t.Errorf("--no-pause paused:\n%s", r.err)
+	}
+	assertClean(t)
+}
+
+// --from starts mid-way; without a terminal the tour never waits.
+func TestTourFrom(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "tour", "--from", "5", "--cgroup-parent", cgParent)
+	if r.code != 0 {
+		t.Fatalf("tour --from 5: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if strings.Contains(r.out, "Step 4 of 7") || !strings.Contains(r.out, "Step 5 of 7") || !strings.Contains(r.out, "Step 7 of 7") {
+		t.Errorf("tour --from 5 ran the wrong steps:\n%s", r.out)
+	}
+	if strings.Contains(r.err, "[Enter]") {
+		t.Errorf("the tour waited for Enter without a terminal:\n%s", r.err)
+	}
+	assertClean(t)
+}

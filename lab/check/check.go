@@ -1,0 +1,221 @@
+// Package check looks at what building a container by hand leaves on a
+// machine: a BusyBox, a root filesystem, proc mounted in it, namespaces, a
+// memory cgroup, and afterwards nothing at all. It is for attendees who do
+// a stage with the article's shell commands and want to know whether it
+// worked, and for instructors who want to see who is stuck.
+//
+// Each function checks one stage and returns one Item per piece, and every
+// piece that is missing says what is missing and which command makes it.
+// Every path is a field of Env, and whatever needs root or a kernel (running
+// BusyBox, chroot, namespaces, a probe cgroup) goes through Env.Try, so the
+// tests run it on fixture trees.
+package check
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// Skip is a piece that was not looked at because one it depends on failed.
+const Skip ui.Level = "SKIP"
+
+// Item is one row of a report. Hint says what to do; on an OK row it is
+// advice for later ("unmount it when you are done"), or empty.
+type Item struct {
+	Check  string   `json:"check"`
+	Status ui.Level `json:"status"`
+	Detail string   `json:"detail"`
+	Hint   string   `json:"hint,omitempty"`
+}
+
+// Env says where to look. System fills it in for this machine.
+type Env struct {
+	Workdir state.Workdir // underhood's work directory: its runs are leftovers
+	Busybox string        // the BusyBox that downloading leaves
+	Rootfs  string        // the root filesystem
+	// ByHand means the attendee made Busybox or Rootfs with the article's
+	// commands: hints give those commands instead of underhood's, and the
+	// memory check wants the hand-made cgroup.
+	ByHand bool
+
+	ProcRoot   string // "/proc": mountinfo, swaps, namespaces, processes
+	CgroupRoot string // "/sys/fs/cgroup"
+	ScriptDir  string // "/tmp/container": where the article's script builds its containers
+	Cgroup     string // the article's hand-made cgroup: "busybox"
+	Limit      int64  // the article's limit: 7340032
+	Euid       int
+
+	FSType   func(path string) (int64, error)  // statfs f_type; the cgroup layout
+	LookPath func(file string) (string, error) // finds unshare(1)
+	Try      func(Probe) (string, error)       // runs a probe; Run is the real one
+}
+
+// System is Env for this machine and the work directory w: its BusyBox and
+// root filesystem, the real /proc and /sys/fs/cgroup, and real probes.
+func System(w state.Workdir) Env {
+	return Env{
+		Workdir:    w,
+		Busybox:    w.Busybox(),
+		Rootfs:     w.Rootfs(),
+		ProcRoot:   "/proc",
+		CgroupRoot: "/sys/fs/cgroup",
+		ScriptDir:  "/tmp/container",
+		Cgroup:     "busybox",
+		Limit:      cgroup.DefaultLimit,
+		Euid:       os.Geteuid(),
+		FSType:     cgroup.StatfsType,
+		LookPath:   exec.LookPath,
+		Try:        Run,
+	}
+}
+
+// fix picks the hint for the article's way or for underhood's.
+func (e Env) fix(byHand, lab string) string {
+	if e.ByHand {
+		return byHand
+	}
+	return lab
+}
+
+// sudo prefixes a command with sudo when the file it touches is underhood's
+// (root's), not the attendee's own.
+func (e Env) sudo(cmd string) string {
+	if e.ByHand {
+		return cmd
+	}
+	return "sudo " + cmd
+}
+
+func (e Env) proc(rel ...string) string {
+	return filepath.Join(append([]string{e.ProcRoot}, rel...)...)
+}
+
+const needRoot = "run the check with sudo: chroot, namespaces and cgroups are for root only"
+
+// Report is the outcome of checking one stage. The JSON field names are
+// stable: instructors collect them.
+type Report struct {
+	Step     int    `json:"step"`
+	Title    string `json:"title"`
+	Target   string `json:"target"` // what was looked at
+	Items    []Item `json:"checks"`
+	Failures int    `json:"failures"`
+	Skipped  int    `json:"skipped"` // not looked at: they wait on a failure
+	Warnings int    `json:"warnings"`
+	Passed   bool   `json:"passed"`
+	Next     string `json:"next,omitempty"` // what to do once it passes
+}
+
+// NewReport counts the items' outcomes.
+func NewReport(step int, title, target string, items []Item, next string) Report {
+	r := Report{Step: step, Title: title, Target: target, Items: items, Next: next}
+	for _, it := range items {
+		switch it.Status {
+		case ui.Fail:
+			r.Failures++
+		case Skip:
+			r.Skipped++
+		case ui.Warn:
+			r.Warnings++
+		}
+	}
+	r.Passed = r.Failures == 0 && r.Skipped == 0
+	return r
+}
+
+// Print writes the report as a table, what to do, and a one-line verdict,
+// or as JSON. It returns an ExitError with code 1 (and no message) unless
+// every check passed.
+func (r Report) Print(o *ui.IO, asJSON bool) error {
+	if asJSON {
+		if err := writeJSON(o, r); err != nil {
+			return err
+		}
+	} else {
+		o.Say(o.Bold(fmt.Sprintf("Step %d: %s", r.Step, r.Title)) + " — checking " + r.Target)
+		o.Say()
+		rows := make([][]string, 0, len(r.Items))
+		for _, it := range r.Items {
+			st := o.Status(it.Status)
+			if it.Status == Skip {
+				st = o.Faint(string(Skip))
+			}
+			rows = append(rows, []string{it.Check, st, it.Detail})
+		}
+		o.Table([]string{"CHECK", "STATUS", "DETAIL"}, rows)
+		var todo []string
+		for _, it := range r.Items {
+			if it.Hint != "" {
+				todo = append(todo, fmt.Sprintf("  %s: %s", it.Check, it.Hint))
+			}
+		}
+		if len(todo) > 0 {
+			o.Say()
+			o.Say(o.Bold("What to do:"))
+			o.Say(strings.Join(todo, "\n"))
+		}
+		o.Say()
+		o.Say(r.verdict())
+	}
+	if !r.Passed {
+		return &ui.ExitError{Code: 1}
+	}
+	return nil
+}
+
+func (r Report) verdict() string {
+	n := len(r.Items)
+	switch {
+	case !r.Passed:
+		wait := ""
+		if r.Skipped > 0 {
+			wait = fmt.Sprintf(" (and %d %s on %s)", r.Skipped, plural(r.Skipped, "waits", "wait"), plural(r.Failures, "it", "them"))
+		}
+		what := fmt.Sprintf("%d of %d checks %s%s", r.Failures, n, plural(r.Failures, "fails", "fail"), wait)
+		if n == 1 {
+			what = "The check fails"
+		}
+		return fmt.Sprintf("%s: step %d is not done yet. Do what the hints say, then run the same check again.", what, r.Step)
+	case r.Warnings > 0:
+		s := fmt.Sprintf("Step %d is done, with %s to look at (see What to do).", r.Step, plural(r.Warnings, "1 warning", fmt.Sprintf("%d warnings", r.Warnings)))
+		if r.Next != "" {
+			s += " Next: " + r.Next
+		}
+		return s
+	}
+	s := fmt.Sprintf("All %d checks pass: step %d is done.", n, r.Step)
+	if n == 1 {
+		s = fmt.Sprintf("The check passes: step %d is done.", r.Step)
+	}
+	if r.Next != "" {
+		s += " Next: " + r.Next
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// fileSize says how big a file is, for details.
+func fileSize(fi os.FileInfo) string { return cgroup.FormatSize(fi.Size()) }
+
+func writeJSON(o *ui.IO, v any) error {
+	enc := json.NewEncoder(o.Out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}

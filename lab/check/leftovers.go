@@ -1,0 +1,218 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// Leftovers checks that nothing of a container is left on the machine: no
+// run in the work directory, no mount below it, the root filesystem or the
+// article's /tmp/container, no cgroup below underhood's parent, no hand-made
+// cgroup, no process whose root is in there, no directory the article's
+// script left.
+func Leftovers(e Env) []Item {
+	places := outermost(e.Workdir.Root, e.Rootfs, e.ScriptDir)
+	items := []Item{runsItem(e), mountsItem(e, places)}
+	h, err := cgroup.DetectWith(e.CgroupRoot, e.FSType)
+	if err == nil && h.MemoryVersion != 0 {
+		items = append(items, labCgroups(h), handMadeGone(e, h))
+	}
+	return append(items, processesItem(e, places), scriptDirs(e))
+}
+
+func runsItem(e Env) Item {
+	const name = "lab runs"
+	names, err := e.Workdir.ListRuns()
+	if err != nil {
+		return Item{name, ui.Fail, err.Error(), ""}
+	}
+	if len(names) == 0 {
+		return Item{name, ui.OK, "none in " + e.Workdir.Runs(), ""}
+	}
+	return Item{name, ui.Fail, fmt.Sprintf("%d in %s: %s", len(names), e.Workdir.Runs(), list(names)),
+		"if none of them is still running (sudo underhood ps), remove them: sudo underhood cleanup --all"}
+}
+
+func mountsItem(e Env, places []string) Item {
+	const name = "mounts"
+	infos, err := mount.Read(e.proc("self", "mountinfo"))
+	if err != nil {
+		return Item{name, ui.Fail, err.Error(), ""}
+	}
+	seen := map[string]bool{}
+	var lab, other []string
+	for _, p := range places {
+		if p == "" {
+			continue
+		}
+		// Strictly below: a work directory on a mount of its own is how
+		// someone set the machine up, not something a run left.
+		for _, m := range mount.Under(infos, realPath(p)) {
+			if seen[m.Mountpoint] || m.Mountpoint == realPath(p) {
+				continue
+			}
+			seen[m.Mountpoint] = true
+			if within(realPath(e.Workdir.Root), m.Mountpoint) {
+				lab = append(lab, m.Mountpoint)
+			} else {
+				other = append(other, m.Mountpoint)
+			}
+		}
+	}
+	if len(lab)+len(other) == 0 {
+		return Item{name, ui.OK, "none below " + strings.Join(nonEmpty(places), ", "), ""}
+	}
+	var fix []string
+	if len(lab) > 0 {
+		fix = append(fix, "sudo underhood cleanup --all")
+	}
+	if len(other) > 0 {
+		fix = append(fix, "sudo umount "+strings.Join(other, " "))
+	}
+	return Item{name, ui.Fail, fmt.Sprintf("%d left: %s", len(lab)+len(other), list(append(lab, other...))), strings.Join(fix, "; ")}
+}
+
+// labCgroups lists every cgroup below underhood's parent, deepest first.
+func labCgroups(h cgroup.Host) Item {
+	const name = "lab cgroups"
+	parent := filepath.Join(h.MemoryRoot, cgroup.DefaultParent)
+	var found []string
+	err := filepath.WalkDir(parent, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() && p != parent {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return Item{name, ui.Fail, err.Error(), ""}
+	}
+	if len(found) == 0 {
+		return Item{name, ui.OK, "none below " + parent, ""}
+	}
+	sort.Slice(found, func(i, j int) bool { return strings.Count(found[i], "/") > strings.Count(found[j], "/") })
+	return Item{name, ui.Fail, fmt.Sprintf("%d below %s: %s", len(found), parent, list(found)),
+		"sudo underhood cleanup --all; for any still there: sudo rmdir " + strings.Join(found, " ")}
+}
+
+func handMadeGone(e Env, h cgroup.Host) Item {
+	name := "cgroup " + e.Cgroup
+	dir := filepath.Join(h.MemoryRoot, e.Cgroup)
+	if _, err := os.Stat(dir); err != nil {
+		return Item{name, ui.OK, "gone (" + dir + ")", ""}
+	}
+	return Item{name, ui.Fail, dir + " is still there: the cgroup made by hand for the memory limit",
+		"exit any shell still in it, then: sudo rmdir " + dir}
+}
+
+// processesItem finds processes whose root directory is inside places:
+// a chroot or container shell still open in another terminal.
+func processesItem(e Env, places []string) Item {
+	const name = "processes"
+	ents, err := os.ReadDir(e.ProcRoot)
+	if err != nil {
+		return Item{name, ui.Fail, err.Error(), ""}
+	}
+	var found, pids []string
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		root, err := os.Readlink(e.proc(d.Name(), "root"))
+		if err != nil {
+			continue
+		}
+		for _, p := range places {
+			if p != "" && within(realPath(p), root) {
+				comm, _ := os.ReadFile(e.proc(d.Name(), "comm"))
+				found = append(found, fmt.Sprintf("PID %d (%s) has its root in %s", pid, strings.TrimSpace(string(comm)), root))
+				pids = append(pids, d.Name())
+				break
+			}
+		}
+	}
+	if len(found) == 0 {
+		return Item{name, ui.OK, "none has its root in " + strings.Join(nonEmpty(places), ", "), ""}
+	}
+	return Item{name, ui.Fail, list(found), "exit those shells (type exit in them), or end them: sudo kill " + strings.Join(pids, " ")}
+}
+
+// scriptDirs: the article's script removes /tmp/container/<pid> at its
+// end; one left means a run was cut short.
+func scriptDirs(e Env) Item {
+	const name = "script directories"
+	ents, err := os.ReadDir(e.ScriptDir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(ents) == 0) {
+		return Item{name, ui.OK, "none in " + e.ScriptDir, ""}
+	}
+	if err != nil {
+		return Item{name, ui.Warn, err.Error(), ""}
+	}
+	var dirs []string
+	for _, d := range ents {
+		dirs = append(dirs, filepath.Join(e.ScriptDir, d.Name()))
+	}
+	return Item{name, ui.Warn, fmt.Sprintf("%d in %s, left by the article's script when it was cut short: %s", len(dirs), e.ScriptDir, list(dirs)),
+		"once nothing is mounted in them (see mounts): sudo rm -rf " + strings.Join(dirs, " ")}
+}
+
+func within(dir, p string) bool {
+	dir = filepath.Clean(dir)
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+func nonEmpty(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// outermost drops the empty places and those inside another one.
+func outermost(places ...string) []string {
+	var out []string
+	for i, p := range places {
+		if p == "" {
+			continue
+		}
+		inside := false
+		for j, q := range places {
+			if i != j && q != "" && q != p && within(q, p) {
+				inside = true
+			}
+		}
+		if !inside && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// list joins names, the first few of them.
+func list(ss []string) string {
+	const most = 4
+	if len(ss) > most {
+		return strings.Join(ss[:most], ", ") + fmt.Sprintf(" and %d more", len(ss)-most)
+	}
+	return strings.Join(ss, ", ")
+}

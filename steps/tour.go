@@ -1,0 +1,459 @@
+package steps
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/inspect"
+	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/proc"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// TourOptions are what an instructor can set on the tour.
+type TourOptions struct {
+	From         int  // the first step, 1–7; 0 means 1
+	NoPause      bool // never wait for Enter (recordings, tests)
+	CgroupParent string
+	Self         string // executable to re-exec; "" = /proc/self/exe
+}
+
+// tourStop is one step of the tour: what to say, what the underhood
+// command is, and the demo that runs it and says what to look at.
+type tourStop struct {
+	n     int
+	about [2]string
+	cmd   string // the underhood command the demo amounts to; lines, # for a comment
+	demo  func(t *tour) (observation string, ok bool, err error)
+}
+
+// tour is one run of it: where its output goes and what it saw so far.
+type tour struct {
+	ctx   context.Context
+	o     *ui.IO
+	w     state.Workdir
+	opt   TourOptions
+	in    *bufio.Reader
+	procs int // processes seen from the chroot in step 4, for step 5
+}
+
+var tourStops = []tourStop{
+	{1, [2]string{
+		"BusyBox is one static binary with hundreds of Unix tools in it.",
+		"An empty root filesystem has no libraries, so whatever runs in it must need none.",
+	}, "sudo underhood download", (*tour).download},
+	{2, [2]string{
+		"A container's filesystem is a plain directory: bin, dev, etc, proc and sys,",
+		"with a copy of BusyBox in bin. From the next step on it is / for the shell.",
+	}, "sudo underhood rootfs", (*tour).rootfs},
+	{3, [2]string{
+		"chroot changes the root directory of a process and of its children.",
+		"The shell gets a filesystem of its own, and nothing else is isolated.",
+	}, "sudo underhood chroot -- /bin/busybox sh -c 'busybox ls /proc; busybox ps -A'", (*tour).chroot},
+	{4, [2]string{
+		"ps reads /proc. With proc mounted in the new root, ps works again,",
+		"and shows every process of the host: a changed root hides no process.",
+	}, "sudo underhood mount-proc -- /bin/busybox sh -c 'busybox ps -A | busybox wc -l'", (*tour).mountProc},
+	{5, [2]string{
+		"A PID namespace gives the container its own process numbers:",
+		"the shell is PID 1 and sees only itself and what it starts; the host sees it under a PID of its own.",
+	}, "sudo underhood unshare\n# and in its shell: busybox ps -A", (*tour).unshare},
+	{6, [2]string{
+		"A memory cgroup limits what its processes may use: the article's 7340032 bytes.",
+		"The hog reads 7500000 bytes into a shell variable, and the kernel's OOM killer ends it.",
+	}, "sudo underhood cgroup", (*tour).cgroup},
+	{7, [2]string{
+		"chroot + namespaces + cgroups, all at once, is a container: its own hostname,",
+		"PID 1 alone, a memory limit. The inspector looks at it from the host while it runs.",
+	}, "sudo underhood run\n# and in its shell: busybox hostname; busybox ps -A; data=$(busybox head -c 7500000 /dev/urandom)", (*tour).run},
+}
+
+// Tour is the instructor's live demo: steps 1 to 7 in order (from
+// opt.From), each with what it shows, the article's shell commands and a
+// demo that runs by itself, then the one thing to look at. On a terminal it
+// waits for Enter between steps. It leaves nothing behind but the BusyBox
+// and root filesystem of steps 1 and 2; an OOM kill in steps 6 and 7 is the
+// expected outcome, not a failure.
+func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error {
+	last := tourStops[len(tourStops)-1].n
+	if opt.From == 0 {
+		opt.From = 1
+	}
+	if opt.From < 1 || opt.From > last {
+		return ui.Usagef("tour --from %d: give a step number from 1 to %d", opt.From, last)
+	}
+	if err := needRoot("tour"); err != nil {
+		return err
+	}
+	if opt.From > 2 {
+		if ok, detail := rootfsDone(w); !ok {
+			return ui.Usagef("tour --from %d needs the root filesystem of step 2 (%s): start at step 1 or 2 (sudo underhood tour --from 2), or run sudo underhood rootfs first", opt.From, detail)
+		}
+	}
+	t := &tour{ctx: ctx, o: o, w: w, opt: opt, in: bufio.NewReader(o.In)}
+	var surprises []string
+	for i, stop := range tourStops {
+		if stop.n < opt.From {
+			continue
+		}
+		s, _ := ByNumber(stop.n)
+		t.header(s, stop)
+		seen, ok, err := stop.demo(t)
+		if err != nil {
+			return err
+		}
+		if ok {
+			o.Say(o.Bold(o.Green("▶ " + seen)))
+		} else {
+			o.Say(o.Bold(o.Yellow("▶ Not what the tour expected: " + seen)))
+			surprises = append(surprises, strconv.Itoa(stop.n))
+		}
+		if i < len(tourStops)-1 {
+			next, _ := ByNumber(tourStops[i+1].n)
+			if err := t.pause(next); err != nil {
+				return err
+			}
+		}
+	}
+	o.Say()
+	o.Say(o.Bold("That is the tour: chroot + namespaces + cgroups = a container."))
+	o.Say("Nothing of it is left: no run in " + w.Runs() + ", no mount, no cgroup (see sudo underhood ps and sudo underhood check 7).")
+	if len(surprises) > 0 {
+		return &ui.ExitError{Code: 1, Err: fmt.Errorf("tour: step %s did not show what it should; see the ▶ lines above, and sudo underhood doctor", strings.Join(surprises, ", "))}
+	}
+	return nil
+}
+
+func (t *tour) header(s Step, stop tourStop) {
+	o := t.o
+	title := fmt.Sprintf("Step %d of %d: %s", s.N, len(tourStops), s.Title)
+	o.Say(o.Bold(o.Cyan("━━ " + title + " " + strings.Repeat("━", max(3, 72-len([]rune(title))-4)))))
+	o.Say(stop.about[0])
+	o.Say(stop.about[1])
+	o.Say()
+	o.Say(o.Cyan("The shell way (as in the article):"))
+	commands(o, s.Explain.Shell)
+	o.Say(o.Cyan("With underhood:"))
+	commands(o, strings.Split(stop.cmd, "\n"))
+	o.Say()
+}
+
+// commands shows command lines as typed at a prompt; comments without one.
+func commands(o *ui.IO, lines []string) {
+	for _, l := range lines {
+		if strings.HasPrefix(l, "#") {
+			o.Say("  " + l)
+			continue
+		}
+		o.Say("  $ " + l)
+	}
+}
+
+// pause waits for Enter on a terminal, unless --no-pause; Ctrl-C stops.
+func (t *tour) pause(next Step) error {
+	if t.opt.NoPause || !t.o.InTTY {
+		t.o.Say()
+		return nil
+	}
+	fmt.Fprintf(t.o.Err, "\n%s ", t.o.Faint(fmt.Sprintf("[Enter] step %d: %s   (Ctrl-C ends the tour)", next.N, next.Title)))
+	done := make(chan error, 1)
+	go func() {
+		_, err := t.in.ReadString('\n')
+		done <- err
+	}()
+	select {
+	case <-t.ctx.Done():
+		fmt.Fprintln(t.o.Err)
+		return t.ctx.Err()
+	case err := <-done:
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("tour: read the terminal: %w", err)
+		}
+	}
+	t.o.Say()
+	return nil
+}
+
+// capture is a copy of what a step writes, for the tour to look at while
+// the step's own output goes to the screen as usual.
+type capture struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(p)
+}
+
+func (c *capture) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// sub is the IO a step of the tour runs with: the tour's own streams, with
+// a copy kept, and no terminal for the payload (the tour types for it).
+func (t *tour) sub(in io.Reader) (*ui.IO, *capture, *capture) {
+	out, errs := &capture{}, &capture{}
+	if in == nil {
+		in = strings.NewReader("")
+	}
+	return &ui.IO{In: in, Out: io.MultiWriter(t.o.Out, out), Err: io.MultiWriter(t.o.Err, errs),
+		OutTTY: t.o.OutTTY, Color: t.o.Color}, out, errs
+}
+
+func (t *tour) options(argv ...string) ContainerOptions {
+	return ContainerOptions{Argv: argv, CgroupParent: t.opt.CgroupParent, Self: t.opt.Self}
+}
+
+// payloadStatus tells the payload's own exit status from underhood's
+// errors: a payload that ended badly is something to show, an error of
+// underhood's (or Ctrl-C) ends the tour.
+func payloadStatus(err error) (int, error) {
+	var ee *ui.ExitError
+	if err == nil {
+		return 0, nil
+	}
+	if errors.As(err, &ee) && ee.Err == nil && ee.Code != 130 && ee.Code != 143 {
+		return ee.Code, nil
+	}
+	return 0, err
+}
+
+func (t *tour) download() (string, bool, error) {
+	o := t.o
+	if ok, detail := busyboxDone(t.w); ok {
+		o.Note("BusyBox is already in the work directory (%s): no download needed.", detail)
+		out, err := busybox.Hello(t.w.Busybox())
+		if err != nil {
+			return "", false, fmt.Errorf("BusyBox at %s does not run: %w; fetch it again with 'sudo underhood download'", t.w.Busybox(), err)
+		}
+		o.Say("$ " + t.w.Busybox() + " echo Hello from BusyBox!")
+		o.Say(out)
+	} else {
+		sub, _, _ := t.sub(nil)
+		if err := downloadBusybox(t.ctx, sub, t.w, DownloadOptions{}, false); err != nil {
+			return "", false, err
+		}
+	}
+	return "One file, every tool: BusyBox runs from anywhere, because it needs nothing from the host.", true, nil
+}
+
+func (t *tour) rootfs() (string, bool, error) {
+	sub, _, _ := t.sub(nil)
+	if err := Rootfs(t.ctx, sub, t.w, RootfsOptions{}); err != nil {
+		return "", false, err
+	}
+	return "That is the whole container filesystem: five directories and one binary.", true, nil
+}
+
+var pidLine = regexp.MustCompile(`(?m)^\s*(\d+)\s+\S`)
+
+func (t *tour) chroot() (string, bool, error) {
+	sub, out, _ := t.sub(nil)
+	code, err := payloadStatus(Chroot(sub, t.w, t.options("/bin/busybox", "sh", "-c",
+		`echo "/ # busybox ls /proc"; busybox ls /proc; echo "/ # busybox ps -A"; busybox ps -A`)))
+	if err != nil {
+		return "", false, err
+	}
+	s := out.String()
+	ls, ps := between(s, "busybox ls /proc\n", "/ # busybox ps -A"), after(s, "/ # busybox ps -A\n")
+	n := len(pidLine.FindAllString(ps, -1))
+	if code != 0 || strings.TrimSpace(ls) != "" || n != 0 {
+		return fmt.Sprintf("the chroot saw %q in /proc and %d processes (exit status %d)", strings.TrimSpace(ls), n, code), false, nil
+	}
+	return "/proc is empty and ps -A lists nothing: with no proc mounted, there is nothing to read processes from.", true, nil
+}
+
+func (t *tour) mountProc() (string, bool, error) {
+	sub, out, _ := t.sub(nil)
+	code, err := payloadStatus(MountProc(sub, t.w, t.options("/bin/busybox", "sh", "-c",
+		`echo "/ # busybox ps -A | busybox wc -l"; busybox ps -A | busybox wc -l`)))
+	if err != nil {
+		return "", false, err
+	}
+	lines := strings.Fields(after(out.String(), "busybox wc -l\n"))
+	n := -1
+	if len(lines) == 1 {
+		n, _ = strconv.Atoi(lines[0])
+	}
+	if code != 0 || n < 3 {
+		return fmt.Sprintf("ps -A printed %d lines in the chroot (exit status %d): want the host's processes", n, code), false, nil
+	}
+	t.procs = n - 1 // the header line
+	return fmt.Sprintf("%d processes: with proc mounted, the chroot sees every process of the host.", t.procs), true, nil
+}
+
+func (t *tour) unshare() (string, bool, error) {
+	// The shell reads its commands as if typed, so that ps shows it as
+	// it would an interactive one.
+	sub, out, _ := t.sub(strings.NewReader("echo \"/ # busybox ps -A\"; busybox ps -A\n"))
+	code, err := payloadStatus(Unshare(sub, t.w, t.options("/bin/busybox", "sh")))
+	if err != nil {
+		return "", false, err
+	}
+	m := pidLine.FindAllStringSubmatch(after(out.String(), "/ # busybox ps -A\n"), -1)
+	if code != 0 || len(m) != 2 || m[0][1] != "1" {
+		return fmt.Sprintf("ps -A in the PID namespace listed %d processes (exit status %d): want the shell as PID 1, and ps", len(m), code), false, nil
+	}
+	before := t.procs
+	if before == 0 {
+		if pids, err := proc.Host.PIDs(); err == nil {
+			before = len(pids)
+		}
+	}
+	return fmt.Sprintf("Before the PID namespace: %d processes; inside it: the shell, as PID 1, and ps.", before), true, nil
+}
+
+func (t *tour) cgroup() (string, bool, error) {
+	sub, _, errs := t.sub(nil)
+	code, err := payloadStatus(Cgroup(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 137 || !strings.Contains(errs.String(), "OOM killer") {
+		return fmt.Sprintf("the hog ended with exit status %d, not killed by the OOM killer (is swap on? sudo underhood doctor)", code), false, nil
+	}
+	return "Exit status 137 = 128 + SIGKILL: the kernel's OOM killer ended the hog at the limit, and nothing else on the machine noticed.", true, nil
+}
+
+// tourReady is what the full run's payload prints once it is set up and
+// waits for the inspector.
+const tourReady = "(the container is up and waits: the host has a look at it)"
+
+func (t *tour) run() (string, bool, error) {
+	name := container.RandomName("tour")
+	// The container's shell reads its commands from the tour, as it would
+	// from someone typing: first a line that says it is up, then, once the
+	// inspector has looked, the rest.
+	stdin, typist := io.Pipe()
+	sub, out, errs := t.sub(stdin)
+	rest := `echo "/ # busybox hostname"; busybox hostname
+echo "/ # busybox ps -A"; busybox ps -A
+echo '/ # data=$(busybox head -c 7500000 /dev/urandom)'
+data=$(busybox head -c 7500000 /dev/urandom)
+echo "(the hog survived)"
+`
+	opt := t.options("/bin/busybox", "sh")
+	opt.Name = name
+	done := make(chan error, 1)
+	go func() { done <- Run(sub, t.w, opt) }()
+	go func() { _, _ = typist.Write([]byte("echo \"" + tourReady + "\"\n")) }()
+
+	var runErr error
+	waited := false
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	for !waited {
+		select {
+		case runErr = <-done:
+			waited = true
+		case <-deadline:
+			_ = typist.CloseWithError(errors.New("tour: the container did not start in time"))
+			runErr, waited = <-done, true
+		case <-tick.C:
+			if strings.Contains(out.String(), tourReady) {
+				t.inspect(name)
+				_, _ = typist.Write([]byte(rest))
+				_ = typist.Close()
+				runErr, waited = <-done, true
+			}
+		}
+	}
+	tick.Stop()
+	_ = typist.Close()
+	code, err := payloadStatus(runErr)
+	if err != nil {
+		return "", false, err
+	}
+	s := out.String()
+	host := strings.TrimSpace(between(s, "/ # busybox hostname\n", "/ # busybox ps -A"))
+	m := pidLine.FindAllStringSubmatch(between(s, "/ # busybox ps -A\n", "/ # data="), -1)
+	left := t.leftovers(name)
+	switch {
+	case host != name:
+		return fmt.Sprintf("the container's hostname is %q, not %s", host, name), false, nil
+	case len(m) < 1 || m[0][1] != "1":
+		return "ps -A in the container does not start at PID 1", false, nil
+	case code != 137 || !strings.Contains(errs.String(), "OOM killer"):
+		return fmt.Sprintf("the hog in the container ended with exit status %d, not killed by the OOM killer", code), false, nil
+	case left != "":
+		return "the run left " + left + " behind", false, nil
+	}
+	return fmt.Sprintf("Hostname %s, PID 1 at the top, killed at the memory limit: a container. Its cgroup, mounts and run directory are gone.", name), true, nil
+}
+
+// inspect shows the running container from the host, as 'underhood
+// inspect NAME' does.
+func (t *tour) inspect(name string) {
+	o := t.o
+	list, err := container.List(t.w)
+	pid := 0
+	for _, s := range list {
+		if s.Name == name && s.State == container.Running {
+			pid = s.HostPID
+		}
+	}
+	if err != nil || pid == 0 {
+		o.Warnf("the inspector cannot find container %s: %v", name, err)
+		return
+	}
+	o.Say()
+	o.Say(o.Cyan("The host's view, as sudo underhood inspect " + name + " shows it:"))
+	src, err := inspect.Default([]inspect.Lab{{Name: name, Kind: "run", PID: pid}})
+	if err == nil {
+		var r *inspect.Report
+		if r, err = inspect.Inspect(src, pid); err == nil {
+			inspect.Write(o, r)
+			return
+		}
+	}
+	o.Warnf("the inspector could not read container %s: %v", name, err)
+}
+
+// leftovers says what of the run called name is still on the machine.
+func (t *tour) leftovers(name string) string {
+	if _, err := os.Lstat(t.w.Run(name)); err == nil {
+		return t.w.Run(name)
+	}
+	infos, _ := mount.Read("/proc/self/mountinfo")
+	if m := mount.Under(infos, filepath.Join(t.w.Runs(), name)); len(m) > 0 {
+		return "a mount at " + m[0].Mountpoint
+	}
+	return ""
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	rest := s[i+len(a):]
+	if j := strings.Index(rest, b); j >= 0 {
+		return rest[:j]
+	}
+	return rest
+}
+
+func after(s, a string) string {
+	if i := strings.Index(s, a); i >= 0 {
+		return s[i+len(a):]
+	}
+	return ""
+}
