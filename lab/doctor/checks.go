@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/mount"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -290,46 +291,32 @@ func exists(path string) bool {
 func (d *doctor) propagation() {
 	const name = "propagation of /"
 	path := d.proc("self/mountinfo")
-	b, err := os.ReadFile(path)
+	infos, err := mount.Read(path)
 	if err != nil {
 		d.add(name, ui.Warn, fmt.Sprintf("cannot read mounts: %v", err), "check with findmnt -o TARGET,PROPAGATION /")
 		return
 	}
-	var opt []string
-	found := false
-	for _, l := range strings.Split(string(b), "\n") {
-		// id parent major:minor root mountpoint options [optional…] - type source superopts
-		f := strings.Fields(l)
-		if len(f) < 7 || f[4] != "/" {
-			continue
-		}
-		found, opt = true, nil // the last mount on / is the one in effect
-		for _, o := range f[6:] {
-			if o == "-" {
-				break
-			}
-			opt = append(opt, o)
+	var root *mount.Info
+	for i := range infos {
+		if infos[i].Mountpoint == "/" {
+			root = &infos[i] // the last mount on / is the one in effect
 		}
 	}
-	if !found {
+	if root == nil {
 		d.add(name, ui.Warn, fmt.Sprintf("%s has no mount on /", path), "check with findmnt -o TARGET,PROPAGATION /")
 		return
 	}
 	const after = "underhood runs mount --make-rprivate / in its own mount namespace before mounting anything"
-	for _, o := range opt {
-		if strings.HasPrefix(o, "shared:") {
-			d.add(name, Info, fmt.Sprintf("shared (%s, systemd's default): a mount in a new mount namespace would reach the host, so %s", o, after),
-				"nothing to do")
-			return
-		}
+	tag := strings.Join(root.Optional, " ")
+	switch root.Propagation() {
+	case "shared":
+		d.add(name, Info, fmt.Sprintf("shared (%s, systemd's default): a mount in a new mount namespace would reach the host, so %s", tag, after),
+			"nothing to do")
+	case "slave":
+		d.add(name, ui.OK, fmt.Sprintf("slave (%s): mounts do not go back to the host; still, %s", tag, after), "")
+	default:
+		d.add(name, ui.OK, "private: mounts stay in their namespace; still, "+after, "")
 	}
-	for _, o := range opt {
-		if strings.HasPrefix(o, "master:") {
-			d.add(name, ui.OK, fmt.Sprintf("slave (%s): mounts do not go back to the host; still, %s", o, after), "")
-			return
-		}
-	}
-	d.add(name, ui.OK, "private: mounts stay in their namespace; still, "+after, "")
 }
 
 func (d *doctor) busybox() {
