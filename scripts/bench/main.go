@@ -70,6 +70,8 @@ func run(n int, out, bin string) error {
 	life := []*bench{
 		{Name: "underhood run", Group: "life", Argv: []string{bin, "--workdir", wd, "run", "--memory", "7M", "--", "/bin/busybox", "true"},
 			Note: "per-run root, cgroup, PID+mount+UTS namespaces, proc, bind mounts, exec, cleanup"},
+		{Name: "underhood unshare", Group: "life", Argv: []string{bin, "--workdir", wd, "unshare", "--", "/bin/busybox", "true"},
+			Note: "step 5: the same work as unshare+chroot (PID+mount namespaces, proc, chroot), plus underhood's journal and cleanup"},
 		{Name: "unshare+chroot", Group: "life", Argv: []string{"unshare", "-f", "-p", "--mount-proc=" + root + "/proc", "chroot", root, "/bin/busybox", "true"},
 			Note: "util-linux on a prepared root: no cgroup, no cleanup"},
 		{Name: "article script", Group: "life", Argv: []string{"bash", script, "/bin/busybox", "true"},
