@@ -75,7 +75,7 @@ func Rootfs(ctx context.Context, o *ui.IO, w state.Workdir, opt RootfsOptions) e
 	o.Note("%s root filesystem ready at %s:", o.Cyan("Step 2:"), dir)
 	o.Table([]string{"PATH", "WHAT"}, rootfsRows(dir))
 	if !opt.Links {
-		o.Note("Inside, commands are run as busybox ls, busybox ps…; add --links for plain ls, ps.")
+		o.Note("Inside, run tools as busybox ls, busybox ps… (the shell of some BusyBox builds also takes plain ls); add --links for ls, ps… as links on every build.")
 	}
 	o.Note("Next: sudo underhood chroot (step 3)")
 	return nil
