@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= ./underhood
 PREFIX  ?= /usr/local
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test unit vet lint install clean demo setup bench
 
