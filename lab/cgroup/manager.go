@@ -250,7 +250,7 @@ func (b *base) makeDirs(between func(dir string) error) error {
 	}
 	if err := b.ops.mkdir(b.dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create cgroup: %w (left by an earlier run? remove it first)", err)
+			return fmt.Errorf("create cgroup: %w (left by an earlier run? try 'sudo underhood cleanup --all', or 'sudo rmdir %s' once it is empty)", err, b.dir)
 		}
 		return fmt.Errorf("create cgroup: %w", err)
 	}
