@@ -58,7 +58,7 @@ func Chroot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	o.Note("%s a BusyBox shell chrooted into %s: its own filesystem, nothing else isolated.", o.Cyan("Step 3:"), root)
-	o.Note("Try busybox ls /proc and busybox ps -A: both show nothing, as no proc is mounted here. Type exit to leave.")
+	try(o, opt, "busybox ls /proc and busybox ps -A: both show nothing, as no proc is mounted here.")
 	return start(o, w, opt, container.Spec{Kind: "chroot", Rootfs: root, Flags: ns.Chroot}, shell)
 }
 
@@ -69,7 +69,7 @@ func MountProc(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	o.Note("%s proc is mounted at %s, then chroot. The mount lives in a private mount namespace: the host's mount table does not change.", o.Cyan("Step 4:"), filepath.Join(root, "proc"))
-	o.Note("Try busybox ps -A: every host process shows up, because the PID namespace is still the host's. Type exit to leave.")
+	try(o, opt, "busybox ps -A: every host process shows up, because the PID namespace is still the host's.")
 	return start(o, w, opt, container.Spec{Kind: "mount-proc", Rootfs: root,
 		Clone: unix.CLONE_NEWNS, Flags: ns.Private | ns.MountProc | ns.Chroot}, shell)
 }
@@ -81,7 +81,7 @@ func Unshare(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	o.Note("%s new PID and mount namespaces, a proc of their own, and chroot into %s.", o.Cyan("Step 5:"), root)
-	o.Note("Try busybox ps -A: only one process, PID 1, the shell itself. Type exit to leave.")
+	try(o, opt, "busybox ps -A: only one process, PID 1, the shell itself.")
 	spec := container.Spec{Kind: "unshare", Rootfs: root,
 		Clone: unix.CLONE_NEWPID | unix.CLONE_NEWNS, Flags: ns.Private | ns.MountProc | ns.Chroot,
 		Started: func(r *container.Result) {
@@ -157,6 +157,14 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		}}
 	spec.Env = append(containerEnv(), `PS1=\h:\w\$ `)
 	return start(o, w, opt, spec, shell)
+}
+
+// try suggests what to type in the step's interactive shell; a step given
+// a command runs that instead, and the suggestion would only be noise.
+func try(o *ui.IO, opt ContainerOptions, what string) {
+	if len(opt.Argv) == 0 {
+		o.Note("Try %s Type exit to leave.", what)
+	}
 }
 
 func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec, def []string) error {
