@@ -1,4 +1,6 @@
 # underhood: build, test and try a Linux container made by hand.
+# sudo's PATH often lacks Go's default install directory.
+export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
 BIN     ?= ./underhood
 PREFIX  ?= /usr/local
@@ -12,7 +14,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/underhood
 
 # vet + every test; the root-only tests run when this runs as root.
-test: vet
+test: setup vet
 	$(GO) test -count=1 -timeout 20m ./...
 
 # Only the tests that need no root and no kernel features.
