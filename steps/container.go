@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +45,9 @@ type ContainerOptions struct {
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
 	Self         string // executable to re-exec; "" = /proc/self/exe
+	// Context is cancelled by SIGINT/SIGTERM/SIGHUP from the program's
+	// start; a signal that came before the step began stops it.
+	Context context.Context
 }
 
 // HogScript is the article's memory test, for the BusyBox shell.
@@ -182,9 +186,20 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 		spec.Stdin = o.In
 	}
 	spec.Stdout, spec.Stderr = o.Out, o.Err
-	spec.Terminal = o.InTTY && controllingTerminal()
+	// On the terminal in front of the user: the interactive shell gets the
+	// terminal to itself (Ctrl-C is the shell's); a command stays in
+	// underhood's process group, so Ctrl-C reaches underhood too, which
+	// stops the command even when, as PID 1, it ignores SIGINT.
+	if o.InTTY && foregroundTerminal() {
+		spec.Terminal = len(opt.Argv) == 0
+		spec.SameGroup = len(opt.Argv) > 0
+	}
+	spec.Context = opt.Context
 	res, err := container.Run(w, spec)
 	if err != nil {
+		if res != nil && res.SetupFailed != 0 {
+			return &ui.ExitError{Code: res.SetupFailed, Err: err}
+		}
 		return err
 	}
 	report(o, spec, res)
@@ -197,12 +212,24 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 // report says how the payload ended, in the kernel's own terms.
 func report(o *ui.IO, spec container.Spec, r *container.Result) {
 	if r.Interrupted != nil {
-		o.Note("underhood got %v: the payload was stopped and everything removed.", r.Interrupted)
+		if !r.Released {
+			o.Note("underhood got %v before the payload started: nothing ran, and everything was removed.", r.Interrupted)
+			return
+		}
+		if r.GraceKilled {
+			o.Note("underhood got %v and passed it on; the payload did not stop within %v (a PID 1 ignores signals it has no handler for), so underhood killed it. Everything was removed.", r.Interrupted, container.DefaultGrace)
+		} else {
+			o.Note("underhood got %v and passed it on: the payload stopped, and everything was removed.", r.Interrupted)
+		}
+		return
 	}
 	if spec.Memory > 0 {
 		switch {
-		case r.OOMKilled:
+		case r.OOMKilled && r.Signal == syscall.SIGKILL:
 			o.Note("%s the kernel's OOM killer ended %s in the cgroup (oom_kill = %d): it asked for more than %s. Exit status %d = 128 + SIGKILL.",
+				o.Red("Killed:"), plural(r.OOMKills, "process", "processes"), r.OOMKills, cgroup.FormatSize(spec.Memory), r.ExitCode)
+		case r.OOMKilled:
+			o.Note("%s the kernel's OOM killer ended %s in the cgroup (oom_kill = %d) at the %s limit; the payload itself went on and exited with status %d.",
 				o.Red("Killed:"), plural(r.OOMKills, "process", "processes"), r.OOMKills, cgroup.FormatSize(spec.Memory), r.ExitCode)
 		case r.Signal == syscall.SIGKILL:
 			o.Note("The payload was killed by SIGKILL, but not by the OOM killer: the cgroup's oom_kill counter stayed at 0.")
@@ -296,12 +323,13 @@ func hostEnv(root string) []string {
 	return env
 }
 
-// controllingTerminal reports whether stdin is this process's controlling
-// terminal, which the payload can then be given (a terminal that is not,
-// as on a bare serial console, cannot).
-func controllingTerminal() bool {
-	_, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	return err == nil
+// foregroundTerminal reports whether stdin is this process's controlling
+// terminal and underhood is in its foreground: only then can the payload
+// be given the terminal (not on a bare serial console, nor from a job
+// started with &).
+func foregroundTerminal() bool {
+	p, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && p == unix.Getpgrp()
 }
 
 func swapOn() bool {

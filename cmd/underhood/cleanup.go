@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -48,7 +49,17 @@ func init() {
 						reps = append(reps, r)
 					}
 				}
+				live := 0
 				for _, r := range reps {
+					if r.Live != 0 {
+						live++
+						how := "stop it in its terminal (exit, or Ctrl-C)"
+						if r.Live > 0 {
+							how += fmt.Sprintf(", or with 'sudo kill -TERM %d'", r.Live)
+						}
+						g.io.Printf("%s %s: it is running; its own underhood cleans up when it ends: %s\n", g.io.Yellow("left"), r.Name, how)
+						continue
+					}
 					g.io.Printf("%s %s\n", g.io.Bold("cleaned"), r.Name)
 					for _, p := range r.Killed {
 						g.io.Printf("  killed process %d\n", p)
@@ -66,7 +77,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				if len(reps) == 0 {
+				if len(reps) == live {
 					g.io.Say("Nothing to clean up.")
 				}
 				return nil

@@ -19,6 +19,7 @@ func containerStep(g *globals, n int, use string, memory, run bool,
 		Use: use + " [flags] [-- CMD [ARG...]]",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Argv = args
+			opt.Context = cmd.Context()
 			if memory && cmd.Flags().Changed("memory") {
 				v, err := cgroup.ParseSize(mem)
 				if err != nil {

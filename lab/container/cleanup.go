@@ -18,6 +18,7 @@ import (
 // Report says what a cleanup did for one run.
 type Report struct {
 	Name      string
+	Live      int // the run is live, held by this underhood PID: left alone
 	Killed    []int
 	Unmounted []string
 	Cgroups   []string
@@ -27,7 +28,7 @@ type Report struct {
 
 // Empty reports whether there was nothing to do.
 func (r Report) Empty() bool {
-	return len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
+	return r.Live == 0 && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
 }
 
 // MountinfoPath is where cleanup looks for mounts left below a run; a
@@ -37,9 +38,11 @@ var MountinfoPath = "/proc/self/mountinfo"
 // Cleanup undoes the run called name from its journal: it ends the payload
 // if it still runs, unmounts what is mounted below the run, removes its
 // cgroups and deletes its directory. A run that is not there is not an
-// error: cleanup is idempotent.
+// error: cleanup is idempotent. A live run (its underhood holds the
+// journal's lock) is left alone and reported as such: its own underhood
+// cleans up after it.
 func Cleanup(w state.Workdir, host cgroup.Host, name string) (Report, error) {
-	return replay(w, host, name, false)
+	return replay(w, host, name, false, false)
 }
 
 // CleanupAll cleans every run in the work directory.
@@ -51,7 +54,7 @@ func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
 	var out []Report
 	var errs []error
 	for _, n := range names {
-		r, err := replay(w, host, n, false)
+		r, err := replay(w, host, n, false, false)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -64,11 +67,14 @@ func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
 
 // undo is the end of every Run: the same replay as cleanup.
 func undo(w state.Workdir, host cgroup.Host, name string, keep bool) error {
-	_, err := replay(w, host, name, keep)
+	_, err := replay(w, host, name, keep, true)
 	return err
 }
 
-func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Report, error) {
+// replay undoes a run from its journal. owner says the caller is the run's
+// own underhood (which holds the lock); anyone else must take the lock
+// first, and leaves a live run alone.
+func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool) (Report, error) {
 	rep := Report{Name: name}
 	if err := state.ValidName(name); err != nil {
 		return rep, err
@@ -79,6 +85,23 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Repor
 	}
 	if err := ownPath(w, dir); err != nil {
 		return rep, err
+	}
+	if !owner {
+		lock, err := state.Lock(dir)
+		if errors.Is(err, state.ErrRunLive) {
+			es, _ := state.ReadJournal(dir)
+			rep.Live = state.Summarize(name, dir, es).Owner.PID
+			if rep.Live == 0 {
+				rep.Live = -1
+			}
+			return rep, nil
+		}
+		if err != nil {
+			return rep, fmt.Errorf("cleanup %s: %w", name, err)
+		}
+		if lock != nil {
+			defer lock.Close()
+		}
 	}
 	es, err := state.ReadJournal(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -95,6 +118,21 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Repor
 			rep.Killed = append(rep.Killed, p.PID)
 		} else {
 			errs = append(errs, fmt.Errorf("cleanup %s: process %d survived SIGKILL", name, p.PID))
+		}
+	}
+	// What the payload started and left behind (a background job, where
+	// there was no PID namespace to end it): the members of its process
+	// group whose root is in the lab.
+	if p := info.Payload; p.PGID > 0 && !owner {
+		for _, pid := range proc.Host.Group(p.PGID, w.Root) {
+			st, err := proc.Host.StartTime(pid)
+			if err != nil {
+				continue
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if waitGone(pid, st, 5*time.Second) {
+				rep.Killed = append(rep.Killed, pid)
+			}
 		}
 	}
 
@@ -128,6 +166,7 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir bool) (Repor
 	for i := len(info.Cgroups) - 1; i >= 0; i-- {
 		p := info.Cgroups[i]
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			removeEmptyParents(host, p)
 			continue
 		}
 		m, err := cgroup.Open(host, p)

@@ -6,11 +6,13 @@
 package container
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,9 +59,11 @@ type Spec struct {
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	Terminal       bool          // stdin is a terminal: give it to the payload
-	Grace          time.Duration // after a forwarded signal, before SIGKILL
-	Self           string        // executable to re-exec ("" = /proc/self/exe)
+	Terminal       bool            // give the terminal's foreground to the payload (an interactive shell)
+	SameGroup      bool            // keep the payload in underhood's process group (a command on the terminal)
+	Context        context.Context // cancelled when a signal came before Run began
+	Grace          time.Duration   // after a forwarded signal, before SIGKILL
+	Self           string          // executable to re-exec ("" = /proc/self/exe)
 
 	// Started is called once the payload's process exists, before it runs,
 	// with its PID as the host sees it.
@@ -77,7 +81,10 @@ type Result struct {
 	Signal      syscall.Signal // the signal that ended the payload, if any
 	OOMKills    int64          // the kernel's oom_kill counter after the run
 	OOMKilled   bool           // the counter went up during the run
-	Interrupted os.Signal      // SIGINT/SIGTERM that underhood received
+	Interrupted os.Signal      // SIGINT/SIGTERM/SIGHUP that underhood received
+	GraceKilled bool           // underhood sent SIGKILL after the grace period
+	Released    bool           // the payload was started
+	SetupFailed int            // the exit status of a start that failed (126, 127, 1)
 	Kept        bool
 
 	limit int64
@@ -115,12 +122,38 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		s.Grace = DefaultGrace
 	}
 	res = &Result{Name: s.Name, limit: s.Memory}
+
+	// Signals are ours from the first line: one that comes before the
+	// payload runs stops the start, one that comes later is forwarded.
+	// The handler stays until the cleanup is done (deferred first, so run
+	// last), so that a signal cannot cut the cleanup short either.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	interrupted := func() bool {
+		if res.Interrupted != nil {
+			return true
+		}
+		select {
+		case sg := <-sigs:
+			res.Interrupted = sg
+		default:
+			if s.Context != nil && s.Context.Err() != nil {
+				res.Interrupted = syscall.SIGINT // caught before Run began
+			}
+		}
+		return res.Interrupted != nil
+	}
+
 	var cg cgroup.Manager
 	if s.Memory > 0 {
 		// Validate before anything exists on disk.
 		if cg, err = cgroup.New(s.Cgroups, s.CgroupParent, s.Name); err != nil {
 			return res, err
 		}
+	}
+	if interrupted() {
+		return res, nil
 	}
 	if err := w.Ensure(); err != nil {
 		return res, err
@@ -131,11 +164,11 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	}
 	res.Dir = j.Dir
 	defer func() {
-		j.Close()
 		reapOrphans()
 		if cerr := undo(w, s.Cgroups, s.Name, s.Keep); cerr != nil && err == nil {
 			err = cerr
 		}
+		j.Close() // releases the run's lock: only now may a cleanup look at it
 		res.Kept = s.Keep
 	}()
 	if err := j.Record(state.Entry{Op: "run", Name: s.Name, Kind: s.Kind, Memory: s.Memory, Created: time.Now().UTC()}); err != nil {
@@ -149,13 +182,18 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if root == "" {
 		root = filepath.Join(j.Dir, "rootfs")
 	}
-	cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
-		Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal})
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+	newCmd := func() *exec.Cmd {
+		cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
+			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup})
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+		return cmd
+	}
+	cmd := newCmd()
 
 	// On cgroup v2 the child is born in its cgroup (clone3 with
-	// CLONE_INTO_CGROUP), which costs nothing; on v1 it is moved there
-	// below, while its runtime starts up.
+	// CLONE_INTO_CGROUP), which costs nothing; on v1, or where that is not
+	// to be had, it is moved there below, while its runtime starts up.
+	needJoin := cg != nil
 	if cg != nil && cg.Version() == 2 {
 		if err := createCgroup(j, cg, res); err != nil {
 			return res, err
@@ -164,17 +202,13 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			defer dir.Close()
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = int(dir.Fd())
+			needJoin = false
 		}
 	}
 
-	// Forward SIGINT/SIGTERM from here on; with a terminal, the payload
-	// owns the foreground and gets Ctrl-C straight from the tty.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	if s.Terminal {
+	if s.Terminal || s.SameGroup {
 		signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN)
-		defer reclaimTerminal()
+		defer restoreTerminal(saveTerminal())
 	}
 
 	// Pdeathsig follows the thread that started the child: keep this
@@ -189,16 +223,9 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	child, err := ns.Start(cmd)
 	if err != nil && cmd.SysProcAttr.UseCgroupFD {
 		// A kernel before 5.7 has no CLONE_INTO_CGROUP: join after start.
-		cmd = ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
-			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal})
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+		cmd = newCmd()
 		child, err = ns.Start(cmd)
-		if err == nil {
-			err = cg.Join(cmd.Process.Pid)
-			if err != nil {
-				child.Abort()
-			}
-		}
+		needJoin = true
 	}
 	if err != nil {
 		return res, err
@@ -206,7 +233,11 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	pid := cmd.Process.Pid
 	res.HostPID = pid
 	st, _ := proc.Host.StartTime(pid)
-	if err := j.Record(state.Entry{Op: "pid", PID: pid, Start: st}); err != nil {
+	pgid := pid
+	if s.SameGroup {
+		pgid = unix.Getpgrp()
+	}
+	if err := j.Record(state.Entry{Op: "pid", PID: pid, Start: st, PGID: pgid}); err != nil {
 		child.Abort()
 		return res, err
 	}
@@ -220,23 +251,40 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			return res, err
 		}
 	}
-	if cg != nil && cg.Version() != 2 {
+	if cg != nil && res.Cgroup == "" {
 		if err := createCgroup(j, cg, res); err != nil {
 			child.Abort()
 			return res, err
 		}
+	}
+	if needJoin {
 		if err := cg.Join(pid); err != nil {
 			child.Abort()
 			return res, err
 		}
+	}
+	if interrupted() {
+		child.Abort()
+		return res, nil
 	}
 	if s.Started != nil {
 		s.Started(res)
 	}
 	if err := child.Release(); err != nil {
 		_ = cmd.Wait()
+		if interrupted() {
+			return res, nil
+		}
+		var se *ns.SetupError
+		if errors.As(err, &se) {
+			res.SetupFailed = se.Code
+		} else if errors.Is(err, ns.ErrDied) {
+			code, sig := exitStatus(cmd.ProcessState, nil)
+			err = fmt.Errorf("%w (exit status %d%s); if a memory limit is set, it may be too low for it to start", err, code, sigName(sig))
+		}
 		return res, err
 	}
+	res.Released = true
 
 	waitErr := wait(cmd, sigs, s.Grace, res)
 	code, sig := exitStatus(cmd.ProcessState, waitErr)
@@ -252,12 +300,23 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	return res, nil
 }
 
+func sigName(sig syscall.Signal) string {
+	if sig == 0 {
+		return ""
+	}
+	return ", " + sig.String()
+}
+
 // createCgroup records the cgroup, then makes it with the run's limit.
 func createCgroup(j *state.Journal, cg cgroup.Manager, res *Result) error {
 	if err := j.Record(state.Entry{Op: "cgroup", Path: cg.Path()}); err != nil {
 		return err
 	}
 	if err := cg.Create(res.limit); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another run's (from another work directory): never touch it.
+			_ = j.Record(state.Entry{Op: "cgroup-not-ours", Path: cg.Path()})
+		}
 		return err
 	}
 	res.Cgroup, res.SwapLimited = cg.Path(), cg.SwapLimited()
@@ -312,17 +371,20 @@ func wait(cmd *exec.Cmd, sigs chan os.Signal, grace time.Duration, res *Result) 
 		case err := <-done:
 			return err
 		case sg := <-sigs:
-			if sg == syscall.SIGHUP {
-				sg = syscall.SIGTERM
-			}
 			if res.Interrupted != nil {
+				res.GraceKilled = true
 				_ = cmd.Process.Signal(syscall.SIGKILL)
 				continue
 			}
 			res.Interrupted = sg
-			_ = cmd.Process.Signal(sg)
+			fwd := sg
+			if sg == syscall.SIGHUP {
+				fwd = syscall.SIGTERM // the terminal is gone: ask it to end
+			}
+			_ = cmd.Process.Signal(fwd)
 			timer = time.After(grace)
 		case <-timer:
+			res.GraceKilled = true
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 		}
 	}
@@ -342,10 +404,32 @@ func exitStatus(ps *os.ProcessState, err error) (int, syscall.Signal) {
 	return ws.ExitStatus(), 0
 }
 
-// reclaimTerminal puts underhood's process group back in the terminal's
-// foreground after the payload had it.
-func reclaimTerminal() {
-	_ = unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, unix.Getpgrp())
+// terminal is the state of the terminal on stdin before the payload had it.
+type terminal struct {
+	pgrp    int
+	termios *unix.Termios
+}
+
+func saveTerminal() terminal {
+	t := terminal{pgrp: -1}
+	if p, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil {
+		t.pgrp = p
+	}
+	if tio, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
+		t.termios = tio
+	}
+	return t
+}
+
+// restoreTerminal gives the foreground back to whoever had it and undoes
+// the modes a killed shell left (no echo, no line editing).
+func restoreTerminal(t terminal) {
+	if t.pgrp > 0 {
+		_ = unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, t.pgrp)
+	}
+	if t.termios != nil {
+		_ = unix.IoctlSetTermios(0, unix.TCSETS, t.termios)
+	}
 }
 
 // makeRoot builds a run's own root: the layout, BusyBox, and the empty

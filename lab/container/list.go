@@ -42,7 +42,7 @@ func List(w state.Workdir) ([]Status, error) {
 		if len(i.Cgroups) > 0 {
 			s.Cgroup = i.Cgroups[0]
 		}
-		ownerAlive := proc.Host.Same(i.Owner.PID, i.Owner.Start)
+		ownerAlive := state.Live(dir) || proc.Host.Same(i.Owner.PID, i.Owner.Start)
 		switch {
 		case i.Payload.PID > 0 && proc.Host.Same(i.Payload.PID, i.Payload.Start):
 			s.State = Running

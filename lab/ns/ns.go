@@ -9,9 +9,11 @@
 package ns
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -49,6 +51,10 @@ type Config struct {
 	// Terminal puts the payload in its own process group in the terminal's
 	// foreground, so Ctrl-C reaches the shell and not underhood.
 	Terminal bool
+	// SameGroup keeps the payload in underhood's process group (a command
+	// attached to the terminal: Ctrl-C reaches both, and underhood makes
+	// sure it ends). Otherwise the payload leads a group of its own.
+	SameGroup bool
 }
 
 // Command builds the child's command. It does not start it; Start does.
@@ -64,6 +70,9 @@ func Command(c Config) *exec.Cmd {
 		Cloneflags: c.Clone,
 		// If underhood dies (even by kill -9), the payload goes too.
 		Pdeathsig: syscall.SIGKILL,
+		// The payload leads a process group of its own: what it starts stays
+		// in it, so that cleanup can find it even after underhood is gone.
+		Setpgid: !c.SameGroup,
 	}
 	if c.Terminal {
 		cmd.SysProcAttr.Foreground = true
@@ -104,6 +113,9 @@ func Start(cmd *exec.Cmd) (*Child, error) {
 	return &Child{Cmd: cmd, goW: goW, errR: errR}, nil
 }
 
+// ErrDied means the child was gone before it could exec the payload.
+var ErrDied = errors.New("the container's first process died before the payload started")
+
 // Release lets the child set up and exec the payload, and returns the
 // child's setup error, if any, once the exec has happened or failed.
 func (c *Child) Release() error {
@@ -113,10 +125,10 @@ func (c *Child) Release() error {
 	n, _ := readFull(c.errR, msg)
 	c.errR.Close()
 	if n > 0 {
-		return &SetupError{Msg: strings.TrimSpace(string(msg[:n]))}
+		return parseSetupError(string(msg[:n]))
 	}
 	if werr != nil {
-		return fmt.Errorf("start container: release child %d: %w", c.Cmd.Process.Pid, werr)
+		return fmt.Errorf("start container: child %d: %w", c.Cmd.Process.Pid, ErrDied)
 	}
 	return nil
 }
@@ -141,27 +153,54 @@ func readFull(f *os.File, b []byte) (int, error) {
 	return n, nil
 }
 
-// SetupError is a failure inside the child before the payload ran.
-type SetupError struct{ Msg string }
+// SetupError is a failure inside the child before the payload ran. Code
+// is the exit status a shell would give: 127 for a command not found, 126
+// for one that cannot be executed, 1 for anything else.
+type SetupError struct {
+	Msg  string
+	Code int
+}
 
 func (e *SetupError) Error() string { return e.Msg }
 
+// The child reports "CODE:message" on the error pipe.
+func parseSetupError(s string) *SetupError {
+	code, msg, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.Atoi(code)
+	if !ok || err != nil {
+		return &SetupError{Msg: strings.TrimSpace(s), Code: 1}
+	}
+	return &SetupError{Msg: msg, Code: n}
+}
+
 // Init is the child side. It never returns.
 func Init() {
-	runtime.LockOSThread()
 	// One OS thread for the namespace-sensitive calls below; nothing else
 	// runs in this process.
-	fail := func(format string, a ...any) {
-		msg := fmt.Sprintf(format, a...)
+	runtime.LockOSThread()
+	failCode := func(code int, format string, a ...any) {
+		msg := fmt.Sprintf("%d:%s", code, fmt.Sprintf(format, a...))
 		_, _ = unix.Write(4, []byte(msg))
-		os.Exit(1)
+		os.Exit(code)
 	}
+	fail := func(format string, a ...any) { failCode(1, format, a...) }
+	// Until the exec, the parent decides what a signal means (it aborts a
+	// start it was told to stop). Caught signals go back to their default
+	// at exec, so the payload starts with none of these caught or ignored,
+	// not even SIGTTOU/SIGTTIN, which underhood ignores itself.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
+		syscall.SIGTTOU, syscall.SIGTTIN)
 	var b [1]byte
 	if n, _ := unix.Read(3, b[:]); n != 1 {
 		os.Exit(1) // the parent gave up before releasing us
 	}
 	unix.Close(3)
-	unix.CloseOnExec(4)
+	// Nothing of underhood's may leak into the payload: every descriptor
+	// above stderr, inherited or ours, closes on exec. Done before the
+	// chroot, so the fallback still sees the host's /proc.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		closeFromProc()
+	}
 
 	a := os.Args
 	if len(a) < 7 || a[5] != "--" {
@@ -177,25 +216,49 @@ func Init() {
 	argv := a[6:]
 	path, err := lookPath(argv[0])
 	if err != nil {
-		fail("%v", err)
-	}
-	// Nothing of underhood's may leak into the payload: every descriptor
-	// above stderr, inherited or ours, closes on exec.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		closeFromProc()
+		failCode(exitCodeOf(err), "%v", err)
 	}
 	err = unix.Exec(path, argv, os.Environ())
-	if err == unix.EACCES {
-		fail("exec %s: %v (is the work directory on a filesystem mounted noexec? use --workdir on another one)", path, err)
+	switch err {
+	case unix.EACCES:
+		var st unix.Statfs_t
+		if unix.Statfs(path, &st) == nil && st.Flags&unix.ST_NOEXEC != 0 {
+			failCode(126, "exec %s: the filesystem it is on is mounted noexec: use --workdir on another one", path)
+		}
+		failCode(126, "exec %s: permission denied", path)
+	case unix.ENOENT:
+		failCode(127, "exec %s: the file is there, but the program it needs to start (the interpreter named after #! or the ELF loader) is not in the container", path)
+	case unix.ENOEXEC:
+		failCode(126, "exec %s: not a program this kernel can run (a script needs a #! line)", path)
 	}
 	fail("exec %s: %v", path, err)
+}
+
+// notFound and notExecutable carry a shell's exit codes for lookPath.
+type notFound struct{ error }
+type notExecutable struct{ error }
+
+func exitCodeOf(err error) int {
+	switch err.(type) {
+	case notFound:
+		return 127
+	case notExecutable:
+		return 126
+	}
+	return 1
 }
 
 // lookPath finds the payload in the payload's PATH, as a shell would.
 func lookPath(name string) (string, error) {
 	if strings.Contains(name, "/") {
-		if _, err := os.Stat(name); err != nil {
-			return "", fmt.Errorf("exec %s: %v", name, unwrapPathErr(err))
+		st, err := os.Stat(name)
+		switch {
+		case err != nil:
+			return "", notFound{fmt.Errorf("exec %s: %v", name, unwrapPathErr(err))}
+		case st.IsDir():
+			return "", notExecutable{fmt.Errorf("exec %s: is a directory, not a program", name)}
+		case st.Mode()&0o111 == 0:
+			return "", notExecutable{fmt.Errorf("exec %s: not executable (chmod +x it)", name)}
 		}
 		return name, nil
 	}
@@ -209,7 +272,7 @@ func lookPath(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("exec %s: not found in the container's PATH (%s); run BusyBox tools as 'busybox %s', or add the applet links with 'underhood rootfs --links'", name, path, name)
+	return "", notFound{fmt.Errorf("exec %s: not found in the container's PATH (%s); run BusyBox tools as 'busybox %s', or add the applet links with 'underhood rootfs --links'", name, path, name)}
 }
 
 func unwrapPathErr(err error) error {

@@ -156,3 +156,33 @@ func (r Root) Cmdline(pid int) (string, error) {
 	}
 	return "[" + strings.TrimSpace(string(c)) + "]", nil
 }
+
+// Group lists the processes of process group pgid whose root directory
+// (/proc/PID/root) is below dir: a payload's leftovers, told apart from
+// anything else that happens to share the group.
+func (r Root) Group(pgid int, dir string) []int {
+	if pgid <= 1 {
+		return nil
+	}
+	pids, _ := r.PIDs()
+	var out []int
+	for _, pid := range pids {
+		b, err := os.ReadFile(r.path(pid, "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		root, err := os.Readlink(r.path(pid, "root"))
+		if err == nil && (root == dir || strings.HasPrefix(root, dir+"/")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

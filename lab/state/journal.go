@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // JournalFile is the name of a run's journal inside its directory.
@@ -25,8 +27,9 @@ type Entry struct {
 	Created time.Time `json:"created,omitzero"`
 
 	Path  string `json:"path,omitempty"`  // dir, cgroup, mount
-	PID   int    `json:"pid,omitempty"`   // owner (underhood), pid (payload)
+	PID   int    `json:"pid,omitempty"`   // owner (underhood), pid (payload, also its process group)
 	Start uint64 `json:"start,omitempty"` // the PID's start time, see proc.StartTime
+	PGID  int    `json:"pgid,omitempty"`  // pid: the payload's process group
 	Code  *int   `json:"code,omitempty"`  // exit
 }
 
@@ -86,6 +89,14 @@ func (w Workdir) CreateRun(name string) (*Journal, error) {
 		os.Remove(dir)
 		return nil, fmt.Errorf("create journal in %s: %w", dir, err)
 	}
+	// The run holds an exclusive lock on its journal for as long as its
+	// underhood lives (the kernel drops it even on kill -9): cleanup skips
+	// a run whose lock it cannot take, so it never undoes a live run.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("lock journal in %s: %w", dir, err)
+	}
 	j := &Journal{Dir: dir, f: f, enc: json.NewEncoder(f)}
 	if err := j.Record(Entry{Op: "dir", Path: dir}); err != nil {
 		j.Close()
@@ -106,6 +117,40 @@ func (j *Journal) Record(e Entry) error {
 
 // Close closes the journal file.
 func (j *Journal) Close() error { return j.f.Close() }
+
+// ErrRunLive means the run's underhood still holds its journal.
+var ErrRunLive = errors.New("run is live")
+
+// Lock takes the journal lock of the run in dir for a cleanup, or fails
+// with ErrRunLive while its underhood runs. A run without a journal (cut
+// short before it had one) is locked with nothing to hold. The caller
+// closes the returned file when done.
+func Lock(dir string) (*os.File, error) {
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open journal in %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrRunLive
+		}
+		return nil, fmt.Errorf("lock journal in %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Live reports whether the run in dir is held by a living underhood.
+func Live(dir string) bool {
+	f, err := Lock(dir)
+	if f != nil {
+		f.Close()
+	}
+	return errors.Is(err, ErrRunLive)
+}
 
 // ReadJournal reads the entries of the run in dir. A torn last line (a
 // crash mid-write) is ignored.
@@ -156,6 +201,14 @@ func Summarize(name, dir string, es []Entry) RunInfo {
 			r.Payload = e
 		case "cgroup":
 			r.Cgroups = append(r.Cgroups, e.Path)
+		case "cgroup-not-ours":
+			// Its mkdir failed: someone else's, never to be touched.
+			for i, c := range r.Cgroups {
+				if c == e.Path {
+					r.Cgroups = append(r.Cgroups[:i], r.Cgroups[i+1:]...)
+					break
+				}
+			}
 		case "mount":
 			r.Mounts = append(r.Mounts, e.Path)
 		case "dir":
