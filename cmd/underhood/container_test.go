@@ -433,13 +433,26 @@ func (s *syncBuffer) String() string {
 // does not outlive the run.
 func TestBackgroundJobDoesNotOutliveRun(t *testing.T) {
 	needLab(t)
+	devNull(t)
 	for _, step := range []string{"chroot", "mount-proc"} {
-		r := runUH(t, step, "--", "/bin/busybox", "sh", "-c", "busybox sleep 300 </bin/busybox & echo started $!")
-		if r.code != 0 || !strings.Contains(r.out, "started") {
-			t.Fatalf("%s: exit %d\n%s%s", step, r.code, r.out, r.err)
+		r := runUH(t, step, "--", "/bin/busybox", "sh", "-c", "busybox sleep 300 & busybox kill -0 $! && echo alive $!")
+		if r.code != 0 || !strings.Contains(r.out, "alive") {
+			t.Fatalf("%s: the background job did not start: exit %d\n%s%s", step, r.code, r.out, r.err)
 		}
 		assertClean(t)
 	}
+}
+
+// devNull gives the shared root an empty dev/null for the test: BusyBox's
+// shell opens it for a background job's stdin (the article's root has an
+// empty dev).
+func devNull(t *testing.T) {
+	t.Helper()
+	p := filepath.Join(workdir, "rootfs", "dev", "null")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(p) })
 }
 
 // --keep keeps the run's directory (and nothing else); cleanup removes it.
@@ -457,6 +470,87 @@ func TestRunKeep(t *testing.T) {
 	}
 	if c := runUH(t, "cleanup", "kept"); c.code != 0 || !strings.Contains(c.out, "removed") {
 		t.Errorf("cleanup: exit %d %s%s", c.code, c.out, c.err)
+	}
+	assertClean(t)
+}
+
+// cleanup never undoes a run whose underhood is alive; it says how to
+// stop it, and the run goes on.
+func TestCleanupLeavesLiveRunAlone(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "alive", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "30")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	for _, args := range [][]string{{"cleanup", "alive"}, {"cleanup", "--all"}} {
+		r := runUH(t, args...)
+		if r.code != 0 || !strings.Contains(r.out, "it is running") || strings.Contains(r.out, "killed") {
+			t.Errorf("%v on a live run: exit %d\n%s%s", args, r.code, r.out, r.err)
+		}
+	}
+	if ps := runUH(t, "ps"); !strings.Contains(ps.out, "running") {
+		t.Errorf("the live run was disturbed:\n%s", ps.out)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(cmd.Wait()); code != 143 {
+		t.Errorf("after SIGTERM: exit %d, want 143", code)
+	}
+	assertClean(t)
+}
+
+// A payload that is not there exits 127, one that cannot run 126, as in
+// a shell.
+func TestSetupFailureExitCodes(t *testing.T) {
+	needLab(t)
+	for _, c := range []struct {
+		argv []string
+		code int
+		says string
+	}{
+		{[]string{"no-such-tool"}, 127, "not found in the container's PATH"},
+		{[]string{"/bin/nothing"}, 127, "/bin/nothing"},
+		{[]string{"/etc"}, 126, "is a directory"},
+	} {
+		r := runUH(t, append([]string{"chroot", "--"}, c.argv...)...)
+		if r.code != c.code || !strings.Contains(r.err, c.says) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.argv, r.code, r.err, c.code, c.says)
+		}
+	}
+	assertClean(t)
+}
+
+// kill -9 of underhood during step 3 with a background job: cleanup ends
+// the job too (it is in the payload's process group, rooted in the lab).
+func TestKill9ChrootBackgroundJobThenCleanup(t *testing.T) {
+	needLab(t)
+	devNull(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "chroot", "--", "/bin/busybox", "sh", "-c",
+		"busybox sleep 300 & echo bg=$!; exec busybox sleep 300")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	// A file, not a pipe: the orphaned job keeps its stdout open, and Wait
+	// would wait for a pipe's last writer.
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { b, _ := os.ReadFile(out.Name()); return strings.Contains(string(b), "bg=") })
+	time.Sleep(100 * time.Millisecond)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if left := leftovers(); !strings.Contains(strings.Join(left, " "), "process") {
+		t.Fatalf("no process was left after kill -9 (only %q): the test would prove nothing", left)
+	}
+	r := runUH(t, "cleanup", "--all")
+	if r.code != 0 || !strings.Contains(r.out, "killed process") {
+		t.Fatalf("cleanup: exit %d\nout: %q\nerr: %q\nleft: %q", r.code, r.out, r.err, leftovers())
 	}
 	assertClean(t)
 }
