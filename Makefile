@@ -4,6 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
 BIN     ?= ./underhood
 PREFIX  ?= /usr/local
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test unit vet lint install clean demo setup bench
@@ -11,7 +12,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/underhood
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/underhood
 
 # vet + every test; the root-only tests run when this runs as root.
 test: setup vet
@@ -50,7 +51,7 @@ demo: setup build
 # runc and busybox alone, alternating, in one run (root); then the Go
 # benchmarks. Raw figures: build/bench/results.json.
 bench: build
-	$(GO) run ./scripts/bench -n 20 -underhood $(BIN) -out build/bench/results.json
+	$(GO) run ./scripts/bench -n 30 -underhood $(BIN) -out build/bench/results.json
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./lab/...
 
 # The workshop guide: regenerate the command reference (docs/cli) and the

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 need=()
-[ -x /bin/busybox ] || need+=(busybox-static)
+# A static BusyBox: Debian's busybox package is dynamically linked.
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 command -v lsns >/dev/null 2>&1 || need+=(util-linux)
 if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
   echo "setup: ${need[*]} missing, and installing needs root: run 'sudo make setup' (tests that need them are skipped meanwhile)" >&2
@@ -20,7 +21,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   exit 1
 fi
 if ! command -v go >/dev/null 2>&1; then
-  echo "setup: Go is missing: install Go 1.24 or newer (https://go.dev/doc/install), then run this again" >&2
+  echo "setup: Go is missing: install Go 1.26.8 (https://go.dev/doc/install; a Go from 1.21 on fetches it by itself), then run this again" >&2
   exit 1
 fi
 if [ -x /bin/busybox ]; then

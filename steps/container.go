@@ -62,7 +62,7 @@ func Chroot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	o.Note("%s a BusyBox shell chrooted into %s: its own filesystem, nothing else isolated.", o.Cyan("Step 3:"), root)
-	try(o, opt, "busybox ls /proc and busybox ps -A: both show nothing, as no proc is mounted here.")
+	try(o, opt, "busybox ls /proc and busybox ps -A: no process shows, as no proc is mounted here.")
 	return start(o, w, opt, container.Spec{Kind: "chroot", Rootfs: root, Flags: ns.Chroot}, shell)
 }
 
@@ -140,7 +140,10 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 			return ui.Usage(fmt.Errorf("--name: %w", err))
 		}
 		if _, err := os.Lstat(w.Run(opt.Name)); err == nil {
-			return fmt.Errorf("run %s exists at %s: pick another --name, or remove it with 'sudo underhood cleanup %s'", opt.Name, w.Run(opt.Name), opt.Name)
+			if state.Live(w.Run(opt.Name)) {
+				return fmt.Errorf("run %s exists: a container of that name is running (see 'sudo underhood ps'); pick another --name", opt.Name)
+			}
+			return fmt.Errorf("run %s exists: it was cut short and is still at %s; remove it with 'sudo underhood cleanup %s', or pick another --name", opt.Name, w.Run(opt.Name), opt.Name)
 		}
 	}
 	name := opt.Name

@@ -9,7 +9,7 @@ var explainChroot = Explanation{
 		"cd ~/container",
 		"sudo chroot . /bin/busybox sh",
 		"busybox ls /proc      # empty",
-		"busybox ps -A         # prints nothing",
+		"busybox ps -A         # only its header: no process",
 	},
 	Syscalls: []string{
 		"clone(2) + execve(/proc/self/exe)   underhood re-executes itself as a small init",
@@ -84,10 +84,12 @@ var explainRun = Explanation{
 	Shell: []string{
 		"mkdir -p /tmp/container/$$/{bin,dev,etc,proc,sys} && cd /tmp/container/$$",
 		"cp ~/Downloads/busybox bin && chmod +x bin/busybox",
-		"sudo mkdir /sys/fs/cgroup/memory/$$ && echo 7340032 | sudo tee /sys/fs/cgroup/memory/$$/memory.limit_in_bytes",
+		"sudo mkdir /sys/fs/cgroup/memory/busybox-$$ && echo 7340032 | sudo tee /sys/fs/cgroup/memory/busybox-$$/memory.limit_in_bytes",
+		"sudo sh -c \"echo $$ > /sys/fs/cgroup/memory/busybox-$$/tasks\"   # this shell, and all it starts, in the cgroup",
 		"touch dev/urandom && sudo mount --bind /dev/urandom dev/urandom",
 		"sudo unshare -f -p --mount-proc=$PWD/proc chroot . /bin/busybox sh",
-		"sudo rmdir /sys/fs/cgroup/memory/$$; sudo umount dev/urandom; rm -rf /tmp/container/$$",
+		"sudo sh -c \"echo $$ > /sys/fs/cgroup/memory/tasks\"; sudo rmdir /sys/fs/cgroup/memory/busybox-$$",
+		"sudo umount dev/urandom; rm -rf /tmp/container/$$",
 	},
 	Syscalls: []string{
 		"mkdir(\"<workdir>/runs/<name>\") + journal: every resource recorded before it is made",

@@ -297,7 +297,7 @@ func (t *tour) mountProc() (string, bool, error) {
 		return fmt.Sprintf("ps -A printed %d lines in the chroot (exit status %d): want the host's processes", n, code), false, nil
 	}
 	t.procs = n - 1 // the header line
-	return fmt.Sprintf("%d processes: with proc mounted, the chroot sees every process of the host.", t.procs), true, nil
+	return fmt.Sprintf("%d lines: ps's header and %d processes. With proc mounted, the chroot sees every process of the host.", n, t.procs), true, nil
 }
 
 func (t *tour) unshare() (string, bool, error) {

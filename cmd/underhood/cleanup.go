@@ -35,7 +35,7 @@ func init() {
 			},
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if os.Geteuid() != 0 {
-					return ui.Usagef("cleanup needs root (it removes cgroups and mounts): run 'sudo underhood cleanup'")
+					return ui.Usagef("cleanup needs root (it removes cgroups and mounts): run 'sudo underhood %s'", strings.Join(os.Args[1:], " "))
 				}
 				host, _ := cgroup.Detect("/sys/fs/cgroup")
 				var reps []container.Report
@@ -43,6 +43,9 @@ func init() {
 				if all {
 					reps, err = container.CleanupAll(g.workdir, host)
 				} else {
+					if _, serr := os.Lstat(g.workdir.Run(args[0])); os.IsNotExist(serr) {
+						return fmt.Errorf("cleanup: no run named %s in %s (see 'sudo underhood ps')", args[0], g.workdir.Runs())
+					}
 					var r container.Report
 					r, err = container.Cleanup(g.workdir, host, args[0])
 					if !r.Empty() {

@@ -53,7 +53,7 @@ func init() {
 					}
 					rows = append(rows, []string{s.Name, s.Kind, pid, state, mem, age(s.Created)})
 				}
-				g.io.Table([]string{"NAME", "KIND", "HOST PID", "STATE", "MEMORY", "AGE"}, rows)
+				g.io.Table([]string{"NAME", "KIND", "HOST PID", "STATE", "MEM LIMIT", "AGE"}, rows)
 				if stale {
 					g.io.Printf("\nStale runs were cut short (underhood was killed): 'sudo underhood cleanup --all' removes them.\n")
 				}

@@ -18,6 +18,9 @@ import (
 	"github.com/underhood/underhood/steps"
 )
 
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
 // globals are the flags every command shares, resolved once.
 type globals struct {
 	workdirFlag string
@@ -64,8 +67,10 @@ it, mount /proc, isolate processes with a PID namespace, limit memory with a
 cgroup, and finally put it all together.
 
 Start with "underhood steps" to see the steps and where you are, and
-"underhood doctor" to check that this machine can run them. Steps 3 and up
-need root: run them with sudo.`,
+"underhood doctor" to check that this machine can run them. The steps need
+root (namespaces, mounts, cgroups, and the work directory in /var/lib):
+run them with sudo.`,
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -79,7 +84,7 @@ need root: run them with sudo.`,
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return ui.Usagef("%s: %v (see '%s --help')", c.CommandPath(), err, c.CommandPath())
+		return ui.Usagef("%v (see '%s --help')", err, c.CommandPath())
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.workdirFlag, "workdir", "", "directory for everything underhood creates (default $UNDERHOOD_HOME or "+state.DefaultRoot+")")

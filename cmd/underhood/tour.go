@@ -27,7 +27,7 @@ of steps 1 and 2. The hog being killed (exit status 137) is what should
 happen; tour exits 1 only when a step did not show what it should.`,
 			Example: `  sudo underhood tour
   sudo underhood tour --from 5          # start at the PID namespace
-  sudo underhood tour --no-pause | tee tour.txt`,
+  sudo underhood tour --no-pause 2>&1 | tee tour.txt`,
 			GroupID: "tools",
 			Args:    noArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {

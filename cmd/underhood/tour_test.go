@@ -37,7 +37,7 @@ func TestTourNoPause(t *testing.T) {
 	for _, want := range []string{
 		"The shell way (as in the article):",
 		"/proc is empty and ps -A lists nothing",
-		"processes: with proc mounted, the chroot sees every process of the host",
+		"processes. With proc mounted, the chroot sees every process of the host",
 		"inside it: the shell, as PID 1, and ps",
 		"Exit status 137 = 128 + SIGKILL",
 		"as sudo underhood inspect tour-",

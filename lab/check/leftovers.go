@@ -151,7 +151,7 @@ func processesItem(e Env, places []string) Item {
 	if len(found) == 0 {
 		return Item{name, ui.OK, "none has its root in " + strings.Join(nonEmpty(places), ", "), ""}
 	}
-	return Item{name, ui.Fail, list(found), "exit those shells (type exit in them), or end them: sudo kill " + strings.Join(pids, " ")}
+	return Item{name, ui.Fail, list(found), "exit those shells (type exit in them), or end them: sudo kill -9 " + strings.Join(pids, " ") + " (a PID 1 ignores a plain kill)"}
 }
 
 // scriptDirs: the article's script removes /tmp/container/<pid> at its
