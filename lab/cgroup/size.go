@@ -70,7 +70,11 @@ func ParseSize(s string) (int64, error) {
 	if v := n.Int64(); v >= MinLimit {
 		return v, nil
 	}
-	return 0, fmt.Errorf("memory %q: below the floor of 4MiB, the least the container's first process needs to start; give at least 4M", s)
+	hint := ""
+	if strings.TrimRight(s, "0123456789") == "" {
+		hint = fmt.Sprintf(" (a number without a unit is bytes: did you mean %sM?)", s)
+	}
+	return 0, fmt.Errorf("memory %q: below the floor of 4MiB, the least the container's first process needs to start; give at least 4M%s", s, hint)
 }
 
 // FormatSize renders bytes in binary units: "512 B", "7.0 MiB", "1.5 GiB".

@@ -191,9 +191,18 @@ func (r Report) verdict() string {
 		}
 		return s
 	}
-	s := fmt.Sprintf("All %d checks pass: step %d is done.", n, r.Step)
+	// Steps 1 and 2 leave a result; 3 to 6 leave nothing, so passing means
+	// the step works here; 7's checks are that nothing is left.
+	done := fmt.Sprintf("step %d is done.", r.Step)
+	switch {
+	case r.Step == 7:
+		done = "nothing is left behind."
+	case r.Step >= 3:
+		done = fmt.Sprintf("step %d works on this machine.", r.Step)
+	}
+	s := fmt.Sprintf("All %d checks pass: %s", n, done)
 	if n == 1 {
-		s = fmt.Sprintf("The check passes: step %d is done.", r.Step)
+		s = "The check passes: " + done
 	}
 	if r.Next != "" {
 		s += " Next: " + r.Next

@@ -125,6 +125,10 @@ func handMadeGone(e Env, h cgroup.Host) Item {
 // a chroot or container shell still open in another terminal.
 func processesItem(e Env, places []string) Item {
 	const name = "processes"
+	if e.Euid != 0 {
+		// Another user's /proc/PID/root cannot be read: "none" would be a guess.
+		return Item{name, Skip, "not looked at: reading other users' processes needs root", "sudo underhood check 7"}
+	}
 	ents, err := os.ReadDir(e.ProcRoot)
 	if err != nil {
 		return Item{name, ui.Fail, err.Error(), ""}

@@ -4,7 +4,9 @@
 package state
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -55,6 +57,9 @@ func (w Workdir) Run(name string) string { return filepath.Join(w.Runs(), name) 
 // Ensure creates the work directory (0755) if it is missing.
 func (w Workdir) Ensure() error {
 	if err := os.MkdirAll(w.Root, 0o755); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("create work directory %s: %w: run underhood with sudo, or give a --workdir you may write to", w.Root, err)
+		}
 		return fmt.Errorf("create work directory %s: %w", w.Root, err)
 	}
 	return nil

@@ -24,6 +24,7 @@ type IO struct {
 	OutTTY bool // stdout is a terminal: tables and progress bars
 	InTTY  bool // stdin is a terminal: interactive shells, pauses
 	Color  bool // colour is on (a terminal, and not disabled)
+	Width  int  // the terminal's width in columns; 0 when unknown or piped
 }
 
 // System returns the process's own streams. Colour is decided once, here.
@@ -33,8 +34,14 @@ func System(noColor bool) *IO {
 	if os.Getenv("CLICOLOR_FORCE") != "" && os.Getenv("CLICOLOR_FORCE") != "0" && !noColor && os.Getenv("NO_COLOR") == "" {
 		c = true
 	}
-	return &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+	o := &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		OutTTY: outTTY, InTTY: isTerminal(os.Stdin), Color: c}
+	if outTTY {
+		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			o.Width = w
+		}
+	}
+	return o
 }
 
 // Buffers returns an IO for tests: no terminal, no colour.
@@ -98,9 +105,14 @@ func (o *IO) Warnf(format string, a ...any) {
 }
 
 // Table writes rows under a header: a bordered table on a terminal, aligned
-// plain columns otherwise (easy to read, easy to grep and cut).
+// plain columns otherwise (easy to read, easy to grep and cut). On a
+// terminal, a column empty in every row is left out, and a table too wide
+// for the terminal is drawn without borders, which wraps less.
 func (o *IO) Table(header []string, rows [][]string) {
-	if !o.OutTTY {
+	if o.OutTTY {
+		header, rows = dropEmptyColumns(header, rows)
+	}
+	if !o.OutTTY || (o.Width > 0 && tableWidth(header, rows) > o.Width) {
 		tw := tabwriter.NewWriter(o.Out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(header, "\t"))
 		for _, r := range rows {
@@ -123,4 +135,54 @@ func (o *IO) Table(header []string, rows [][]string) {
 		_ = t.Append(r)
 	}
 	_ = t.Render()
+}
+
+// dropEmptyColumns removes the columns that have no value in any row.
+func dropEmptyColumns(header []string, rows [][]string) ([]string, [][]string) {
+	keep := make([]bool, len(header))
+	for _, r := range rows {
+		for i, c := range r {
+			if i < len(keep) && strings.TrimSpace(c) != "" {
+				keep[i] = true
+			}
+		}
+	}
+	pick := func(r []string) []string {
+		var out []string
+		for i, c := range r {
+			if i >= len(keep) || keep[i] {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if len(rows) == 0 {
+		return header, rows
+	}
+	nr := make([][]string, len(rows))
+	for i, r := range rows {
+		nr[i] = pick(r)
+	}
+	return pick(header), nr
+}
+
+// tableWidth is how wide the bordered table would be: the widest cell of
+// each column plus its padding and border.
+func tableWidth(header []string, rows [][]string) int {
+	w := make([]int, len(header))
+	for i, h := range header {
+		w[i] = len([]rune(h))
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			if i < len(w) && len([]rune(c)) > w[i] {
+				w[i] = len([]rune(c))
+			}
+		}
+	}
+	total := 1
+	for _, n := range w {
+		total += n + 3
+	}
+	return total
 }

@@ -78,3 +78,19 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestTerminalTableDropsEmptyColumnsAndFits(t *testing.T) {
+	var out bytes.Buffer
+	o := Buffers(nil, &out, &out)
+	o.OutTTY, o.Width = true, 200
+	o.Table([]string{"CHECK", "HINT"}, [][]string{{"root", ""}, {"kernel", ""}})
+	if strings.Contains(out.String(), "HINT") {
+		t.Errorf("an empty column is drawn:\n%s", out.String())
+	}
+	out.Reset()
+	o.Width = 20
+	o.Table([]string{"CHECK", "DETAIL"}, [][]string{{"root", strings.Repeat("x", 40)}})
+	if strings.Contains(out.String(), "│") {
+		t.Errorf("a table wider than the terminal has borders:\n%s", out.String())
+	}
+}
