@@ -178,7 +178,7 @@ func (t *tour) pause(next Step) error {
 	select {
 	case <-t.ctx.Done():
 		fmt.Fprintln(t.o.Err)
-		return t.ctx.Err()
+		return &ui.ExitError{Code: 130, Err: fmt.Errorf("tour stopped before step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", next.N, next.N)}
 	case err := <-done:
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("tour: read the terminal: %w", err)
