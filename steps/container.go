@@ -14,6 +14,7 @@ import (
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/ns"
+	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -114,7 +115,7 @@ func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		Started: func(r *container.Result) {
 			o.Note("%s a memory cgroup at %s limited to %d bytes (%s); the payload runs in it on the host's filesystem.",
 				o.Cyan("Step 6:"), r.Cgroup, limit, cgroup.FormatSize(limit))
-			if !r.SwapLimited && swapOn() {
+			if !r.SwapLimited && proc.Host.SwapOn() {
 				o.Warnf("swap is on and this kernel has no swap limit for cgroups: the payload may swap instead of being killed.")
 			}
 			o.Note("Running %s", what)
@@ -158,7 +159,7 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		Started: func(r *container.Result) {
 			o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
 				o.Cyan("Step 7:"), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID)
-			if !r.SwapLimited && swapOn() {
+			if !r.SwapLimited && proc.Host.SwapOn() {
 				o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 			}
 		}}
@@ -333,12 +334,4 @@ func hostEnv(root string) []string {
 func foregroundTerminal() bool {
 	p, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && p == unix.Getpgrp()
-}
-
-func swapOn() bool {
-	b, err := os.ReadFile("/proc/swaps")
-	if err != nil {
-		return false
-	}
-	return strings.Count(string(b), "\n") > 1
 }

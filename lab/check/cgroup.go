@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/ui"
 )
 
@@ -120,7 +121,8 @@ func handMade(e Env, h cgroup.Host, dir string) []Item {
 // swapItem: with swap on, a hog may be swapped out instead of killed,
 // unless the cgroup's swap is limited too.
 func swapItem(e Env, h cgroup.Host, dir string) Item {
-	on, err := swapOn(e.proc("swaps"))
+	n, _, err := proc.Root(e.ProcRoot).Swaps()
+	on := n > 0
 	if err != nil {
 		return Item{"swap", ui.Warn, err.Error(), "see whether swap is on: swapon --show"}
 	}
@@ -211,13 +213,4 @@ func keyed(path, key string) (int64, bool, error) {
 		}
 	}
 	return 0, false, nil
-}
-
-// swapOn reads /proc/swaps: a header line, then one line per swap area.
-func swapOn(path string) (bool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false, err
-	}
-	return len(strings.Split(strings.TrimSpace(string(b)), "\n")) > 1, nil
 }

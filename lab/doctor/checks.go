@@ -17,6 +17,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -197,23 +198,11 @@ func tryCgroup(h cgroup.Host) (l ui.Level, detail, hint string, swap swapKnown) 
 
 func (d *doctor) swap(h cgroup.Host, probed swapKnown) {
 	const name = "swap"
-	path := d.proc("swaps")
-	b, err := os.ReadFile(path)
+	devices, kib, err := proc.Root(d.o.ProcRoot).Swaps()
 	if err != nil {
 		d.add(name, ui.Warn, fmt.Sprintf("cannot tell whether swap is on: %v", err),
 			"check with swapon --show; turn swap off for the workshop: sudo swapoff -a")
 		return
-	}
-	var devices int
-	var kib int64
-	for i, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if i == 0 || len(f) < 3 {
-			continue // the header, or an empty line
-		}
-		devices++
-		n, _ := strconv.ParseInt(f[2], 10, 64)
-		kib += n
 	}
 
 	file := "memory.memsw.limit_in_bytes"

@@ -22,6 +22,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/ui"
 )
 
@@ -226,15 +227,10 @@ func (r *runner) skip(b *block) string {
 		return "needs a cgroup v1 memory controller"
 	case b.tags["v2"] && r.host.MemoryVersion != 2:
 		return "needs a cgroup v2 memory controller"
-	case b.tags["noswap"] && swapOn():
+	case b.tags["noswap"] && proc.Host.SwapOn():
 		return "needs swap off (its output says whether swap is on)"
 	}
 	return ""
-}
-
-func swapOn() bool {
-	b, err := os.ReadFile("/proc/swaps")
-	return err == nil && strings.Count(strings.TrimSpace(string(b)), "\n") > 0
 }
 
 // output collects what the shells of a block print, all on one pipe.

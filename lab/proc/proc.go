@@ -186,3 +186,29 @@ func (r Root) Group(pgid int, dir string) []int {
 	}
 	return out
 }
+
+// Swaps reads <root>/swaps: how many swap areas are on, and their total
+// size in KiB. Its first line is a header.
+func (r Root) Swaps() (areas int, kib int64, err error) {
+	p := filepath.Join(string(r), "swaps")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", p, err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if i == 0 || len(f) < 3 {
+			continue // the header, or an empty line
+		}
+		areas++
+		n, _ := strconv.ParseInt(f[2], 10, 64)
+		kib += n
+	}
+	return areas, kib, nil
+}
+
+// SwapOn reports whether any swap area is on; false when it cannot tell.
+func (r Root) SwapOn() bool {
+	n, _, err := r.Swaps()
+	return err == nil && n > 0
+}
