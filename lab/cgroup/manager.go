@@ -382,6 +382,22 @@ func (b *base) files(list []fileMeaning) []File {
 
 type fileMeaning struct{ name, meaning string }
 
+// Meaning is a one-line explanation of a cgroup control file for
+// newcomers (version 1 or 2), or "" for a file underhood does not explain.
+// The inspector shows it next to any cgroup's files.
+func Meaning(version int, file string) string {
+	list := v1Files
+	if version == 2 {
+		list = v2Files
+	}
+	for _, f := range list {
+		if f.name == file {
+			return f.meaning
+		}
+	}
+	return ""
+}
+
 // writeFile writes one value to an existing control file in a single
 // write(2), as cgroupfs expects. It never creates the file: a missing
 // control file means the kernel lacks the feature. Errors are *fs.PathError

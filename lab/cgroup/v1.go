@@ -66,13 +66,13 @@ func (m *v1) Kill() error { return m.killEach() }
 func (m *v1) Remove() error { return m.remove(m.Kill) }
 
 var v1Files = []fileMeaning{
-	{"memory.limit_in_bytes", "the memory limit in bytes: the article's file"},
+	{"memory.limit_in_bytes", "the limit: past it the kernel reclaims memory, then OOM-kills"},
 	{"memory.memsw.limit_in_bytes", "the limit for memory plus swap: equal to the limit means no swap"},
 	{"memory.usage_in_bytes", "memory charged to the cgroup now, page cache included"},
-	{"memory.max_usage_in_bytes", "the most memory the cgroup has used so far"},
+	{"memory.max_usage_in_bytes", "the most it has used since it was made"},
 	{"memory.failcnt", "how many times usage hit the limit"},
-	{"memory.oom_control", "oom_kill: processes the kernel killed here; under_oom 1: at the limit now"},
-	{"tasks", "the threads (task IDs) in the cgroup; the article writes $$ here"},
+	{"memory.oom_control", "oom_kill: processes the OOM killer ended here; under_oom 1: stuck at the limit"},
+	{"tasks", "the threads in the cgroup; writing a PID here moves it in"},
 }
 
 func (m *v1) Files() []File { return m.files(v1Files) }

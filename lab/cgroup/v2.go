@@ -140,14 +140,14 @@ func (m *v2) empty() (bool, error) {
 func (m *v2) Remove() error { return m.remove(m.Kill) }
 
 var v2Files = []fileMeaning{
-	{"memory.max", "the memory limit in bytes (v2's memory.limit_in_bytes); max means none"},
+	{"memory.max", "the limit: past it the kernel reclaims memory, then OOM-kills"},
 	{"memory.current", "memory charged to the cgroup now, page cache included"},
-	{"memory.peak", "the most memory the cgroup has used so far"},
-	{"memory.events", "oom_kill: processes the kernel killed here; max: times usage hit the limit"},
-	{"memory.swap.max", "the swap the cgroup may use; 0 means none"},
-	{"cgroup.procs", "the processes in the cgroup"},
-	{"pids.current", "how many processes and threads are in the cgroup"},
-	{"pids.max", "how many processes and threads the cgroup may hold"},
+	{"memory.peak", "the most it has used since it was made"},
+	{"memory.events", "max: times usage hit the limit; oom_kill: processes the OOM killer ended"},
+	{"memory.swap.max", "how much it may swap; 0: none"},
+	{"cgroup.procs", "the processes in the cgroup; writing a PID here moves it in"},
+	{"pids.current", "processes and threads in it now"},
+	{"pids.max", "the most processes and threads it may have"},
 }
 
 func (m *v2) Files() []File { return m.files(v2Files) }

@@ -54,30 +54,29 @@ const (
 )
 
 type keyFile struct {
-	name    string
-	kind    fileKind
-	unit    string // for kPIDs: what the IDs are
-	meaning string
+	name string
+	kind fileKind
+	unit string // for kPIDs: what the IDs are
 }
 
 var v1Files = []keyFile{
-	{"memory.limit_in_bytes", kSize, "", "the limit: past it the kernel reclaims memory, then OOM-kills"},
-	{"memory.usage_in_bytes", kSize, "", "memory charged to the cgroup now, page cache included"},
-	{"memory.max_usage_in_bytes", kSize, "", "the most it has used since it was made"},
-	{"memory.failcnt", kCount, "", "how many times usage hit the limit"},
-	{"memory.oom_control", kKeyed, "", "oom_kill: processes the OOM killer ended here; under_oom 1: stuck at the limit"},
-	{"tasks", kPIDs, "task", "the threads in the cgroup; writing a PID here moves it in"},
+	{"memory.limit_in_bytes", kSize, ""},
+	{"memory.usage_in_bytes", kSize, ""},
+	{"memory.max_usage_in_bytes", kSize, ""},
+	{"memory.failcnt", kCount, ""},
+	{"memory.oom_control", kKeyed, ""},
+	{"tasks", kPIDs, "task"},
 }
 
 var v2Files = []keyFile{
-	{"memory.max", kSize, "", "the limit: past it the kernel reclaims memory, then OOM-kills"},
-	{"memory.current", kSize, "", "memory charged to the cgroup now, page cache included"},
-	{"memory.peak", kSize, "", "the most it has used since it was made"},
-	{"memory.events", kKeyed, "", "max: times usage hit the limit; oom_kill: processes the OOM killer ended"},
-	{"memory.swap.max", kSize, "", "how much it may swap; 0: none"},
-	{"cgroup.procs", kPIDs, "process", "the processes in the cgroup; writing a PID here moves it in"},
-	{"pids.current", kCount, "", "processes and threads in it now"},
-	{"pids.max", kSize, "", "the most processes and threads it may have"},
+	{"memory.max", kSize, ""},
+	{"memory.current", kSize, ""},
+	{"memory.peak", kSize, ""},
+	{"memory.events", kKeyed, ""},
+	{"memory.swap.max", kSize, ""},
+	{"cgroup.procs", kPIDs, "process"},
+	{"pids.current", kCount, ""},
+	{"pids.max", kSize, ""},
 }
 
 // noLimit is where v1 limits start to mean "none": the kernel's
@@ -153,6 +152,7 @@ func readCgroup(p procfs, h cgroup.Host, pid int, sameNS bool, mounts, hostMount
 			return nil, fmt.Errorf("read %s: %w", filepath.Join(c.Dir, k.name), err)
 		}
 		cf := describe(k, strings.TrimSpace(string(raw)))
+		cf.Meaning = cgroup.Meaning(h.MemoryVersion, k.name)
 		c.Files = append(c.Files, cf)
 		switch k.name {
 		case "memory.limit_in_bytes", "memory.max":
@@ -229,7 +229,7 @@ func relCgroup(path, root string) string {
 }
 
 func describe(k keyFile, v string) CgroupFile {
-	cf := CgroupFile{Name: k.name, Value: v, Meaning: k.meaning}
+	cf := CgroupFile{Name: k.name, Value: v}
 	switch k.kind {
 	case kSize:
 		if v == "max" {
