@@ -12,7 +12,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 check=() target=docs
 case "${1:-}" in
-  --check) check=(--check) target=docs-check ;;
+  --check) check=(-check) target=docs-check ;;
   "") ;;
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
@@ -20,13 +20,14 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 CGO_ENABLED=0 go build -o "$tmp/underhood" ./cmd/underhood
+go build -o "$tmp/underhood-docs" ./cmd/underhood-docs
 
 pages=(README.md docs/*.md)
 status=0
-"$tmp/underhood" gen-docs --cli docs/cli --lint "$(IFS=,; echo "${pages[*]}")" "${check[@]}" || status=$?
+"$tmp/underhood-docs" -cli docs/cli -lint "$(IFS=,; echo "${pages[*]}")" "${check[@]}" || status=$?
 if [ "$(id -u)" -ne 0 ]; then
   echo "docs: the outputs in docs/*.md come from running the guide's commands, which needs root: sudo make $target" >&2
   exit $(( status ? status : 2 ))
 fi
-"$tmp/underhood" gen-docs --pages docs "${check[@]}" || status=$?
+"$tmp/underhood-docs" -underhood "$tmp/underhood" -pages docs "${check[@]}" || status=$?
 exit $status

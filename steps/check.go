@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/underhood/underhood/lab/check"
+	"github.com/underhood/underhood/steps/check"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,24 +309,5 @@ func TestInspectBadInput(t *testing.T) {
 		if r.code != c.code || len(lines) != 1 || !strings.Contains(r.err, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", c.args, r.code, r.err, c.code, c.want)
 		}
-	}
-}
-
-func TestInspectNeedsRootMessage(t *testing.T) {
-	denied := &fs.PathError{Op: "readlink", Path: "/proc/1/ns/pid", Err: fs.ErrPermission}
-	err := inspectErr(denied, "", 1, 1000)
-	if err == nil || !strings.HasPrefix(err.Error(), "needs root: run sudo underhood inspect --pid 1") {
-		t.Errorf("as a user: %v", err)
-	}
-	err = inspectErr(denied, "box", 0, 1000)
-	if err == nil || !strings.HasPrefix(err.Error(), "needs root: run sudo underhood inspect box") {
-		t.Errorf("as a user, by name: %v", err)
-	}
-	err = inspectErr(denied, "", 1, 0)
-	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "even root") {
-		t.Errorf("as root: %v", err)
-	}
-	if other := errors.New("x"); inspectErr(other, "", 1, 1000) != other {
-		t.Error("other errors are changed")
 	}
 }

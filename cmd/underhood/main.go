@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 
+	"github.com/underhood/underhood/cmd/underhood/cli"
 	"github.com/underhood/underhood/lab/ns"
 )
 
@@ -14,5 +15,5 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == ns.InitArg {
 		ns.Init() // never returns
 	}
-	os.Exit(execute(os.Args[1:]))
+	os.Exit(cli.Execute(os.Args[1:]))
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -30,7 +30,8 @@ type globals struct {
 	workdir state.Workdir
 }
 
-func execute(args []string) int {
+// Execute runs underhood with args (os.Args[1:]) and returns its exit status.
+func Execute(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
@@ -196,4 +197,15 @@ func init() {
 		c.Flags().SetInterspersed(false)
 		return c
 	})
+}
+
+// Tree is the command tree as users get it, with cobra's own help and
+// completion commands, which Execute would add: the docs generator
+// (cmd/underhood-docs) documents and lints against it.
+func Tree() *cobra.Command {
+	root := newRootCmd(&globals{})
+	root.DisableAutoGenTag = true
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	return root
 }
