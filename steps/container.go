@@ -5,34 +5,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
-	"github.com/underhood/underhood/lab/ns"
-	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
 
-func init() {
-	register(Step{N: 3, Ephemeral: true, Name: "chroot", Title: "Change the root directory", Explain: explainChroot, Done: readyToRun})
-	register(Step{N: 4, Ephemeral: true, Name: "mount-proc", Title: "Mount /proc and see the host's processes", Explain: explainMountProc, Done: readyToRun})
-	register(Step{N: 5, Ephemeral: true, Name: "unshare", Title: "Isolate processes with a PID namespace", Explain: explainUnshare, Done: readyToRun})
-	register(Step{N: 6, Ephemeral: true, Name: "cgroup", Title: "Limit memory with a cgroup", Explain: explainCgroup, Done: readyToRun})
-	register(Step{N: 7, Ephemeral: true, Name: "run", Title: "Put it all together: a full container", Explain: explainRun, Done: readyToRun})
-}
-
 // readyToRun: steps 3–7 leave nothing behind, so "done" means the root
 // they need is in place and no run of theirs is left over.
 func readyToRun(w state.Workdir) (bool, string) {
 	if err := rootfs.Check(w.Rootfs()); err != nil {
-		return false, "needs the root filesystem (step 2)"
+		return false, "needs the root filesystem (" + of("rootfs").Label() + ")"
 	}
 	return true, "can run now; leaves nothing behind"
 }
@@ -51,121 +39,7 @@ type ContainerOptions struct {
 	Context context.Context
 }
 
-// HogScript is the article's memory test, for the BusyBox shell.
-const HogScript = "toomuch=$(busybox head -c 7500000 /dev/urandom)"
-
 var shell = []string{"/bin/busybox", "sh"}
-
-// Chroot is step 3.
-func Chroot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
-	root, err := sharedRoot(w, "chroot")
-	if err != nil {
-		return err
-	}
-	o.Note("%s a BusyBox shell chrooted into %s: its own filesystem, nothing else isolated.", o.Cyan("Step 3:"), root)
-	try(o, opt, "busybox ls /proc and busybox ps -A: no process shows, as no proc is mounted here.")
-	return start(o, w, opt, container.Spec{Kind: "chroot", Rootfs: root, Flags: ns.Chroot}, shell)
-}
-
-// MountProc is step 4.
-func MountProc(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
-	root, err := sharedRoot(w, "mount-proc")
-	if err != nil {
-		return err
-	}
-	o.Note("%s proc is mounted at %s, then chroot. The mount lives in a private mount namespace: the host's mount table does not change.", o.Cyan("Step 4:"), filepath.Join(root, "proc"))
-	try(o, opt, "busybox ps -A: every host process shows up, because the PID namespace is still the host's.")
-	return start(o, w, opt, container.Spec{Kind: "mount-proc", Rootfs: root,
-		Clone: unix.CLONE_NEWNS, Flags: ns.Private | ns.MountProc | ns.Chroot}, shell)
-}
-
-// Unshare is step 5.
-func Unshare(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
-	root, err := sharedRoot(w, "unshare")
-	if err != nil {
-		return err
-	}
-	o.Note("%s new PID and mount namespaces, a proc of their own, and chroot into %s.", o.Cyan("Step 5:"), root)
-	try(o, opt, "busybox ps -A: only one process, PID 1, the shell itself.")
-	spec := container.Spec{Kind: "unshare", Rootfs: root,
-		Clone: unix.CLONE_NEWPID | unix.CLONE_NEWNS, Flags: ns.Private | ns.MountProc | ns.Chroot,
-		Started: func(r *container.Result) {
-			o.Note("The host sees this same process as PID %d (in another terminal: ps -o pid,args -p %d).", r.HostPID, r.HostPID)
-		}}
-	return start(o, w, opt, spec, shell)
-}
-
-// Cgroup is step 6.
-func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
-	root, err := sharedRoot(w, "cgroup")
-	if err != nil {
-		return err
-	}
-	host, err := memoryHost(opt)
-	if err != nil {
-		return err
-	}
-	limit := limitOf(opt)
-	def := []string{filepath.Join(root, "bin", "busybox"), "sh", "-c", HogScript}
-	what := "the article's test: " + HogScript
-	if len(opt.Argv) > 0 {
-		what = strings.Join(opt.Argv, " ")
-	}
-	spec := container.Spec{Kind: "cgroup", Rootfs: root, Memory: limit, Cgroups: host, CgroupParent: opt.CgroupParent,
-		Started: func(r *container.Result) {
-			o.Note("%s a memory cgroup at %s limited to %d bytes (%s); the payload runs in it on the host's filesystem.",
-				o.Cyan("Step 6:"), r.Cgroup, limit, cgroup.FormatSize(limit))
-			if !r.SwapLimited && proc.Host.SwapOn() {
-				o.Warnf("swap is on and this kernel has no swap limit for cgroups: the payload may swap instead of being killed.")
-			}
-			o.Note("Running %s", what)
-		}}
-	spec.Env = hostEnv(root)
-	return start(o, w, opt, spec, def)
-}
-
-// Run is step 7.
-func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
-	if err := needRoot("run"); err != nil {
-		return err
-	}
-	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo underhood download' (step 1) first", w.Busybox(), err)
-	}
-	host, err := memoryHost(opt)
-	if err != nil {
-		return err
-	}
-	if opt.Name != "" {
-		if err := state.ValidName(opt.Name); err != nil {
-			return ui.Usage(fmt.Errorf("--name: %w", err))
-		}
-		if _, err := os.Lstat(w.Run(opt.Name)); err == nil {
-			if state.Live(w.Run(opt.Name)) {
-				return fmt.Errorf("run %s exists: a container of that name is running (see 'sudo underhood ps'); pick another --name", opt.Name)
-			}
-			return fmt.Errorf("run %s exists: it was cut short and is still at %s; remove it with 'sudo underhood cleanup %s', or pick another --name", opt.Name, w.Run(opt.Name), opt.Name)
-		}
-	}
-	name := opt.Name
-	if name == "" {
-		name = container.RandomName("box")
-	}
-	limit := limitOf(opt)
-	spec := container.Spec{Name: name, Kind: "run", Busybox: w.Busybox(), Hostname: name,
-		Clone:  unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
-		Flags:  ns.Private | ns.MountProc | ns.BindDev | ns.Chroot | ns.Hostname,
-		Memory: limit, Cgroups: host, CgroupParent: opt.CgroupParent, Keep: opt.Keep,
-		Started: func(r *container.Result) {
-			o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
-				o.Cyan("Step 7:"), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID)
-			if !r.SwapLimited && proc.Host.SwapOn() {
-				o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
-			}
-		}}
-	spec.Env = append(containerEnv(), `PS1=\h:\w\$ `)
-	return start(o, w, opt, spec, shell)
-}
 
 // try suggests what to type in the step's interactive shell; a step given
 // a command runs that instead, and the suggestion would only be noise.
@@ -258,10 +132,10 @@ func plural(n int64, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// sharedRoot checks the preconditions of steps 3–6: root, and the shared
-// root filesystem from step 2.
-func sharedRoot(w state.Workdir, cmd string) (string, error) {
-	if err := needRoot(cmd); err != nil {
+// sharedRoot checks the preconditions of a container step that runs in the
+// shared root filesystem: root, and that root in place.
+func sharedRoot(w state.Workdir, s *Step) (string, error) {
+	if err := needRoot(s.Name); err != nil {
 		return "", err
 	}
 	root := w.Rootfs()
@@ -335,3 +209,6 @@ func foregroundTerminal() bool {
 	p, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	return err == nil && p == unix.Getpgrp()
 }
+
+// stepTag is how a step's notes begin: "Step 3:".
+func stepTag(o *ui.IO, s *Step) string { return o.Cyan(fmt.Sprintf("Step %d:", s.N)) }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
 
@@ -21,71 +20,13 @@ type Explanation struct {
 	Observe  string   // what to look at once it runs
 }
 
-// Step is one numbered stage of the workshop.
-type Step struct {
-	N       int
-	Name    string // the subcommand: "download", "rootfs", …
-	Title   string
-	Explain Explanation
-	// Done reports whether the step's result is in place now, with a short
-	// detail ("1.2 MiB, sha256 ok", "missing"). For a step that leaves
-	// nothing behind (Ephemeral), it says whether the step can run.
-	Done func(w state.Workdir) (bool, string)
-	// Ephemeral steps leave nothing on the machine once they end.
-	Ephemeral bool
-}
-
-// Command is how a user runs the step.
-func (s Step) Command() string { return "underhood " + s.Name }
-
-var all []Step
-
-func register(s Step) { all = append(all, s) }
-
-// All returns the steps in order.
-func All() []Step {
-	out := append([]Step(nil), all...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].N < out[j-1].N; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
-
-// ByNumber finds step n.
-func ByNumber(n int) (Step, bool) {
-	for _, s := range all {
-		if s.N == n {
-			return s, true
-		}
-	}
-	return Step{}, false
-}
-
-// ByName finds the step run by the named subcommand.
-func ByName(name string) (Step, bool) {
-	for _, s := range all {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Step{}, false
-}
-
-// Numbers lists the step numbers, for error messages: "1–7".
-func Numbers() string {
-	s := All()
-	if len(s) == 0 {
-		return "none"
-	}
-	return fmt.Sprintf("%d–%d", s[0].N, s[len(s)-1].N)
-}
-
 // WriteExplain prints the step's explanation.
-func WriteExplain(o *ui.IO, s Step) {
+func WriteExplain(o *ui.IO, s *Step) {
 	e := s.Explain
 	o.Printf("%s\n\n", o.Bold(fmt.Sprintf("Step %d: %s  (%s)", s.N, s.Title, s.Command())))
+	if len(s.Code) > 0 {
+		defer o.Printf("Read the code: %s\n", strings.Join(s.Code, ", "))
+	}
 	o.Printf("%s\n%s\n\n", o.Cyan("What it does"), wrap(e.What))
 	if e.Why != "" {
 		o.Printf("%s\n%s\n\n", o.Cyan("Why"), wrap(e.Why))

@@ -32,13 +32,12 @@ type TourOptions struct {
 	Self         string // executable to re-exec; "" = /proc/self/exe
 }
 
-// tourStop is one step of the tour: what to say, what the underhood
+// TourStop is a step's stop in the tour: what to say, what the underhood
 // command is, and the demo that runs it and says what to look at.
-type tourStop struct {
-	n     int
-	about [2]string
-	cmd   string // the underhood command the demo amounts to; lines, # for a comment
-	demo  func(t *tour) (observation string, ok bool, err error)
+type TourStop struct {
+	About [2]string
+	Cmd   string // the underhood command the demo amounts to; lines, # for a comment
+	Demo  func(t *tour) (observation string, ok bool, err error)
 }
 
 // tour is one run of it: where its output goes and what it saw so far.
@@ -51,35 +50,15 @@ type tour struct {
 	procs int // processes seen from the chroot in step 4, for step 5
 }
 
-var tourStops = []tourStop{
-	{1, [2]string{
-		"BusyBox is one static binary with hundreds of Unix tools in it.",
-		"An empty root filesystem has no libraries, so whatever runs in it must need none.",
-	}, "sudo underhood download", (*tour).download},
-	{2, [2]string{
-		"A container's filesystem is a plain directory: bin, dev, etc, proc and sys,",
-		"with a copy of BusyBox in bin. From the next step on it is / for the shell.",
-	}, "sudo underhood rootfs", (*tour).rootfs},
-	{3, [2]string{
-		"chroot changes the root directory of a process and of its children.",
-		"The shell gets a filesystem of its own, and nothing else is isolated.",
-	}, "sudo underhood chroot -- /bin/busybox sh -c 'busybox ls /proc; busybox ps -A'", (*tour).chroot},
-	{4, [2]string{
-		"ps reads /proc. With proc mounted in the new root, ps works again,",
-		"and shows every process of the host: a changed root hides no process.",
-	}, "sudo underhood mount-proc -- /bin/busybox sh -c 'busybox ps -A | busybox wc -l'", (*tour).mountProc},
-	{5, [2]string{
-		"A PID namespace gives the container its own process numbers:",
-		"the shell is PID 1 and sees only itself and what it starts; the host sees it under a PID of its own.",
-	}, "sudo underhood unshare\n# and in its shell: busybox ps -A", (*tour).unshare},
-	{6, [2]string{
-		"A memory cgroup limits what its processes may use: the article's 7340032 bytes.",
-		"The hog reads 7500000 bytes into a shell variable, and the kernel's OOM killer ends it.",
-	}, "sudo underhood cgroup", (*tour).cgroup},
-	{7, [2]string{
-		"chroot + namespaces + cgroups, all at once, is a container: its own hostname,",
-		"PID 1 alone, a memory limit. The inspector looks at it from the host while it runs.",
-	}, "sudo underhood run\n# and in its shell: busybox hostname; busybox ps -A; data=$(busybox head -c 7500000 /dev/urandom)", (*tour).run},
+// tourSteps are the steps that have a stop in the tour, in order.
+func tourSteps() []*Step {
+	var out []*Step
+	for _, s := range All() {
+		if s.Tour.Demo != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Tour is the instructor's live demo: steps 1 to 7 in order (from
@@ -89,30 +68,30 @@ var tourStops = []tourStop{
 // and root filesystem of steps 1 and 2; an OOM kill in steps 6 and 7 is the
 // expected outcome, not a failure.
 func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error {
-	last := tourStops[len(tourStops)-1].n
+	stops := tourSteps()
+	last := stops[len(stops)-1].N
 	if opt.From == 0 {
-		opt.From = 1
+		opt.From = stops[0].N
 	}
-	if opt.From < 1 || opt.From > last {
-		return ui.Usagef("tour --from %d: give a step number from 1 to %d", opt.From, last)
+	if opt.From < stops[0].N || opt.From > last {
+		return ui.Usagef("tour --from %d: give a step number from %d to %d", opt.From, stops[0].N, last)
 	}
 	if err := needRoot("tour"); err != nil {
 		return err
 	}
-	if opt.From > 2 {
+	if rf := of("rootfs"); opt.From > rf.N {
 		if ok, detail := rootfsDone(w); !ok {
-			return ui.Usagef("tour --from %d needs the root filesystem of step 2 (%s): start at step 1 or 2 (sudo underhood tour --from 2), or run sudo underhood rootfs first", opt.From, detail)
+			return ui.Usagef("tour --from %d needs the root filesystem of %s (%s): start at step %d (sudo underhood tour --from %d), or run sudo %s first", opt.From, rf.Label(), detail, rf.N, rf.N, rf.Command())
 		}
 	}
 	t := &tour{ctx: ctx, o: o, w: w, opt: opt, in: bufio.NewReader(o.In)}
 	var surprises []string
-	for i, stop := range tourStops {
-		if stop.n < opt.From {
+	for i, s := range stops {
+		if s.N < opt.From {
 			continue
 		}
-		s, _ := ByNumber(stop.n)
-		t.header(s, stop)
-		seen, ok, err := stop.demo(t)
+		t.header(s, len(stops))
+		seen, ok, err := s.Tour.Demo(t)
 		if err != nil {
 			return err
 		}
@@ -120,35 +99,35 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 			o.Say(o.Bold(o.Green("▶ " + seen)))
 		} else {
 			o.Say(o.Bold(o.Yellow("▶ Not what the tour expected: " + seen)))
-			surprises = append(surprises, strconv.Itoa(stop.n))
+			surprises = append(surprises, strconv.Itoa(s.N))
 		}
-		if i < len(tourStops)-1 {
-			next, _ := ByNumber(tourStops[i+1].n)
-			if err := t.pause(next); err != nil {
+		if i < len(stops)-1 {
+			if err := t.pause(stops[i+1]); err != nil {
 				return err
 			}
 		}
 	}
 	o.Say()
 	o.Say(o.Bold("That is the tour: chroot + namespaces + cgroups = a container."))
-	o.Say("Nothing of it is left: no run in " + w.Runs() + ", no mount, no cgroup (see sudo underhood ps and sudo underhood check 7).")
+	o.Say(fmt.Sprintf("Nothing of it is left: no run in %s, no mount, no cgroup (see sudo underhood ps and sudo underhood check %d).", w.Runs(), stops[len(stops)-1].N))
 	if len(surprises) > 0 {
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("tour: step %s did not show what it should; see the ▶ lines above, and sudo underhood doctor", strings.Join(surprises, ", "))}
 	}
 	return nil
 }
 
-func (t *tour) header(s Step, stop tourStop) {
+func (t *tour) header(s *Step, of int) {
 	o := t.o
-	title := fmt.Sprintf("Step %d of %d: %s", s.N, len(tourStops), s.Title)
+	stop := s.Tour
+	title := fmt.Sprintf("Step %d of %d: %s", s.N, of, s.Title)
 	o.Say(o.Bold(o.Cyan("━━ " + title + " " + strings.Repeat("━", max(3, 72-len([]rune(title))-4)))))
-	o.Say(stop.about[0])
-	o.Say(stop.about[1])
+	o.Say(stop.About[0])
+	o.Say(stop.About[1])
 	o.Say()
 	o.Say(o.Cyan("The shell way (as in the article):"))
 	commands(o, s.Explain.Shell)
 	o.Say(o.Cyan("With underhood:"))
-	commands(o, strings.Split(stop.cmd, "\n"))
+	commands(o, strings.Split(stop.Cmd, "\n"))
 	o.Say()
 }
 
@@ -164,7 +143,7 @@ func commands(o *ui.IO, lines []string) {
 }
 
 // pause waits for Enter on a terminal, unless --no-pause; Ctrl-C stops.
-func (t *tour) pause(next Step) error {
+func (t *tour) pause(next *Step) error {
 	if t.opt.NoPause || !t.o.InTTY {
 		t.o.Say()
 		return nil

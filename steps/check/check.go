@@ -45,6 +45,8 @@ type Env struct {
 	// commands: hints give those commands instead of underhood's, and the
 	// memory check wants the hand-made cgroup.
 	ByHand bool
+	// RootfsGiven: Rootfs is the attendee's own tree (--rootfs), not the lab's.
+	RootfsGiven bool
 
 	ProcRoot   string // "/proc": mountinfo, swaps, namespaces, processes
 	CgroupRoot string // "/sys/fs/cgroup"

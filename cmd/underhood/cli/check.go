@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,60 +12,42 @@ import (
 	"github.com/underhood/underhood/steps"
 )
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var opt steps.CheckOptions
-		c := &cobra.Command{
-			Use:   "check N [--rootfs DIR] [--json]",
-			Short: "Check that step N left what it should, with a hint for each missing piece",
-			Long: `check looks at the state step N should leave and says, for each piece,
-whether it is there, and if not what is missing and the command that makes
-it. It is for doing a step by hand with the article's shell commands, and for
-instructors who want to see who is stuck. It exits 0 only when every check
-passes, 1 otherwise.
-
-  1  a BusyBox that is executable, static and runs
-  2  the root filesystem: bin dev etc proc sys, and bin/busybox
-  3  BusyBox runs chrooted into it
-  4  proc mounted in it (while you explore) or unmounted again (when done);
-     with proc, the chroot sees the host's processes
-  5  unshare, PID and mount namespaces; a shell alone as PID 1
-  6  a memory cgroup with the article's limit of 7340032 bytes: the one made
-     by hand (/sys/fs/cgroup/memory/busybox, or /sys/fs/cgroup/busybox on
-     cgroup v2), and without --rootfs a probe like underhood's own
-  7  nothing left behind: runs, mounts, cgroups, processes
-
-Without --rootfs it looks at underhood's own work directory; give --rootfs
-for the tree you made by hand (~/container in the article), and --busybox for
-the BusyBox you downloaded by hand (step 1). Checks 3 to 6 try things for
-real, which needs root; they leave nothing behind.`,
-			Example: `  sudo underhood check 2
+// NewCmdCheck makes the check command.
+func NewCmdCheck(g *globals, runF func(n int, opt *steps.CheckOptions) error) *cobra.Command {
+	var opt steps.CheckOptions
+	c := &cobra.Command{
+		Use:   "check N [--rootfs DIR] [--json]",
+		Short: "Check that step N left what it should, with a hint for each missing piece",
+		Long:  checkLong(),
+		Example: `  sudo underhood check 2
   sudo underhood check 4 --rootfs ~/container
   underhood check 1 --busybox ~/Downloads/busybox
   sudo underhood check 7 --json`,
-			GroupID: "tools",
-			Args:    checkArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				n, _ := strconv.Atoi(args[0])
-				for _, p := range []*string{&opt.Rootfs, &opt.Busybox} {
-					if *p == "" {
-						continue
-					}
-					abs, err := filepath.Abs(*p)
-					if err != nil {
-						return ui.Usage(err)
-					}
-					*p = abs
+		GroupID: "tools",
+		Args:    checkArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, _ := strconv.Atoi(args[0])
+			for _, p := range []*string{&opt.Rootfs, &opt.Busybox} {
+				if *p == "" {
+					continue
 				}
-				return steps.Check(g.io, g.workdir, n, opt)
-			},
-		}
-		f := c.Flags()
-		f.StringVar(&opt.Rootfs, "rootfs", "", "check this root filesystem, made by hand (e.g. ~/container), instead of underhood's")
-		f.StringVar(&opt.Busybox, "busybox", "", "for step 1: check this BusyBox, downloaded by hand (e.g. ~/Downloads/busybox)")
-		f.BoolVar(&opt.JSON, "json", false, "print the checks as JSON")
-		return c
-	})
+				abs, err := filepath.Abs(*p)
+				if err != nil {
+					return ui.Usage(err)
+				}
+				*p = abs
+			}
+			if runF != nil {
+				return runF(n, &opt)
+			}
+			return steps.Check(g.io, g.workdir, n, opt)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opt.Rootfs, "rootfs", "", "check this root filesystem, made by hand (e.g. ~/container), instead of underhood's")
+	f.StringVar(&opt.Busybox, "busybox", "", "check this BusyBox, downloaded by hand (e.g. ~/Downloads/busybox), instead of underhood's")
+	f.BoolVar(&opt.JSON, "json", false, "print the checks as JSON")
+	return c
 }
 
 // checkArgs wants one step number, and paths the shell has expanded.
@@ -82,4 +65,45 @@ func checkArgs(cmd *cobra.Command, args []string) error {
 		}
 	}
 	return nil
+}
+
+// checkLong is check's help: what it looks at for every step.
+func checkLong() string {
+	var b strings.Builder
+	b.WriteString(`check looks at the state step N should leave and says, for each piece,
+whether it is there, and if not what is missing and the command that makes
+it. It is for doing a step by hand with the article's shell commands, and for
+instructors who want to see who is stuck. It exits 0 only when every check
+passes, 1 otherwise.
+
+`)
+	for _, s := range steps.All() {
+		if s.Check.Run != nil {
+			b.WriteString(hang(fmt.Sprintf("  %-2d ", s.N), s.Check.Looks, 78))
+		}
+	}
+	dl := steps.All()[0]
+	fmt.Fprintf(&b, `
+Without --rootfs it looks at underhood's own work directory; give --rootfs
+for the tree you made by hand (~/container in the article), and --busybox for
+the BusyBox you downloaded by hand (%s). Checks that try things for real
+need root; they leave nothing behind.`, dl.Label())
+	return b.String()
+}
+
+// hang folds text at width, every line after the first indented as far as
+// the first line's prefix.
+func hang(prefix, text string, width int) string {
+	var b strings.Builder
+	line := prefix
+	for _, w := range strings.Fields(text) {
+		if len(line)+1+len(w) > width && len(line) > len(prefix) {
+			b.WriteString(line + "\n")
+			line = strings.Repeat(" ", len(prefix))
+		} else if len(line) > len(prefix) {
+			line += " "
+		}
+		line += w
+	}
+	return b.String() + line + "\n"
 }

@@ -8,28 +8,27 @@ import (
 	"github.com/underhood/underhood/lab/doctor"
 )
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var asJSON bool
-		c := &cobra.Command{
-			Use:   "doctor",
-			Short: "Check that this machine can run the workshop",
-			Long: `doctor checks what the workshop needs: root, the kernel, namespaces, the
+// NewCmdDoctor makes the doctor command.
+func NewCmdDoctor(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check that this machine can run the workshop",
+		Long: `doctor checks what the workshop needs: root, the kernel, namespaces, the
 cgroup layout (v1, v2 or hybrid) and memory controller, swap, mount
 propagation, BusyBox and user-namespace restrictions. As root it really
 creates and removes a probe cgroup. Every row that is not OK says what to do.
 It exits 1 when a check fails.`,
-			GroupID: "tools",
-			Args:    noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return doctor.Run(doctor.Options{
-					Workdir: g.workdir,
-					Probe:   true,
-					Euid:    os.Geteuid(),
-				}).Print(g.io, asJSON)
-			},
-		}
-		c.Flags().BoolVar(&asJSON, "json", false, "print the checks and the cgroup layout as JSON")
-		return c
-	})
+		GroupID: "tools",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return doctor.Run(doctor.Options{
+				Workdir: g.workdir,
+				Probe:   true,
+				Euid:    os.Geteuid(),
+			}).Print(g.io, asJSON)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the checks and the cgroup layout as JSON")
+	return c
 }

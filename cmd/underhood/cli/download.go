@@ -7,12 +7,12 @@ import (
 	"github.com/underhood/underhood/steps"
 )
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var opt steps.DownloadOptions
-		c := &cobra.Command{
-			Use: "download",
-			Long: `Download the pinned static BusyBox ` + busybox.DefaultVersion + ` for x86_64 from busybox.net into the work
+// NewCmdDownload makes the download command.
+func NewCmdDownload(g *globals, s *steps.Step) *cobra.Command {
+	var opt steps.DownloadOptions
+	c := &cobra.Command{
+		Use: "download",
+		Long: `Download the pinned static BusyBox ` + busybox.DefaultVersion + ` for x86_64 from busybox.net into the work
 directory, check its SHA-256, and run it once: busybox echo Hello from BusyBox!
 
 Without network, or on aarch64, use a distribution's static BusyBox:
@@ -20,19 +20,18 @@ Without network, or on aarch64, use a distribution's static BusyBox:
   sudo underhood download --from /bin/busybox
 If the download fails and such a BusyBox is installed, underhood says so and
 uses it, unless --no-fallback.`,
-			Example: `  sudo underhood download
+		Example: `  sudo underhood download
   sudo underhood download --from /bin/busybox
   sudo underhood download --url https://example.org/busybox --sha256 <64 hex digits>`,
-			Args: noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return steps.Download(cmd.Context(), g.io, g.workdir, opt)
-			},
-		}
-		f := c.Flags()
-		f.StringVar(&opt.URL, "url", "", "download BusyBox from this http(s) URL instead (needs --sha256)")
-		f.StringVar(&opt.SHA256, "sha256", "", "the SHA-256 that the --url download must have, in hex")
-		f.StringVar(&opt.From, "from", "", "copy this local static BusyBox instead of downloading, e.g. /bin/busybox")
-		f.BoolVar(&opt.NoFallback, "no-fallback", false, "if the download fails, fail rather than use a static BusyBox installed on this machine")
-		return stepCommand(g, 1, c)
-	})
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return steps.Download(cmd.Context(), g.io, g.workdir, opt)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opt.URL, "url", "", "download BusyBox from this http(s) URL instead (needs --sha256)")
+	f.StringVar(&opt.SHA256, "sha256", "", "the SHA-256 that the --url download must have, in hex")
+	f.StringVar(&opt.From, "from", "", "copy this local static BusyBox instead of downloading, e.g. /bin/busybox")
+	f.BoolVar(&opt.NoFallback, "no-fallback", false, "if the download fails, fail rather than use a static BusyBox installed on this machine")
+	return stepCommand(g, s, c)
 }

@@ -29,13 +29,13 @@ type inspectFlags struct {
 	bareWatch string
 }
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var f inspectFlags
-		c := &cobra.Command{
-			Use:   "inspect [NAME | --pid PID] [--json] [--watch[=INTERVAL]]",
-			Short: "Show a container as the host sees it: processes, namespaces, cgroup, mounts",
-			Long: `Look at a lab container (by NAME, see 'underhood ps') or at any process
+// NewCmdInspect makes the inspect command.
+func NewCmdInspect(g *globals) *cobra.Command {
+	var f inspectFlags
+	c := &cobra.Command{
+		Use:   "inspect [NAME | --pid PID] [--json] [--watch[=INTERVAL]]",
+		Short: "Show a container as the host sees it: processes, namespaces, cgroup, mounts",
+		Long: `Look at a lab container (by NAME, see 'underhood ps') or at any process
 (--pid, a Docker or podman container's process too) from the host:
 
   Processes   every process of its PID namespace, with its PID outside and inside
@@ -49,35 +49,34 @@ them, with the lab's containers marked.
 --watch redraws every INTERVAL (default 1s; give another as --watch=200ms)
 until Ctrl-C, or until the target exits. Everything is read from /proc and
 the cgroup files; nothing is changed. Other users' processes need root.`,
-			Example: `  sudo underhood inspect box-1234
+		Example: `  sudo underhood inspect box-1234
   sudo underhood inspect --pid 1 --json
   sudo underhood inspect box-1234 --watch=200ms`,
-			GroupID: "tools",
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opt, name, err := f.options(cmd, args)
-				if err != nil {
-					return err
+		GroupID: "tools",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt, name, err := f.options(cmd, args)
+			if err != nil {
+				return err
+			}
+			labs, err := runningLabs(g, name, &opt)
+			if err != nil {
+				if f.bareWatch != "" {
+					return ui.Usagef("inspect: give the interval with '=': --watch=%s", f.bareWatch)
 				}
-				labs, err := runningLabs(g, name, &opt)
-				if err != nil {
-					if f.bareWatch != "" {
-						return ui.Usagef("inspect: give the interval with '=': --watch=%s", f.bareWatch)
-					}
-					return err
-				}
-				src, err := inspect.Default(labs)
-				if err != nil {
-					return err
-				}
-				return inspectErr(inspect.Run(cmd.Context(), g.io, src, opt), name, opt.PID, os.Geteuid())
-			},
-		}
-		c.Flags().StringVar(&f.pid, "pid", "", "inspect the process with this host PID instead of a lab container")
-		c.Flags().BoolVar(&f.json, "json", false, "print JSON (with --watch, one document per line)")
-		c.Flags().StringVar(&f.watch, "watch", "", "refresh every INTERVAL (like 1s or 200ms) until Ctrl-C or the target exits")
-		c.Flags().Lookup("watch").NoOptDefVal = "1s"
-		return c
-	})
+				return err
+			}
+			src, err := inspect.Default(labs)
+			if err != nil {
+				return err
+			}
+			return inspectErr(inspect.Run(cmd.Context(), g.io, src, opt), name, opt.PID, os.Geteuid())
+		},
+	}
+	c.Flags().StringVar(&f.pid, "pid", "", "inspect the process with this host PID instead of a lab container")
+	c.Flags().BoolVar(&f.json, "json", false, "print JSON (with --watch, one document per line)")
+	c.Flags().StringVar(&f.watch, "watch", "", "refresh every INTERVAL (like 1s or 200ms) until Ctrl-C or the target exits")
+	c.Flags().Lookup("watch").NoOptDefVal = "1s"
+	return c
 }
 
 // options checks the arguments and flags: every mistake is a usage error.

@@ -11,58 +11,57 @@ import (
 	"github.com/underhood/underhood/lab/container"
 )
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var asJSON bool
-		c := &cobra.Command{
-			Use:     "ps",
-			Short:   "List the lab's containers",
-			GroupID: "tools",
-			Args:    noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				list, err := container.List(g.workdir)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					enc := json.NewEncoder(g.io.Out)
-					enc.SetIndent("", "  ")
-					return enc.Encode(list)
-				}
-				if len(list) == 0 {
-					g.io.Say("No lab containers. Start one with 'sudo underhood run'.")
-					return nil
-				}
-				var rows [][]string
-				stale := false
-				for _, s := range list {
-					pid, mem := "-", "-"
-					if s.HostPID > 0 {
-						pid = fmt.Sprint(s.HostPID)
-					}
-					if s.Memory > 0 {
-						mem = cgroup.FormatSize(s.Memory)
-					}
-					state := s.State
-					switch s.State {
-					case container.Running:
-						state = g.io.Green(state)
-					case container.Stale:
-						state = g.io.Yellow(state)
-						stale = true
-					}
-					rows = append(rows, []string{s.Name, s.Kind, pid, state, mem, age(s.Created)})
-				}
-				g.io.Table([]string{"NAME", "KIND", "HOST PID", "STATE", "MEM LIMIT", "AGE"}, rows)
-				if stale {
-					g.io.Printf("\nStale runs were cut short (underhood was killed): 'sudo underhood cleanup --all' removes them.\n")
-				}
+// NewCmdPs makes the ps command.
+func NewCmdPs(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "ps",
+		Short:   "List the lab's containers",
+		GroupID: "tools",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			list, err := container.List(g.workdir)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.io.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
+			if len(list) == 0 {
+				g.io.Say("No lab containers. Start one with 'sudo underhood run'.")
 				return nil
-			},
-		}
-		c.Flags().BoolVar(&asJSON, "json", false, "print the containers as JSON")
-		return c
-	})
+			}
+			var rows [][]string
+			stale := false
+			for _, s := range list {
+				pid, mem := "-", "-"
+				if s.HostPID > 0 {
+					pid = fmt.Sprint(s.HostPID)
+				}
+				if s.Memory > 0 {
+					mem = cgroup.FormatSize(s.Memory)
+				}
+				state := s.State
+				switch s.State {
+				case container.Running:
+					state = g.io.Green(state)
+				case container.Stale:
+					state = g.io.Yellow(state)
+					stale = true
+				}
+				rows = append(rows, []string{s.Name, s.Kind, pid, state, mem, age(s.Created)})
+			}
+			g.io.Table([]string{"NAME", "KIND", "HOST PID", "STATE", "MEM LIMIT", "AGE"}, rows)
+			if stale {
+				g.io.Printf("\nStale runs were cut short (underhood was killed): 'sudo underhood cleanup --all' removes them.\n")
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the containers as JSON")
+	return c
 }
 
 func age(t time.Time) string {

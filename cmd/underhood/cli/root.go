@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,16 +37,13 @@ func Execute(args []string) int {
 
 	g := &globals{}
 	root := newRootCmd(g)
-	root.SetArgs(args)
+	root.SetArgs(stepArgs(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
 	if g.io == nil {
 		g.io = ui.System(true)
-	}
-	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown shorthand flag") {
-		err = ui.Usagef("%v", err)
 	}
 	if msg := ui.Message(err); msg != "" {
 		fmt.Fprintf(g.io.Err, "%s %s\n", g.io.Red("underhood:"), msg)
@@ -74,6 +71,14 @@ run them with sudo.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A word that is no command reaches the root, which says so.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return ui.Usagef("unknown command %q for \"underhood\" (see 'underhood --help')", args[0])
+			}
+			return cmd.Help()
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.io = ui.System(g.noColor)
 			wd, err := state.Resolve(g.workdirFlag)
@@ -101,42 +106,43 @@ run them with sudo.`,
 	return root
 }
 
-// commands lists every subcommand; each file of this package adds its own.
-var commandFactories []func(g *globals) *cobra.Command
-
-// commands builds every subcommand: the steps in their order, then the
-// tools by name, as help lists them.
+// commands builds every subcommand, as help lists them: the steps in
+// their order, then the tools by name.
 func commands(g *globals) []*cobra.Command {
-	out := make([]*cobra.Command, 0, len(commandFactories))
-	for _, f := range commandFactories {
-		out = append(out, f(g))
+	var out []*cobra.Command
+	for _, s := range steps.All() {
+		out = append(out, newCmdStep(g, s))
 	}
-	rank := func(c *cobra.Command) int {
-		if s, ok := steps.ByName(c.Name()); ok {
-			return s.N
-		}
-		return 100
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := rank(out[i]), rank(out[j])
-		if ri != rj {
-			return ri < rj
-		}
-		return out[i].Name() < out[j].Name()
-	})
-	return out
+	return append(out,
+		NewCmdCheck(g, nil),
+		NewCmdCleanup(g),
+		NewCmdDoctor(g),
+		NewCmdInspect(g),
+		NewCmdPs(g),
+		NewCmdStepN(g),
+		NewCmdSteps(g),
+		NewCmdTour(g, nil),
+	)
 }
 
-func addCommand(f func(g *globals) *cobra.Command) { commandFactories = append(commandFactories, f) }
+// newCmdStep makes a step's command: the container steps share one, the
+// steps that set the lab up have their own.
+func newCmdStep(g *globals, s *steps.Step) *cobra.Command {
+	switch {
+	case s.Kind == steps.Container:
+		return NewCmdContainer(g, s, nil)
+	case s.Name == "download":
+		return NewCmdDownload(g, s)
+	case s.Name == "rootfs":
+		return NewCmdRootfs(g, s)
+	}
+	panic("cli: no command for step " + s.Name)
+}
 
 // stepCommand gives a step's command its number, its group and --explain.
-func stepCommand(g *globals, n int, c *cobra.Command) *cobra.Command {
-	s, ok := steps.ByNumber(n)
-	if !ok {
-		panic(fmt.Sprintf("step %d is not registered", n))
-	}
+func stepCommand(g *globals, s *steps.Step, c *cobra.Command) *cobra.Command {
 	c.GroupID = "steps"
-	c.Short = fmt.Sprintf("Step %d: %s", n, s.Title)
+	c.Short = fmt.Sprintf("Step %d: %s", s.N, s.Title)
 	var explain bool
 	c.Flags().BoolVar(&explain, "explain", false, "explain what this step does and why, without touching the system")
 	run := c.RunE
@@ -158,45 +164,51 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		c := &cobra.Command{
-			Use:     "step N [args]",
-			Short:   "Run step N, the same as its named command",
-			GroupID: "tools",
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if len(args) == 0 {
-					return cmd.Help()
-				}
-				n, err := strconv.Atoi(args[0])
-				s, ok := steps.ByNumber(n)
-				if err != nil || !ok {
-					return ui.Usagef("step %q: not a step number; steps are %s (see 'underhood steps')", args[0], steps.Numbers())
-				}
-				sub, _, err := cmd.Root().Find([]string{s.Name})
-				if err != nil || sub == cmd.Root() {
-					return fmt.Errorf("step %d: command %q is missing from this build", n, s.Name)
-				}
-				if err := sub.ParseFlags(args[1:]); err != nil {
-					return ui.Usagef("%s: %v (see '%s --help')", sub.CommandPath(), err, sub.CommandPath())
-				}
-				// A --workdir or --no-color after N: resolve the globals again.
-				if err := cmd.Root().PersistentPreRunE(sub, nil); err != nil {
-					return err
-				}
-				if sub.Args != nil {
-					if err := sub.Args(sub, sub.Flags().Args()); err != nil {
-						return err
-					}
-				}
-				sub.SetContext(cmd.Context())
-				return sub.RunE(sub, sub.Flags().Args())
-			},
+// NewCmdStepN is "step N": Execute rewrites "step N ARGS" into the
+// step's own command line before cobra sees it (stepArgs), so this command
+// only runs when N is missing or is not a step.
+func NewCmdStepN(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "step N [args]",
+		Short:   "Run step N, the same as its named command",
+		GroupID: "tools",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return ui.Usagef("step %q: not a step number; steps are %s (see 'underhood steps')", args[0], steps.Numbers())
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	c.DisableFlagParsing = true
+	return c
+}
+
+// stepArgs rewrites "step N ARGS…" into "NAME ARGS…", after any global
+// flags: step N is another spelling of the step's command, nothing more.
+func stepArgs(args []string) []string {
+	i := 0
+	for i < len(args) {
+		switch a := args[i]; {
+		case a == "--workdir":
+			i += 2
+			continue
+		case strings.HasPrefix(a, "--workdir=") || a == "--no-color":
+			i++
+			continue
 		}
-		// Everything after N belongs to the step's own command.
-		c.Flags().SetInterspersed(false)
-		return c
-	})
+		break
+	}
+	if i+1 >= len(args) || args[i] != "step" {
+		return args
+	}
+	n, err := strconv.Atoi(args[i+1])
+	s, ok := steps.ByNumber(n)
+	if err != nil || !ok {
+		return args
+	}
+	out := append(slices.Clone(args[:i]), s.Name)
+	return append(out, args[i+2:]...)
 }
 
 // Tree is the command tree as users get it, with cobra's own help and

@@ -9,59 +9,70 @@ import (
 	"github.com/underhood/underhood/steps"
 )
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var asJSON bool
-		c := &cobra.Command{
-			Use:     "steps",
-			Short:   "List the workshop steps and which are done",
-			GroupID: "tools",
-			Args:    noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				type row struct {
-					N       int    `json:"n"`
-					Name    string `json:"name"`
-					Title   string `json:"title"`
-					Command string `json:"command"`
-					Done    bool   `json:"done"`
-					Leaves  bool   `json:"leaves_state"`
-					Detail  string `json:"detail"`
+// NewCmdSteps makes the steps command.
+func NewCmdSteps(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "steps",
+		Short:   "List the workshop steps and which are done",
+		GroupID: "tools",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			type row struct {
+				N       int    `json:"n"`
+				Part    int    `json:"part"`
+				Name    string `json:"name"`
+				Title   string `json:"title"`
+				Command string `json:"command"`
+				Done    bool   `json:"done"`
+				Leaves  bool   `json:"leaves_state"`
+				Detail  string `json:"detail"`
+			}
+			var rows []row
+			for _, s := range steps.All() {
+				done, detail := s.Done(g.workdir)
+				rows = append(rows, row{s.N, int(s.Part), s.Name, s.Title, s.Command(), done, !s.Ephemeral, detail})
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.io.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			var table [][]string
+			next := ""
+			for _, r := range rows {
+				mark := g.io.Status("OK")
+				if !r.Leaves {
+					mark = g.io.Green("ready")
 				}
-				var rows []row
-				for _, s := range steps.All() {
-					done, detail := s.Done(g.workdir)
-					rows = append(rows, row{s.N, s.Name, s.Title, s.Command(), done, !s.Ephemeral, detail})
-				}
-				if asJSON {
-					enc := json.NewEncoder(g.io.Out)
-					enc.SetIndent("", "  ")
-					return enc.Encode(rows)
-				}
-				var table [][]string
-				next := ""
-				for _, r := range rows {
-					mark := g.io.Status("OK")
-					if !r.Leaves {
-						mark = g.io.Green("ready")
+				if !r.Done {
+					mark = g.io.Faint("-")
+					if next == "" {
+						next = r.Command
 					}
-					if !r.Done {
-						mark = g.io.Faint("-")
-						if next == "" {
-							next = r.Command
-						}
-					}
-					table = append(table, []string{fmt.Sprint(r.N), r.Title, "sudo " + r.Command, mark, r.Detail})
 				}
-				g.io.Table([]string{"STEP", "TITLE", "COMMAND", "DONE", "STATE"}, table)
-				if next != "" {
-					g.io.Printf("\nNext: sudo %s   (add --explain to any step to see what it does first)\n", next)
-				} else {
-					g.io.Printf("\nSteps 1 and 2 are done. Next: sudo underhood chroot (step 3), then each step in turn; add --explain to see what a step does first.\n")
-				}
-				return nil
-			},
+				table = append(table, []string{fmt.Sprint(r.N), r.Title, "sudo " + r.Command, mark, r.Detail})
+			}
+			g.io.Table([]string{"STEP", "TITLE", "COMMAND", "DONE", "STATE"}, table)
+			if next != "" {
+				g.io.Printf("\nNext: sudo %s   (add --explain to any step to see what it does first)\n", next)
+			} else if first := firstRunnable(); first != nil {
+				g.io.Printf("\nThe lab is set up. Next: sudo %s (%s), then each step in turn; add --explain to see what a step does first.\n", first.Command(), first.Label())
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the steps as JSON")
+	return c
+}
+
+// firstRunnable is the first step that runs a container: where the
+// learner goes once the lab is set up.
+func firstRunnable() *steps.Step {
+	for _, s := range steps.All() {
+		if s.Kind == steps.Container {
+			return s
 		}
-		c.Flags().BoolVar(&asJSON, "json", false, "print the steps as JSON")
-		return c
-	})
+	}
+	return nil
 }

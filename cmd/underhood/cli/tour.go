@@ -8,13 +8,13 @@ import (
 	"github.com/underhood/underhood/steps"
 )
 
-func init() {
-	addCommand(func(g *globals) *cobra.Command {
-		var opt steps.TourOptions
-		c := &cobra.Command{
-			Use:   "tour [--no-pause] [--from N]",
-			Short: "The instructor's live demo: steps 1 to 7, each explained, run and pointed at",
-			Long: `tour runs the workshop's steps 1 to 7 in order, for an instructor to show on
+// NewCmdTour makes the tour command.
+func NewCmdTour(g *globals, runF func(*steps.TourOptions) error) *cobra.Command {
+	var opt steps.TourOptions
+	c := &cobra.Command{
+		Use:   "tour [--no-pause] [--from N]",
+		Short: "The instructor's live demo: every step, explained, run and pointed at",
+		Long: `tour runs the workshop's steps in order, for an instructor to show on
 a projector. For each step it prints what the step shows in two lines, the
 article's shell commands, the underhood command, then runs a demo that needs
 no typing (ls /proc and ps in the chroot, the process count with proc
@@ -23,26 +23,28 @@ with the inspector looking at it from the host) and ends with the one thing
 to point at. On a terminal it waits for Enter between steps.
 
 It needs root, and leaves nothing behind but the BusyBox and root filesystem
-of steps 1 and 2. The hog being killed (exit status 137) is what should
+of the first two steps. The hog being killed (exit status 137) is what should
 happen; tour exits 1 only when a step did not show what it should.`,
-			Example: `  sudo underhood tour
+		Example: `  sudo underhood tour
   sudo underhood tour --from 5          # start at the PID namespace
   sudo underhood tour --no-pause 2>&1 | tee tour.txt`,
-			GroupID: "tools",
-			Args:    noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				if cmd.Flags().Changed("from") {
-					if _, ok := steps.ByNumber(opt.From); !ok {
-						return ui.Usagef("tour --from %d: not a step number; steps are %s", opt.From, steps.Numbers())
-					}
+		GroupID: "tools",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("from") {
+				if _, ok := steps.ByNumber(opt.From); !ok {
+					return ui.Usagef("tour --from %d: not a step number; steps are %s", opt.From, steps.Numbers())
 				}
-				return steps.Tour(cmd.Context(), g.io, g.workdir, opt)
-			},
-		}
-		f := c.Flags()
-		f.BoolVar(&opt.NoPause, "no-pause", false, "do not wait for Enter between steps (for recordings and tests)")
-		f.IntVar(&opt.From, "from", 1, "start at step N (1–7); steps 3 and later need the root filesystem of step 2")
-		f.StringVar(&opt.CgroupParent, "cgroup-parent", cgroup.DefaultParent, "the parent cgroup that holds underhood's cgroups")
-		return c
-	})
+			}
+			if runF != nil {
+				return runF(&opt)
+			}
+			return steps.Tour(cmd.Context(), g.io, g.workdir, opt)
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&opt.NoPause, "no-pause", false, "do not wait for Enter between steps (for recordings and tests)")
+	f.IntVar(&opt.From, "from", 1, "start at step N; the container steps need the root filesystem to be prepared")
+	f.StringVar(&opt.CgroupParent, "cgroup-parent", cgroup.DefaultParent, "the parent cgroup that holds underhood's cgroups")
+	return c
 }

@@ -13,10 +13,21 @@ import (
 	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/steps/check"
 )
 
 func init() {
-	register(Step{N: 1, Name: "download", Title: "Download BusyBox", Explain: explainDownload, Done: busyboxDone})
+	register(&Step{Name: "download", Title: "Download BusyBox", Part: Article, Kind: Setup,
+		Page:    "01-download-busybox.md",
+		Code:    []string{"lab/busybox/fetch.go Fetch", "lab/busybox/elf.go CheckStatic"},
+		Explain: explainDownload, Done: busyboxDone,
+		Check: StepCheck{Run: check.Busybox, Looks: "a BusyBox that is executable, static and runs", Target: func(e check.Env) string { return e.Busybox },
+			ByHand: "build the root filesystem by hand"},
+		Tour: TourStop{About: [2]string{
+			"BusyBox is one static binary with hundreds of Unix tools in it.",
+			"An empty root filesystem has no libraries, so whatever runs in it must need none.",
+		}, Cmd: "sudo underhood download", Demo: (*tour).download},
+	})
 }
 
 var explainDownload = Explanation{
@@ -83,7 +94,7 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 		if err := busybox.Install(opt.From, dest); err != nil {
 			return err
 		}
-		o.Note("%s copied %s to %s (%s).", o.Cyan("Step 1:"), opt.From, dest, busyboxDetail(dest))
+		o.Note("%s copied %s to %s (%s).", stepTag(o, of("download")), opt.From, dest, busyboxDetail(dest))
 	case src.err != nil:
 		if err := useLocalBusybox(o, opt, dest, src.err); err != nil {
 			return err
@@ -106,7 +117,7 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 	o.Note("$ %s echo Hello from BusyBox!", dest)
 	o.Say(out)
 	if sayNext {
-		o.Note("Next: sudo underhood rootfs (step 2)")
+		o.Note("Next: %s", of("download").NextHint())
 	}
 	return nil
 }
@@ -147,13 +158,13 @@ func downloadSource(opt DownloadOptions) (busyboxSource, error) {
 // a line before and after otherwise.
 func fetchBusybox(ctx context.Context, o *ui.IO, client *http.Client, src busybox.Source, dest string) error {
 	if sum, err := busybox.FileSHA256(dest); err == nil && sum == src.SHA256 {
-		o.Note("%s %s is already here and its SHA-256 matches: nothing to download.", o.Cyan("Step 1:"), dest)
+		o.Note("%s %s is already here and its SHA-256 matches: nothing to download.", stepTag(o, of("download")), dest)
 		return nil
 	}
 	if client == nil {
 		client = defaultClient()
 	}
-	o.Note("%s downloading %s", o.Cyan("Step 1:"), src.URL)
+	o.Note("%s downloading %s", stepTag(o, of("download")), src.URL)
 	var bar *progressbar.ProgressBar
 	progress := func(done, total int64) {
 		if bar == nil && o.OutTTY {
@@ -222,7 +233,7 @@ func useLocalBusybox(o *ui.IO, opt DownloadOptions, dest string, failure error) 
 	if err := busybox.Install(local[0], dest); err != nil {
 		return fmt.Errorf("%w\nand copying %s failed too: %w", failure, local[0], err)
 	}
-	o.Note("%s copied %s to %s (%s).", o.Cyan("Step 1:"), local[0], dest, busyboxDetail(dest))
+	o.Note("%s copied %s to %s (%s).", stepTag(o, of("download")), local[0], dest, busyboxDetail(dest))
 	return nil
 }
 

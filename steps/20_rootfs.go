@@ -12,10 +12,21 @@ import (
 	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/steps/check"
 )
 
 func init() {
-	register(Step{N: 2, Name: "rootfs", Title: "Prepare the root filesystem", Explain: explainRootfs, Done: rootfsDone})
+	register(&Step{Name: "rootfs", Title: "Prepare the root filesystem", Part: Article, Kind: Setup,
+		Page:    "02-rootfs.md",
+		Code:    []string{"lab/rootfs/rootfs.go Prepare", "lab/rootfs/rootfs.go Safe"},
+		Explain: explainRootfs, Done: rootfsDone,
+		Check: StepCheck{Run: check.Layout, Looks: "the root filesystem: bin dev etc proc sys, and bin/busybox",
+			ByHand: "sudo chroot %[1]s /bin/busybox sh"},
+		Tour: TourStop{About: [2]string{
+			"A container's filesystem is a plain directory: bin, dev, etc, proc and sys,",
+			"with a copy of BusyBox in bin. From the next step on it is / for the shell.",
+		}, Cmd: "sudo underhood rootfs", Demo: (*tour).rootfs},
+	})
 }
 
 var explainRootfs = Explanation{
@@ -60,24 +71,24 @@ func Rootfs(ctx context.Context, o *ui.IO, w state.Workdir, opt RootfsOptions) e
 		return err
 	}
 	if _, err := os.Stat(w.Busybox()); errors.Is(err, fs.ErrNotExist) {
-		o.Note("No BusyBox at %s yet: running step 1 (underhood download) first.", w.Busybox())
+		o.Note("No BusyBox at %s yet: running %s (%s) first.", w.Busybox(), of("download").Label(), of("download").Command())
 		if err := downloadBusybox(ctx, o, w, rootfsDownload, false); err != nil {
 			return err
 		}
 	}
 	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		return fmt.Errorf("%w; replace it with 'sudo underhood download' (step 1)", err)
+		return fmt.Errorf("%w; replace it with 'sudo %s' (%s)", err, of("download").Command(), of("download").Label())
 	}
 	if err := rootfs.Prepare(dir, w.Busybox(), opt.Links); err != nil {
 		return err
 	}
 
-	o.Note("%s root filesystem ready at %s:", o.Cyan("Step 2:"), dir)
+	o.Note("%s root filesystem ready at %s:", stepTag(o, of("rootfs")), dir)
 	o.Table([]string{"PATH", "WHAT"}, rootfsRows(dir))
 	if !opt.Links {
 		o.Note("Inside, run tools as busybox ls, busybox ps… (the shell of some BusyBox builds also takes plain ls); add --links for ls, ps… as links on every build.")
 	}
-	o.Note("Next: sudo underhood chroot (step 3)")
+	o.Note("Next: %s", of("rootfs").NextHint())
 	return nil
 }
 
@@ -92,7 +103,7 @@ func rootfsRows(dir string) [][]string {
 		{"  bin/busybox", busyboxDetail(rootfs.Busybox(dir)) + ", a copy of its own"},
 		{"  dev/", "empty: device files"},
 		{"  etc/", "empty: configuration"},
-		{"  proc/", "empty: proc gets mounted here (step 4)"},
+		{"  proc/", "empty: proc gets mounted here (" + of("mount-proc").Label() + ")"},
 		{"  sys/", "empty: where sysfs can be mounted"},
 	}
 }

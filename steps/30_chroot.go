@@ -1,0 +1,58 @@
+package steps
+
+import (
+	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/ns"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/steps/check"
+)
+
+func init() {
+	register(&Step{Name: "chroot", Title: "Change the root directory", Part: Article, Kind: Container,
+		Long:      "Start a BusyBox shell (or CMD) chrooted into the lab's root filesystem.\nInside, 'busybox ls /proc' and 'busybox ps -A' show nothing.",
+		Page:      "03-chroot.md",
+		Code:      []string{"lab/ns/setup.go setup", "lab/ns/ns.go Command", "lab/container/container.go Run"},
+		Ephemeral: true, Done: readyToRun, Run: Chroot,
+		Explain: Explanation{
+			What: "Starts a BusyBox shell whose root directory is the lab's root filesystem. The shell and everything it starts see only the files below that directory.",
+			Why:  "Changing the root is the filesystem part of a container: the process gets a tree of its own and cannot reach the host's files by path. It isolates nothing else.",
+			Shell: []string{
+				"cd ~/container",
+				"sudo chroot . /bin/busybox sh",
+				"busybox ls /proc      # empty",
+				"busybox ps -A         # only its header: no process",
+			},
+			Syscalls: []string{
+				"clone(2) + execve(/proc/self/exe)   underhood re-executes itself as a small init",
+				"chroot(\"<workdir>/rootfs\"), chdir(\"/\")",
+				"execve(\"/bin/busybox\", [\"busybox\", \"sh\"])",
+			},
+			Observe: "busybox ls /proc and busybox ps -A show nothing: no proc filesystem is mounted in the new root, so there is no way to see processes.",
+		},
+		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into it",
+			ByHand: "mount proc in it"},
+		Tour: TourStop{About: [2]string{
+			"chroot changes the root directory of a process and of its children.",
+			"The shell gets a filesystem of its own, and nothing else is isolated.",
+		}, Cmd: "sudo underhood chroot -- /bin/busybox sh -c 'busybox ls /proc; busybox ps -A'", Demo: (*tour).chroot},
+	})
+}
+
+// ChrootSpec is the container of the chroot step: no namespace at all,
+// only a changed root.
+func ChrootSpec(root string) container.Spec {
+	return container.Spec{Kind: "chroot", Rootfs: root, Flags: ns.Chroot}
+}
+
+// Chroot runs the chroot step.
+func Chroot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	s := of("chroot")
+	root, err := sharedRoot(w, s)
+	if err != nil {
+		return err
+	}
+	o.Note("%s a BusyBox shell chrooted into %s: its own filesystem, nothing else isolated.", stepTag(o, s), root)
+	try(o, opt, "busybox ls /proc and busybox ps -A: no process shows, as no proc is mounted here.")
+	return start(o, w, opt, ChrootSpec(root), shell)
+}

@@ -1,0 +1,90 @@
+package steps
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/proc"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/steps/check"
+)
+
+// HogScript is the article's memory test, for the BusyBox shell.
+const HogScript = "toomuch=$(busybox head -c 7500000 /dev/urandom)"
+
+func init() {
+	register(&Step{Name: "cgroup", Title: "Limit memory with a cgroup", Part: Article, Kind: Container,
+		Long:      "Run CMD (default: the article's memory hog) in a memory cgroup with a limit.\nThe hog is killed by the kernel's OOM killer: exit status 137.",
+		Options:   WithMemory,
+		Page:      "06-cgroup.md",
+		Code:      []string{"lab/cgroup/manager.go New", "lab/cgroup/v1.go", "lab/cgroup/v2.go"},
+		Ephemeral: true, Done: readyToRun, Run: Cgroup,
+		Explain: Explanation{
+			What: "Creates a memory cgroup with a limit (7340032 bytes, the article's 7 MB, unless --memory says otherwise), puts the payload in it, and by default runs the article's test: read 7500000 bytes of /dev/urandom into a shell variable.",
+			Why:  "Control groups limit resources. A process that needs more memory than its cgroup allows is killed by the kernel's OOM killer, and the rest of the machine is unaffected.",
+			Shell: []string{
+				"sudo mkdir /sys/fs/cgroup/memory/busybox",
+				"echo 7340032 | sudo tee /sys/fs/cgroup/memory/busybox/memory.limit_in_bytes",
+				"sudo sh -c 'echo $$ >> /sys/fs/cgroup/memory/busybox/tasks; toomuch=$(head -c 7500000 /dev/urandom)'",
+				"sudo rmdir /sys/fs/cgroup/memory/busybox",
+			},
+			Syscalls: []string{
+				"mkdir(\"<memory root>/underhood/<name>\")",
+				"cgroup v1: write memory.limit_in_bytes, memory.memsw.limit_in_bytes (no swap)",
+				"cgroup v2: write +memory +pids to cgroup.subtree_control, memory.max, memory.swap.max=0",
+				"clone(2), write(<cgroup>/cgroup.procs, pid), execve(\"busybox\", [\"sh\", \"-c\", …])",
+				"wait4(2) → SIGKILL; read memory.oom_control / memory.events: oom_kill",
+				"rmdir(\"<memory root>/underhood/<name>\")",
+			},
+			Differs: "The article's paths are cgroup v1 (tasks, memory.limit_in_bytes). On cgroup v2 the same lesson uses cgroup.procs and memory.max; underhood picks the right one. It also forbids swap, without which the hog may swap instead of being killed, and it tells an OOM kill from any other SIGKILL by the kernel's own counter.",
+			Observe: "The payload is killed (exit status 137 = 128 + SIGKILL) and underhood reports the kernel's oom_kill counter going up. The cgroup is removed afterwards.",
+		},
+		Check: StepCheck{Run: check.MemoryCgroup, Looks: "a memory cgroup with the article's limit of 7340032 bytes: the one made by hand (/sys/fs/cgroup/memory/busybox, or /sys/fs/cgroup/busybox on cgroup v2), and without --rootfs a probe like underhood's own",
+			Target: func(e check.Env) string { return "the memory cgroups in " + e.CgroupRoot },
+			ByHand: "remove the cgroup when you are done, then put it all together"},
+		Tour: TourStop{About: [2]string{
+			"A memory cgroup limits what its processes may use: the article's 7340032 bytes.",
+			"The hog reads 7500000 bytes into a shell variable, and the kernel's OOM killer ends it.",
+		}, Cmd: "sudo underhood cgroup", Demo: (*tour).cgroup},
+	})
+}
+
+// CgroupSpec is the container of the cgroup step: no namespace and no new
+// root, only a memory cgroup with a limit.
+func CgroupSpec(root string, limit int64, host cgroup.Host, parent string) container.Spec {
+	return container.Spec{Kind: "cgroup", Rootfs: root, Memory: limit, Cgroups: host, CgroupParent: parent,
+		Env: hostEnv(root)}
+}
+
+// Cgroup runs the cgroup step. Its payload runs on the host's filesystem,
+// with the lab's BusyBox first in PATH, as the article's cgroup section does.
+func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	s := of("cgroup")
+	root, err := sharedRoot(w, s)
+	if err != nil {
+		return err
+	}
+	host, err := memoryHost(opt)
+	if err != nil {
+		return err
+	}
+	limit := limitOf(opt)
+	def := []string{filepath.Join(root, "bin", "busybox"), "sh", "-c", HogScript}
+	what := "the article's test: " + HogScript
+	if len(opt.Argv) > 0 {
+		what = strings.Join(opt.Argv, " ")
+	}
+	spec := CgroupSpec(root, limit, host, opt.CgroupParent)
+	spec.Started = func(r *container.Result) {
+		o.Note("%s a memory cgroup at %s limited to %d bytes (%s); the payload runs in it on the host's filesystem.",
+			stepTag(o, s), r.Cgroup, limit, cgroup.FormatSize(limit))
+		if !r.SwapLimited && proc.Host.SwapOn() {
+			o.Warnf("swap is on and this kernel has no swap limit for cgroups: the payload may swap instead of being killed.")
+		}
+		o.Note("Running %s", what)
+	}
+	return start(o, w, opt, spec, def)
+}
