@@ -90,7 +90,7 @@ func lintArgs(args []string, mention bool) error {
 			return err
 		}
 	}
-	if !cmd.Runnable() && len(flags.Args()) > 0 {
+	if (cmd == root || !cmd.Runnable()) && len(flags.Args()) > 0 {
 		return fmt.Errorf("unknown command %q for %q", flags.Args()[0], cmd.CommandPath())
 	}
 	return nil

@@ -107,7 +107,7 @@ func TestStepsShowsState(t *testing.T) {
 
 // Not root: a one-line error that says sudo, exit 2, nothing created.
 func TestNotRootSaysSudo(t *testing.T) {
-	if os.Geteuid() != 0 {
+	if !asRoot() {
 		t.Skip("requires root to switch to another user")
 	}
 	dir, err := os.MkdirTemp("", "underhood-nobody-")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,11 +49,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	workdir = filepath.Join(tmp, "lab")
-	if os.Geteuid() == 0 {
+	flag.Parse()
+	if asRoot() {
 		labErr = prepareLab()
 	}
 	code := m.Run()
-	if os.Geteuid() == 0 {
+	if asRoot() {
 		removeCgroupParent()
 	}
 	os.RemoveAll(tmp)
@@ -107,10 +109,14 @@ func runUH(t *testing.T, args ...string) result {
 }
 
 // needLab skips, loudly, where the root-only tests cannot run.
+// asRoot says whether the root tests run: as root, and not with -short
+// (go test -short runs only what a normal user can).
+func asRoot() bool { return os.Geteuid() == 0 && !testing.Short() }
+
 func needLab(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("requires root: namespaces, mounts and cgroups (CI runs as root)")
+	if !asRoot() {
+		t.Skip("requires root: namespaces, mounts and cgroups (CI runs as root; -short skips it)")
 	}
 	if labErr != nil {
 		t.Fatalf("lab not prepared: %v", labErr)

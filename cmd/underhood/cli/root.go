@@ -180,7 +180,6 @@ func NewCmdStepN(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().SetInterspersed(false)
-	c.DisableFlagParsing = true
 	return c
 }
 

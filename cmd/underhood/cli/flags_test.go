@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/underhood/underhood/steps"
+)
+
+// Flags go into options; nothing runs.
+func TestContainerFlagsIntoOptions(t *testing.T) {
+	s, _ := steps.ByName("run")
+	var got *steps.ContainerOptions
+	c := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+	c.SetArgs([]string{"--memory", "8M", "--name", "box1", "--keep", "--cgroup-parent", "underhood/x", "--", "/bin/busybox", "sh"})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Memory != 8<<20 || got.Name != "box1" || !got.Keep || got.CgroupParent != "underhood/x" ||
+		!slices.Equal(got.Argv, []string{"/bin/busybox", "sh"}) {
+		t.Errorf("options: %+v", got)
+	}
+	chroot, _ := steps.ByName("chroot")
+	c = NewCmdContainer(&globals{}, chroot, func(*steps.ContainerOptions) error { return nil })
+	c.SetArgs([]string{"--memory", "7M"})
+	c.SilenceErrors, c.SilenceUsage = true, true
+	if err := c.Execute(); err == nil {
+		t.Error("chroot took --memory")
+	}
+}
+
+func TestCheckAndTourFlagsIntoOptions(t *testing.T) {
+	var n int
+	var opt *steps.CheckOptions
+	c := NewCmdCheck(&globals{}, func(k int, o *steps.CheckOptions) error { n, opt = k, o; return nil })
+	c.SetArgs([]string{"4", "--rootfs", "/tmp/c", "--json"})
+	if err := c.Execute(); err != nil || n != 4 || opt.Rootfs != "/tmp/c" || !opt.JSON {
+		t.Errorf("check: %v, n=%d, %+v", err, n, opt)
+	}
+	var topt *steps.TourOptions
+	c = NewCmdTour(&globals{}, func(o *steps.TourOptions) error { topt = o; return nil })
+	c.SetArgs([]string{"--from", "5", "--no-pause"})
+	if err := c.Execute(); err != nil || topt.From != 5 || !topt.NoPause {
+		t.Errorf("tour: %v, %+v", err, topt)
+	}
+}
+
+func TestStepArgsRewrite(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"step", "3", "--explain"}, []string{"chroot", "--explain"}},
+		{[]string{"--workdir", "/x", "step", "7", "--", "sh"}, []string{"--workdir", "/x", "run", "--", "sh"}},
+		{[]string{"--no-color", "--workdir=/x", "step", "1"}, []string{"--no-color", "--workdir=/x", "download"}},
+		{[]string{"step", "99"}, []string{"step", "99"}},
+		{[]string{"step"}, []string{"step"}},
+		{[]string{"steps", "3"}, []string{"steps", "3"}},
+	} {
+		if got := stepArgs(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("stepArgs(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
