@@ -27,7 +27,14 @@ func CheckReport(n int, env check.Env) (check.Report, error) {
 	if s.Check.Target != nil {
 		target = s.Check.Target(env)
 	}
-	return check.NewReport(n, s.Title, target, s.Check.Run(env), checkNext(s, env)), nil
+	retry := fmt.Sprintf("sudo underhood check %d", n)
+	if env.RootfsGiven {
+		retry += " --rootfs " + env.Rootfs
+	}
+	if env.BusyboxGiven {
+		retry += " --busybox " + env.Busybox
+	}
+	return check.NewReport(n, s.Title, target, s.Check.Run(env), checkNext(s, env), retry), nil
 }
 
 // checkNext is what to do once step s is done: the next step's command,
@@ -60,7 +67,7 @@ func Check(o *ui.IO, w state.Workdir, n int, opt CheckOptions) error {
 		env.Rootfs, env.ByHand, env.RootfsGiven = filepath.Clean(opt.Rootfs), true, true
 	}
 	if opt.Busybox != "" {
-		env.Busybox, env.ByHand = filepath.Clean(opt.Busybox), true
+		env.Busybox, env.ByHand, env.BusyboxGiven = filepath.Clean(opt.Busybox), true, true
 	}
 	r, err := CheckReport(n, env)
 	if err != nil {

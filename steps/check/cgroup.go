@@ -97,8 +97,9 @@ func handMade(e Env, h cgroup.Host, dir string) []Item {
 	} else if err != nil || !ok {
 		items = append(items, Item{"OOM kills", ui.Warn, fmt.Sprintf("cannot tell: no %s line in %s (a kernel before 4.13)", key, ev), "watch the shell say Killed instead: " + hog})
 	} else if n == 0 {
-		items = append(items, Item{"OOM kills", ui.Warn, fmt.Sprintf("%s %s = 0: the kernel has killed nothing here yet", filepath.Base(ev), key),
-			"put a shell in it and run the article's test: " + hog})
+		// The kill is the point of the step: a limit that never bit proves nothing yet.
+		items = append(items, Item{"OOM kills", ui.Fail, fmt.Sprintf("%s %s = 0: the kernel has killed nothing here yet", filepath.Base(ev), key),
+			"run the article's memory hog in it: " + hog})
 	} else {
 		items = append(items, Item{"OOM kills", ui.OK, fmt.Sprintf("%s %s = %d: the kernel killed what went over the limit", filepath.Base(ev), key, n), ""})
 	}

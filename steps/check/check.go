@@ -46,7 +46,8 @@ type Env struct {
 	// memory check wants the hand-made cgroup.
 	ByHand bool
 	// RootfsGiven: Rootfs is the attendee's own tree (--rootfs), not the lab's.
-	RootfsGiven bool
+	RootfsGiven  bool
+	BusyboxGiven bool // Busybox is the attendee's own (--busybox)
 
 	ProcRoot   string // "/proc": mountinfo, swaps, namespaces, processes
 	CgroupRoot string // "/sys/fs/cgroup"
@@ -113,12 +114,16 @@ type Report struct {
 	Skipped  int    `json:"skipped"` // not looked at: they wait on a failure
 	Warnings int    `json:"warnings"`
 	Passed   bool   `json:"passed"`
-	Next     string `json:"next,omitempty"` // what to do once it passes
+	// Next is what to do now: the next step once this one passes, or
+	// the same check again after the hints while it does not.
+	Next string `json:"next,omitempty"`
+	// Retry is the command that runs this check again.
+	Retry string `json:"retry,omitempty"`
 }
 
 // NewReport counts the items' outcomes.
-func NewReport(step int, title, target string, items []Item, next string) Report {
-	r := Report{Step: step, Title: title, Target: target, Items: items, Next: next}
+func NewReport(step int, title, target string, items []Item, next, retry string) Report {
+	r := Report{Step: step, Title: title, Target: target, Items: items, Next: next, Retry: retry}
 	for _, it := range items {
 		switch it.Status {
 		case ui.Fail:
@@ -130,6 +135,9 @@ func NewReport(step int, title, target string, items []Item, next string) Report
 		}
 	}
 	r.Passed = r.Failures == 0 && r.Skipped == 0
+	if !r.Passed && retry != "" {
+		r.Next = "do what the hints say, then: " + retry
+	}
 	return r
 }
 

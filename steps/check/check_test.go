@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -216,7 +217,7 @@ func (f *fixture) write() {
 
 func (f *fixture) report(n int, title string, run func(Env) []Item) Report {
 	f.write()
-	return NewReport(n, title, "the fixture", run(f.env), "the next step")
+	return NewReport(n, title, "the fixture", run(f.env), "the next step", fmt.Sprintf("sudo underhood check %d", n))
 }
 
 // text renders a report with colour off, paths relative to $T.
@@ -240,10 +241,10 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./lab/check -update to write it)", err)
+		t.Fatalf("%v (run go test ./steps/check -update to write it)", err)
 	}
 	if got != string(want) {
-		t.Errorf("%s differs (go test ./lab/check -update rewrites it)\n--- got\n%s--- want\n%s", path, got, want)
+		t.Errorf("%s differs (go test ./steps/check -update rewrites it)\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
 
@@ -370,6 +371,10 @@ func TestGolden(t *testing.T) {
 			f.put("cgroup/memory/busybox/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
 			f.put("cgroup/memory/busybox/cgroup.procs", "4242\n")
 		}, 1},
+		{"6-v1-byhand-not-killed", stage6, func(f *fixture) {
+			f.byHand().handCgroup()
+			f.put("cgroup/memory/busybox/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+		}, 1},
 		{"6-v1-byhand-swap", stage6, func(f *fixture) {
 			f.byHand().handCgroup()
 			f.put("proc/swaps", withSwap)
@@ -411,6 +416,16 @@ func TestGolden(t *testing.T) {
 			f.put("proc/1/comm", "systemd\n")
 			_ = os.Symlink("/", f.path("proc/1/root"))
 		}, 1},
+		// The article's script names its cgroup busybox-$$.
+		{"7-script-cgroup", stage7, func(f *fixture) {
+			f.put("cgroup/memory/busybox-550/cgroup.procs", "550\n")
+		}, 1},
+		// Another work directory's (or user's) cgroups are not this lab's.
+		{"7-other-labs-cgroups", stage7, func(f *fixture) {
+			for _, n := range []string{"box-1111111111", "box-2222222222", "clitest-x/box-3333333333"} {
+				f.put("cgroup/memory/underhood/"+n+"/cgroup.procs", "")
+			}
+		}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

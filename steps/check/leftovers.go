@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -23,12 +22,14 @@ import (
 // script left.
 func Leftovers(e Env) []Item {
 	places := outermost(e.Workdir.Root, e.Rootfs, e.ScriptDir)
-	items := []Item{runsItem(e), mountsItem(e, places)}
+	// In the order to act on them: end processes before unmounting, and
+	// unmount before removing.
+	items := []Item{runsItem(e), processesItem(e, places), mountsItem(e, places)}
 	h, err := cgroup.DetectWith(e.CgroupRoot, e.FSType)
 	if err == nil && h.MemoryVersion != 0 {
-		items = append(items, labCgroups(h), handMadeGone(e, h))
+		items = append(items, labCgroups(e, h), handMadeGone(e, h))
 	}
-	return append(items, processesItem(e, places), scriptDirs(e))
+	return append(items, scriptDirs(e))
 }
 
 func runsItem(e Env) Item {
@@ -83,11 +84,19 @@ func mountsItem(e Env, places []string) Item {
 	return Item{name, ui.Fail, fmt.Sprintf("%d left: %s", len(lab)+len(other), list(append(lab, other...))), strings.Join(fix, "; ")}
 }
 
-// labCgroups lists every cgroup below underhood's parent, deepest first.
-func labCgroups(h cgroup.Host) Item {
+// labCgroups looks for the cgroups of this work directory's runs below
+// underhood's parent. Others there belong to other work directories, other
+// users or running containers: they are counted, never judged.
+func labCgroups(e Env, h cgroup.Host) Item {
 	const name = "lab cgroups"
 	parent := filepath.Join(h.MemoryRoot, cgroup.DefaultParent)
+	runs, _ := e.Workdir.ListRuns()
+	mine := map[string]bool{}
+	for _, r := range runs {
+		mine[r] = true
+	}
 	var found []string
+	others := 0
 	err := filepath.WalkDir(parent, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -95,8 +104,13 @@ func labCgroups(h cgroup.Host) Item {
 			}
 			return err
 		}
-		if d.IsDir() && p != parent {
+		if !d.IsDir() || p == parent {
+			return nil
+		}
+		if mine[d.Name()] {
 			found = append(found, p)
+		} else if _, err := os.Stat(filepath.Join(p, "cgroup.procs")); err == nil && !hasSubdirs(p) {
+			others++
 		}
 		return nil
 	})
@@ -104,21 +118,47 @@ func labCgroups(h cgroup.Host) Item {
 		return Item{name, ui.Fail, err.Error(), ""}
 	}
 	if len(found) == 0 {
-		return Item{name, ui.OK, "none below " + parent, ""}
+		detail := "none of this work directory's below " + parent
+		if others > 0 {
+			detail += fmt.Sprintf(" (%d others there: not this lab's, not judged)", others)
+		}
+		return Item{name, ui.OK, detail, ""}
 	}
-	sort.Slice(found, func(i, j int) bool { return strings.Count(found[i], "/") > strings.Count(found[j], "/") })
-	return Item{name, ui.Fail, fmt.Sprintf("%d below %s: %s", len(found), parent, list(found)),
-		"sudo underhood cleanup --all; for any still there: sudo rmdir " + strings.Join(found, " ")}
+	return Item{name, ui.Fail, fmt.Sprintf("%d of this work directory's runs: %s", len(found), list(found)),
+		"sudo underhood cleanup --all"}
 }
 
+func hasSubdirs(dir string) bool {
+	ents, _ := os.ReadDir(dir)
+	return slices.ContainsFunc(ents, fs.DirEntry.IsDir)
+}
+
+// handMadeGone looks for the cgroups the article makes by hand: "busybox"
+// in its cgroup section, "busybox-$$" (a shell's PID) in its script.
 func handMadeGone(e Env, h cgroup.Host) Item {
 	name := "cgroup " + e.Cgroup
-	dir := filepath.Join(h.MemoryRoot, e.Cgroup)
-	if _, err := os.Stat(dir); err != nil {
-		return Item{name, ui.OK, "gone (" + dir + ")", ""}
+	var left []string
+	ents, _ := os.ReadDir(h.MemoryRoot)
+	for _, d := range ents {
+		if d.IsDir() && (d.Name() == e.Cgroup || isScriptCgroup(d.Name(), e.Cgroup)) {
+			left = append(left, filepath.Join(h.MemoryRoot, d.Name()))
+		}
 	}
-	return Item{name, ui.Fail, dir + " is still there: the cgroup made by hand for the memory limit",
-		"exit any shell still in it, then: sudo rmdir " + dir}
+	if len(left) == 0 {
+		return Item{name, ui.OK, "gone (" + filepath.Join(h.MemoryRoot, e.Cgroup) + ", " + e.Cgroup + "-PID)", ""}
+	}
+	return Item{name, ui.Fail, list(left) + ": made by hand for the memory limit, still there",
+		"exit any shell still in it, then: sudo rmdir " + strings.Join(left, " ")}
+}
+
+// isScriptCgroup: the article's script names its cgroup busybox-<PID>.
+func isScriptCgroup(name, base string) bool {
+	pid, ok := strings.CutPrefix(name, base+"-")
+	if !ok || pid == "" {
+		return false
+	}
+	_, err := strconv.Atoi(pid)
+	return err == nil
 }
 
 // processesItem finds processes whose root directory is inside places:
