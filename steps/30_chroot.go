@@ -52,7 +52,7 @@ func Chroot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil {
 		return err
 	}
-	o.Note("%s a BusyBox shell chrooted into %s: its own filesystem, nothing else isolated.", stepTag(o, s), root)
+	o.Note("%s %s chrooted into %s: its own filesystem, nothing else isolated.", stepTag(o, s), payloadName(opt), root)
 	try(o, opt, "busybox ls /proc and busybox ps -A: no process shows, as no proc is mounted here.")
 	return start(o, w, opt, ChrootSpec(root), shell)
 }

@@ -108,5 +108,6 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 	}
+	try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
 	return start(o, w, opt, spec, shell)
 }

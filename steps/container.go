@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -81,7 +83,22 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 		return err
 	}
 	report(o, spec, res)
-	if code := res.Status(); code != 0 {
+	code := res.Status()
+	if res.Released && res.Interrupted == nil {
+		// Best effort: progress is for 'underhood steps' to show.
+		_ = w.RecordProgress(spec.Kind, time.Now())
+		if len(opt.Argv) == 0 {
+			if s, ok := ByName(spec.Kind); ok {
+				o.Note("Next: %s", s.NextHint())
+			}
+		}
+		// An interactive shell left with exit or Ctrl-D after a Ctrl-C
+		// returns that command's 130: the step itself went fine.
+		if spec.Terminal && res.Signal == 0 && code == 130 {
+			code = 0
+		}
+	}
+	if code != 0 {
 		return &ui.ExitError{Code: code}
 	}
 	return nil
@@ -212,3 +229,11 @@ func foregroundTerminal() bool {
 
 // stepTag is how a step's notes begin: "Step 3:".
 func stepTag(o *ui.IO, s *Step) string { return o.Cyan(fmt.Sprintf("Step %d:", s.N)) }
+
+// payloadName is what a step runs, for its first note.
+func payloadName(opt ContainerOptions) string {
+	if len(opt.Argv) == 0 {
+		return "a BusyBox shell"
+	}
+	return strings.Join(opt.Argv, " ")
+}

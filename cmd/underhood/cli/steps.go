@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,61 +19,33 @@ func NewCmdSteps(g *globals) *cobra.Command {
 		GroupID: "tools",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			type row struct {
-				N       int    `json:"n"`
-				Part    int    `json:"part"`
-				Name    string `json:"name"`
-				Title   string `json:"title"`
-				Command string `json:"command"`
-				Done    bool   `json:"done"`
-				Leaves  bool   `json:"leaves_state"`
-				Detail  string `json:"detail"`
-			}
-			var rows []row
-			for _, s := range steps.All() {
-				done, detail := s.Done(g.workdir)
-				rows = append(rows, row{s.N, int(s.Part), s.Name, s.Title, s.Command(), done, !s.Ephemeral, detail})
-			}
+			ov := steps.Where(g.workdir, time.Now())
 			if asJSON {
 				enc := json.NewEncoder(g.io.Out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return enc.Encode(ov)
 			}
 			var table [][]string
-			next := ""
-			for _, r := range rows {
-				mark := g.io.Status("OK")
-				if !r.Leaves {
-					mark = g.io.Green("ready")
+			part := 0
+			for _, r := range ov.Rows {
+				if r.Part != part && r.Part > 1 {
+					table = append(table, []string{"", g.io.Bold(steps.Part(r.Part).String()), "", "", ""})
 				}
-				if !r.Done {
-					mark = g.io.Faint("-")
-					if next == "" {
-						next = r.Command
-					}
+				part = r.Part
+				mark := g.io.Faint("-")
+				switch {
+				case r.Done:
+					mark = g.io.Status("OK")
+				case r.Ready && !r.Leaves:
+					mark = g.io.Green("ready")
 				}
 				table = append(table, []string{fmt.Sprint(r.N), r.Title, "sudo " + r.Command, mark, r.Detail})
 			}
 			g.io.Table([]string{"STEP", "TITLE", "COMMAND", "DONE", "STATE"}, table)
-			if next != "" {
-				g.io.Printf("\nNext: sudo %s   (add --explain to any step to see what it does first)\n", next)
-			} else if first := firstRunnable(); first != nil {
-				g.io.Printf("\nThe lab is set up. Next: sudo %s (%s), then each step in turn; add --explain to see what a step does first.\n", first.Command(), first.Label())
-			}
+			g.io.Printf("\nNext: %s\n(add --explain to any step to see what it does first)\n", ov.Next)
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the steps as JSON")
 	return c
-}
-
-// firstRunnable is the first step that runs a container: where the
-// learner goes once the lab is set up.
-func firstRunnable() *steps.Step {
-	for _, s := range steps.All() {
-		if s.Kind == steps.Container {
-			return s
-		}
-	}
-	return nil
 }
