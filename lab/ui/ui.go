@@ -25,6 +25,9 @@ type IO struct {
 	InTTY  bool // stdin is a terminal: interactive shells, pauses
 	Color  bool // colour is on (a terminal, and not disabled)
 	Width  int  // the terminal's width in columns; 0 when unknown or piped
+	// Invocation is how the user called underhood, for the hints: e.g.
+	// "underhood --workdir /tmp/lab"; "" is plain "underhood" (see Spell).
+	Invocation string
 }
 
 // System returns the process's own streams. Colour is decided once, here.
@@ -90,18 +93,18 @@ func (o *IO) Status(l Level) string {
 }
 
 // Printf writes to Out.
-func (o *IO) Printf(format string, a ...any) { fmt.Fprintf(o.Out, format, a...) }
+func (o *IO) Printf(format string, a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintf(format, a...))) }
 
 // Say writes one line to Out.
-func (o *IO) Say(a ...any) { fmt.Fprintln(o.Out, a...) }
+func (o *IO) Say(a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintln(a...))) }
 
 // Note writes one line to Err: progress and explanations that are not the
 // command's data, so that piping stdout keeps only the data.
-func (o *IO) Note(format string, a ...any) { fmt.Fprintf(o.Err, format+"\n", a...) }
+func (o *IO) Note(format string, a ...any) { fmt.Fprint(o.Err, o.Spell(fmt.Sprintf(format+"\n", a...))) }
 
 // Warnf writes a highlighted warning line to Err.
 func (o *IO) Warnf(format string, a ...any) {
-	fmt.Fprintf(o.Err, "%s %s\n", o.Yellow("warning:"), fmt.Sprintf(format, a...))
+	fmt.Fprintf(o.Err, "%s %s\n", o.Yellow("warning:"), o.Spell(fmt.Sprintf(format, a...)))
 }
 
 // Table writes rows under a header: a bordered table on a terminal, aligned
@@ -109,6 +112,7 @@ func (o *IO) Warnf(format string, a ...any) {
 // terminal, a column empty in every row is left out, and a table too wide
 // for the terminal is drawn without borders, which wraps less.
 func (o *IO) Table(header []string, rows [][]string) {
+	rows = o.spellRows(rows)
 	if o.OutTTY {
 		header, rows = dropEmptyColumns(header, rows)
 	}

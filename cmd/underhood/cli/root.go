@@ -46,7 +46,7 @@ func Execute(args []string) int {
 		g.io = ui.System(true)
 	}
 	if msg := ui.Message(err); msg != "" {
-		fmt.Fprintf(g.io.Err, "%s %s\n", g.io.Red("underhood:"), msg)
+		fmt.Fprintf(g.io.Err, "%s %s\n", g.io.Red("underhood:"), g.io.Spell(msg))
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return 130
@@ -86,6 +86,9 @@ run them with sudo.`,
 				return ui.Usage(err)
 			}
 			g.workdir = wd
+			if g.workdirFlag != "" || os.Getenv("UNDERHOOD_HOME") != "" {
+				g.io.Invocation = "underhood --workdir " + ui.QuoteArg(wd.Root)
+			}
 			return nil
 		},
 	}

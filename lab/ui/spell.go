@@ -1,0 +1,38 @@
+package ui
+
+import "strings"
+
+// Spell writes the hints in s the way the user invoked underhood: with
+// Invocation set (e.g. "underhood --workdir /tmp/lab"), every "sudo
+// underhood …" in s becomes "sudo underhood --workdir /tmp/lab …", so that
+// a hint typed back reaches the same lab (sudo drops $UNDERHOOD_HOME).
+func (o *IO) Spell(s string) string {
+	if o == nil || o.Invocation == "" || o.Invocation == "underhood" {
+		return s
+	}
+	return strings.ReplaceAll(s, "sudo underhood ", "sudo "+o.Invocation+" ")
+}
+
+// QuoteArg quotes a word for a POSIX shell when it needs it.
+func QuoteArg(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:@%,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func (o *IO) spellRows(rows [][]string) [][]string {
+	if o.Invocation == "" {
+		return rows
+	}
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = make([]string, len(r))
+		for j, c := range r {
+			out[i][j] = o.Spell(c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,26 @@
+package ui
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestSpellUsesTheInvocation(t *testing.T) {
+	var out, errs bytes.Buffer
+	o := Buffers(nil, &out, &errs)
+	o.Note("run 'sudo underhood cleanup --all'")
+	o.Invocation = "underhood --workdir " + QuoteArg("/tmp/my lab")
+	o.Note("run 'sudo underhood cleanup --all'")
+	o.Table([]string{"COMMAND"}, [][]string{{"sudo underhood chroot"}})
+	want := "run 'sudo underhood cleanup --all'\nrun 'sudo underhood --workdir '/tmp/my lab' cleanup --all'\n"
+	if errs.String() != want {
+		t.Errorf("notes:\n%s\nwant:\n%s", errs.String(), want)
+	}
+	if !strings.Contains(out.String(), "sudo underhood --workdir '/tmp/my lab' chroot") {
+		t.Errorf("table: %q", out.String())
+	}
+	if QuoteArg("/var/lib/underhood") != "/var/lib/underhood" || QuoteArg("a'b") != `'a'\''b'` {
+		t.Error("QuoteArg")
+	}
+}
