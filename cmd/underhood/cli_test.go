@@ -100,7 +100,7 @@ func TestStepsShowsState(t *testing.T) {
 	empty := exec.Command(binary, "--workdir", filepath.Join(t.TempDir(), "none"), "steps")
 	empty.Env = append(os.Environ(), "NO_COLOR=1")
 	out, _ := empty.Output()
-	if !strings.Contains(string(out), "Next: sudo underhood download") {
+	if !strings.Contains(string(out), "Next: sudo underhood --workdir ") || !strings.Contains(string(out), " download (step 1)") {
 		t.Errorf("a fresh machine is not pointed at step 1:\n%s", out)
 	}
 }

@@ -358,7 +358,7 @@ func TestMissingRootfs(t *testing.T) {
 	cmd := exec.Command(binary, "--workdir", empty, "chroot")
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
-	if exitCode(err) != 2 || !strings.Contains(string(out), "underhood rootfs") {
+	if exitCode(err) != 2 || !strings.Contains(string(out), "sudo underhood --workdir "+empty+" rootfs") {
 		t.Errorf("exit %d: %s", exitCode(err), out)
 	}
 	if ents, _ := os.ReadDir(empty); len(ents) != 0 {

@@ -40,7 +40,7 @@ func TestTourNoPause(t *testing.T) {
 		"processes. With proc mounted, the chroot sees every process of the host",
 		"inside it: the shell, as PID 1, and ps",
 		"Exit status 137 = 128 + SIGKILL",
-		"as sudo underhood inspect tour-",
+		"as sudo underhood --workdir " + workdir + " inspect tour-",
 		"Namespaces",
 		"killed at the memory limit: a container",
 	} {

@@ -22,17 +22,3 @@ func QuoteArg(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
-
-func (o *IO) spellRows(rows [][]string) [][]string {
-	if o.Invocation == "" {
-		return rows
-	}
-	out := make([][]string, len(rows))
-	for i, r := range rows {
-		out[i] = make([]string, len(r))
-		for j, c := range r {
-			out[i][j] = o.Spell(c)
-		}
-	}
-	return out
-}

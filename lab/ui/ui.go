@@ -100,7 +100,9 @@ func (o *IO) Say(a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintln(a...))) }
 
 // Note writes one line to Err: progress and explanations that are not the
 // command's data, so that piping stdout keeps only the data.
-func (o *IO) Note(format string, a ...any) { fmt.Fprint(o.Err, o.Spell(fmt.Sprintf(format+"\n", a...))) }
+func (o *IO) Note(format string, a ...any) {
+	fmt.Fprint(o.Err, o.Spell(fmt.Sprintf(format+"\n", a...)))
+}
 
 // Warnf writes a highlighted warning line to Err.
 func (o *IO) Warnf(format string, a ...any) {
@@ -112,7 +114,6 @@ func (o *IO) Warnf(format string, a ...any) {
 // terminal, a column empty in every row is left out, and a table too wide
 // for the terminal is drawn without borders, which wraps less.
 func (o *IO) Table(header []string, rows [][]string) {
-	rows = o.spellRows(rows)
 	if o.OutTTY {
 		header, rows = dropEmptyColumns(header, rows)
 	}

