@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,8 @@ import (
 // The child side: UNDERHOOD_ESCAPE_TEST=MODE runs in a process of its own
 // (chroot and pivot_root change it for good), then reports the outcome.
 func TestMain(m *testing.M) {
+	// The child changes its own thread, which must be the one it reports on.
+	runtime.LockOSThread()
 	if mode := os.Getenv("UNDERHOOD_ESCAPE_TEST"); mode != "" {
 		os.Exit(child(mode, os.Getenv("ESCAPE_ROOT"), os.Getenv("ESCAPE_TARGET")))
 	}
