@@ -42,7 +42,7 @@ func child(root string) int {
 	}
 	ents, _ := os.ReadDir(filepath.Join(proc, "acpi"))
 	fmt.Printf("acpi: %d entries\n", len(ents))
-	err = os.WriteFile(filepath.Join(proc, "sys/kernel/hostname"), []byte("x"), 0)
+	err := os.WriteFile(filepath.Join(proc, "sys/kernel/hostname"), []byte("x"), 0)
 	fmt.Println("sys write:", err)
 	return 0
 }
