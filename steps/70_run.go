@@ -50,7 +50,6 @@ func init() {
 		},
 		Check: StepCheck{Run: check.Leftovers, Looks: "nothing left behind: runs, mounts, cgroups, processes",
 			Target: func(check.Env) string { return "this machine, for what a container leaves behind" }},
-		Finally: "look at a running container from the host: sudo underhood inspect (docs/08-inspect.md)",
 		Tour: TourStop{About: [2]string{
 			"chroot + namespaces + cgroups, all at once, is a container: its own hostname,",
 			"PID 1 alone, a memory limit. The inspector looks at it from the host while it runs.",

@@ -42,7 +42,7 @@ func CheckReport(n int, env check.Env) (check.Report, error) {
 func checkNext(s *Step, env check.Env) string {
 	next := s.Next()
 	if next == nil {
-		return s.Finally
+		return AfterLast
 	}
 	if !env.ByHand || s.Check.ByHand == "" {
 		return s.NextHint()

@@ -56,30 +56,8 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 	if len(spec.Argv) == 0 {
 		spec.Argv = def
 	}
-	if spec.Env == nil {
-		spec.Env = containerEnv()
-	}
-	spec.Self = opt.Self
-	if in, ok := o.In.(*os.File); ok {
-		spec.Stdin = in
-	} else {
-		spec.Stdin = o.In
-	}
-	spec.Stdout, spec.Stderr = o.Out, o.Err
-	// On the terminal in front of the user: the interactive shell gets the
-	// terminal to itself (Ctrl-C is the shell's); a command stays in
-	// underhood's process group, so Ctrl-C reaches underhood too, which
-	// stops the command even when, as PID 1, it ignores SIGINT.
-	if o.InTTY && foregroundTerminal() {
-		spec.Terminal = len(opt.Argv) == 0
-		spec.SameGroup = len(opt.Argv) > 0
-	}
-	spec.Context = opt.Context
-	res, err := container.Run(w, spec)
+	res, err := launch(o, w, opt, &spec)
 	if err != nil {
-		if res != nil && res.SetupFailed != 0 {
-			return &ui.ExitError{Code: res.SetupFailed, Err: err}
-		}
 		return err
 	}
 	report(o, spec, res)
@@ -102,6 +80,35 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 		return &ui.ExitError{Code: code}
 	}
 	return nil
+}
+
+// launch runs spec (its Argv set) with the step's streams, and turns a
+// start that failed into the shell's exit status.
+func launch(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.Spec) (*container.Result, error) {
+	if spec.Env == nil {
+		spec.Env = containerEnv()
+	}
+	spec.Self = opt.Self
+	if in, ok := o.In.(*os.File); ok {
+		spec.Stdin = in
+	} else {
+		spec.Stdin = o.In
+	}
+	spec.Stdout, spec.Stderr = o.Out, o.Err
+	// On the terminal in front of the user: the interactive shell gets the
+	// terminal to itself (Ctrl-C is the shell's); a command stays in
+	// underhood's process group, so Ctrl-C reaches underhood too, which
+	// stops the command even when, as PID 1, it ignores SIGINT.
+	if o.InTTY && foregroundTerminal() {
+		spec.Terminal = len(opt.Argv) == 0
+		spec.SameGroup = len(opt.Argv) > 0
+	}
+	spec.Context = opt.Context
+	res, err := container.Run(w, *spec)
+	if err != nil && res != nil && res.SetupFailed != 0 {
+		return res, &ui.ExitError{Code: res.SetupFailed, Err: err}
+	}
+	return res, err
 }
 
 // report says how the payload ended, in the kernel's own terms.

@@ -58,7 +58,7 @@ func Where(w state.Workdir, now time.Time) Overview {
 	case next != nil:
 		ov.Next = fmt.Sprintf("sudo %s (%s)", next.Command(), next.Label())
 	default:
-		ov.Next = fmt.Sprintf("all %d steps are done: %s", len(all), all[len(all)-1].Finally)
+		ov.Next = fmt.Sprintf("all %d steps are done: %s", len(all), AfterLast)
 	}
 	return ov
 }

@@ -77,9 +77,6 @@ type Step struct {
 	Check StepCheck
 	// Tour is the step's stop in the instructor's tour.
 	Tour TourStop
-	// Finally is what to do after the last step ("" for any other step).
-	Finally string
-
 	file string // the file that registered it: its place in the order
 }
 
@@ -160,13 +157,16 @@ func (s *Step) Next() *Step {
 // Doc is the path of the step's page of the guide: docs/03-chroot.md.
 func (s *Step) Doc() string { return "docs/" + s.Page }
 
+// AfterLast is what to do once every step is done.
+const AfterLast = "look at a running container from the host: sudo underhood inspect (docs/08-inspect.md)"
+
 // NextHint is what a step says when it is done: the next step's command,
 // or what to do once the last one is done.
 func (s *Step) NextHint() string {
 	if n := s.Next(); n != nil {
 		return fmt.Sprintf("sudo %s (%s)", n.Command(), n.Label())
 	}
-	return s.Finally
+	return AfterLast
 }
 
 // Of finds the step run by the named command; it panics on a name that

@@ -61,7 +61,7 @@ func TestRegistryOrder(t *testing.T) {
 		t.Errorf("download's next: %q", got)
 	}
 	last := all[len(all)-1]
-	if last.Next() != nil || last.NextHint() != last.Finally || last.Finally == "" {
+	if last.Next() != nil || last.NextHint() != AfterLast {
 		t.Errorf("the last step %s says next %q", last.Name, last.NextHint())
 	}
 	for _, s := range all {

@@ -436,3 +436,16 @@ func after(s, a string) string {
 	}
 	return ""
 }
+
+func (t *tour) pivotRoot() (string, bool, error) {
+	sub, out, _ := t.sub(nil)
+	code, err := payloadStatus(PivotRoot(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	s := out.String()
+	if code != 0 || !strings.Contains(s, "Escaped:") || !strings.Contains(s, "Held:") {
+		return fmt.Sprintf("the escape did not go as it should (exit status %d)", code), false, nil
+	}
+	return "Under chroot the escape read the host's file; under pivot_root it found only the container's root.", true, nil
+}

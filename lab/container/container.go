@@ -55,6 +55,10 @@ type Spec struct {
 	Argv []string
 	Env  []string
 
+	// CopyIn are host files copied into the run's own root (with Rootfs
+	// empty) before it starts, e.g. underhood itself for its escape.
+	CopyIn []CopyIn
+
 	Keep bool // keep the run directory afterwards
 
 	Stdin          io.Reader
@@ -246,7 +250,7 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			child.Abort()
 			return res, err
 		}
-		if err := makeRoot(root, s.Busybox, s.Flags&ns.BindDev != 0); err != nil {
+		if err := makeRoot(root, s.Busybox, s.Flags&ns.BindDev != 0, s.CopyIn); err != nil {
 			child.Abort()
 			return res, err
 		}
@@ -434,12 +438,20 @@ func restoreTerminal(t terminal) {
 
 // makeRoot builds a run's own root: the layout, BusyBox, and the empty
 // files that the device bind mounts cover.
-func makeRoot(root, busybox string, devices bool) error {
+// CopyIn is a host file to copy into a run's root: Dest is relative to it.
+type CopyIn struct{ Dest, Src string }
+
+func makeRoot(root, busybox string, devices bool, extra []CopyIn) error {
 	if busybox == "" {
 		return errors.New("prepare container root: no BusyBox given")
 	}
 	if err := rootfs.Fresh(root, busybox); err != nil {
 		return err
+	}
+	for _, c := range extra {
+		if err := rootfs.CopyFile(root, c.Dest, c.Src, 0o755); err != nil {
+			return err
+		}
 	}
 	if devices {
 		for _, d := range ns.Devices {

@@ -29,11 +29,14 @@ const InitArg = "__underhood_init__"
 type Flags uint
 
 const (
-	Private   Flags = 1 << iota // make / private, recursively (needs a new mount namespace)
-	MountProc                   // mount a fresh proc at <root>/proc
-	BindDev                     // bind-mount /dev/null, /dev/zero, /dev/urandom into <root>/dev
-	Chroot                      // chroot(2) into root; otherwise only chdir there
-	Hostname                    // set the UTS hostname
+	Private        Flags = 1 << iota // make / private, recursively (needs a new mount namespace)
+	MountProc                        // mount a fresh proc at <root>/proc
+	BindDev                          // bind-mount /dev/null, /dev/zero, /dev/urandom into <root>/dev
+	Chroot                           // chroot(2) into root; otherwise only chdir there
+	Hostname                         // set the UTS hostname
+	PivotRoot                        // pivot_root(2) into root instead of chroot; the old root unmounted
+	MaskPaths                        // hide and freeze the host's parts of /proc and /sys (after MountProc)
+	DropPrivileges                   // last before the exec: runc's capabilities, no_new_privs, seccomp
 )
 
 // Devices are the device nodes BindDev brings into the root.
@@ -217,6 +220,11 @@ func Init() {
 	path, err := lookPath(argv[0])
 	if err != nil {
 		failCode(exitCodeOf(err), "%v", err)
+	}
+	if Flags(fl)&DropPrivileges != 0 {
+		if err := dropPrivileges(); err != nil {
+			fail("%v", err)
+		}
 	}
 	err = unix.Exec(path, argv, os.Environ())
 	switch err {

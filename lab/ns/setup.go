@@ -6,7 +6,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/underhood/underhood/lab/caps"
+	"github.com/underhood/underhood/lab/masked"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/pivot"
+	"github.com/underhood/underhood/lab/seccomp"
 )
 
 // setup runs in the child, in its new namespaces, before the exec.
@@ -37,7 +41,17 @@ func setup(f Flags, root, hostname string) error {
 			return fmt.Errorf("set hostname %q: %w", hostname, err)
 		}
 	}
-	if f&Chroot != 0 {
+	if f&MaskPaths != 0 {
+		if err := masked.Apply(root); err != nil {
+			return err
+		}
+	}
+	if f&PivotRoot != 0 {
+		if err := pivot.Root(root); err != nil {
+			return err
+		}
+		root = "/"
+	} else if f&Chroot != 0 {
 		if err := unix.Chroot(root); err != nil {
 			return fmt.Errorf("chroot %s: %w", root, err)
 		}
@@ -47,4 +61,17 @@ func setup(f Flags, root, hostname string) error {
 		return fmt.Errorf("chdir %s: %w", root, err)
 	}
 	return nil
+}
+
+// dropPrivileges is the last thing before the exec: keep runc's small set
+// of capabilities, forbid gaining any back (no_new_privs), then load the
+// system call filter, which needs no_new_privs.
+func dropPrivileges() error {
+	if err := caps.Drop(caps.RuncDefault); err != nil {
+		return err
+	}
+	if err := caps.NoNewPrivs(); err != nil {
+		return err
+	}
+	return seccomp.Load()
 }

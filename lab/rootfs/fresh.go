@@ -26,24 +26,32 @@ func Fresh(dir, busyboxPath string) error {
 			return fmt.Errorf("mkdir %s: %w", p, err)
 		}
 	}
-	in, err := os.Open(busyboxPath)
+	return CopyFile(dir, "bin/busybox", busyboxPath, 0o755)
+}
+
+// CopyFile copies src to rel inside the fresh root dir (a reflink where
+// the filesystem shares blocks), with mode perm; rel must not exist yet.
+// A copy, never a bind mount or a hard link of the host's file: a root
+// payload could write through those to the host.
+func CopyFile(dir, rel, src string, perm os.FileMode) error {
+	in, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("copy BusyBox: %w", err)
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	defer in.Close()
-	dest := Busybox(dir)
-	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	dest := filepath.Join(dir, rel)
+	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm)
 	if err != nil {
-		return fmt.Errorf("copy %s to %s: %w", busyboxPath, dest, err)
+		return fmt.Errorf("copy %s to %s: %w", src, dest, err)
 	}
 	if unix.IoctlFileClone(int(out.Fd()), int(in.Fd())) != nil {
 		// io.Copy between files uses copy_file_range(2): in the kernel.
 		if _, err := io.Copy(out, in); err != nil {
 			out.Close()
-			return fmt.Errorf("copy %s to %s: %w", busyboxPath, dest, err)
+			return fmt.Errorf("copy %s to %s: %w", src, dest, err)
 		}
 	}
-	if err := out.Chmod(0o755); err != nil { // not whatever the umask left
+	if err := out.Chmod(perm); err != nil { // not whatever the umask left
 		out.Close()
 		return fmt.Errorf("chmod %s: %w", dest, err)
 	}

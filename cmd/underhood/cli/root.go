@@ -120,6 +120,7 @@ func commands(g *globals) []*cobra.Command {
 		NewCmdCheck(g, nil),
 		NewCmdCleanup(g),
 		NewCmdDoctor(g),
+		NewCmdEscape(g),
 		NewCmdInspect(g),
 		NewCmdPs(g),
 		NewCmdStepN(g),

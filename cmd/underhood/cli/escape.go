@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/underhood/underhood/lab/escape"
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// NewCmdEscape makes the escape command: the program a container step
+// copies into its root, to try the classic way out of a chroot.
+func NewCmdEscape(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "escape FILE",
+		Short: "Inside a container: try the classic chroot escape, then read FILE",
+		Long: `escape is meant to run inside a container (the pivot-root step copies
+underhood into it as /bin/underhood). It does what a root process in a
+chroot can always do: mkdir a directory, chroot into it, walk up with cd ..
+past the old root, chroot to where the walk ends, and then read FILE, a path
+as the host sees it (e.g. /etc/hostname).
+
+It exits 0 when FILE was read (the escape worked), 1 when the walk ended in
+the container's own root (held), and 3 when chroot itself was refused (no
+CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
+		Example: `  underhood pivot-root -- /bin/underhood escape /etc/hostname`,
+		GroupID: "tools",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 || !filepath.IsAbs(args[0]) {
+				return ui.Usagef("escape takes one absolute path, the host file to read (e.g. /etc/hostname), got %q", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r := escape.Try(args[0])
+			o := g.io
+			for _, s := range r.Steps {
+				o.Say("  " + s)
+			}
+			switch r.Outcome {
+			case escape.Escaped:
+				o.Say(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + r.Found)
+			case escape.Held:
+				o.Say(o.Green("Held:") + " the walk up ended in the container's own root: " + r.Err.Error())
+			case escape.Refused:
+				o.Say(o.Green("Refused:") + " " + r.Err.Error())
+			}
+			if code := r.Outcome.ExitCode(); code != 0 {
+				return &ui.ExitError{Code: code}
+			}
+			return nil
+		},
+	}
+}
