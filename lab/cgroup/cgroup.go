@@ -40,6 +40,10 @@ type Manager interface {
 	// memory limit in bytes and, where the kernel has the files, a swap limit
 	// of zero. It fails if the cgroup already exists.
 	Create(limit int64) error
+	// SetLimits sets the task and CPU limits, after Create.
+	SetLimits(l Limits) error
+	// Counters reads the kernel's counters for those limits.
+	Counters() (Counters, error)
 	// SwapLimited reports whether Create could forbid swap (v1
 	// memory.memsw.limit_in_bytes, v2 memory.swap.max exist).
 	SwapLimited() bool

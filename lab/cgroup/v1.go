@@ -1,8 +1,13 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // v1 drives a cgroup on the v1 memory hierarchy (/sys/fs/cgroup/memory/…),
@@ -39,7 +44,15 @@ func (m *v1) Join(pid int) error {
 	if !m.exists("cgroup.procs") && m.exists("tasks") {
 		f = m.file("tasks")
 	}
-	return m.join(f, pid)
+	if err := m.join(f, pid); err != nil {
+		return err
+	}
+	for _, d := range m.extras() {
+		if err := m.join(filepath.Join(d, "cgroup.procs"), pid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OOMKills reads oom_kill from memory.oom_control (Linux 4.13 and later).
@@ -63,7 +76,19 @@ func (m *v1) OOMKills() (int64, error) {
 
 func (m *v1) Kill() error { return m.killEach() }
 
-func (m *v1) Remove() error { return m.remove(m.Kill) }
+// Remove removes the cgroup, then its twins in the pids and cpu
+// hierarchies, which the kill has emptied too.
+func (m *v1) Remove() error {
+	if err := m.remove(m.Kill); err != nil {
+		return err
+	}
+	for _, d := range m.extras() {
+		if err := m.ops.rmdir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove cgroup: %w", err)
+		}
+	}
+	return nil
+}
 
 var v1Files = []fileMeaning{
 	{"memory.limit_in_bytes", "the limit: past it the kernel reclaims memory, then OOM-kills"},
@@ -73,6 +98,28 @@ var v1Files = []fileMeaning{
 	{"memory.failcnt", "how many times usage hit the limit"},
 	{"memory.oom_control", "oom_kill: processes the OOM killer ended here; under_oom 1: stuck at the limit"},
 	{"tasks", "the threads in the cgroup; writing a PID here moves it in"},
+	{"pids.max", "(pids hierarchy) the most processes and threads it may have"},
+	{"pids.current", "(pids hierarchy) processes and threads in it now"},
+	{"pids.events", "(pids hierarchy) max: forks refused at the limit"},
+	{"cpu.cfs_quota_us", "(cpu hierarchy) µs of CPU time per period; -1: no limit"},
+	{"cpu.cfs_period_us", "(cpu hierarchy) the period, in µs"},
+	{"cpu.stat", "(cpu hierarchy) nr_throttled: periods it was stopped at its quota"},
 }
 
-func (m *v1) Files() []File { return m.files(v1Files) }
+// Files reads the memory cgroup's files, and the pids and cpu ones from
+// the run's cgroups in those hierarchies.
+func (m *v1) Files() []File {
+	var out []File
+	for _, f := range v1Files {
+		dir := m.dir
+		if c, _, ok := strings.Cut(f.name, "."); ok && (c == "pids" || c == "cpu") {
+			dir = m.extraDir(c)
+		}
+		v, err := os.ReadFile(filepath.Join(dir, f.name))
+		if err != nil {
+			continue
+		}
+		out = append(out, File{Name: f.name, Value: strings.TrimSpace(string(v)), Meaning: f.meaning})
+	}
+	return out
+}

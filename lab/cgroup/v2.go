@@ -46,8 +46,8 @@ func (m *v2) Create(limit int64) error {
 }
 
 // controllers the lab wants in every parent's cgroup.subtree_control; pids
-// is optional.
-var wantControllers = []string{"memory", "pids"}
+// and cpu are optional.
+var wantControllers = []string{"memory", "pids", "cpu"}
 
 func (m *v2) enableControllers(dir string) error {
 	avail, err := readWords(filepath.Join(dir, "cgroup.controllers"))
@@ -148,6 +148,9 @@ var v2Files = []fileMeaning{
 	{"cgroup.procs", "the processes in the cgroup; writing a PID here moves it in"},
 	{"pids.current", "processes and threads in it now"},
 	{"pids.max", "the most processes and threads it may have"},
+	{"pids.events", "max: forks refused at the limit"},
+	{"cpu.max", "quota and period in µs: the CPU time it may use per period; max: no limit"},
+	{"cpu.stat", "nr_throttled: periods it was stopped at its quota; throttled_usec: for how long"},
 }
 
 func (m *v2) Files() []File { return m.files(v2Files) }

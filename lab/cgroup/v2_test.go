@@ -18,16 +18,16 @@ func TestV2Create(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantWrites := []string{
-		"cgroup.subtree_control=+memory +pids",
-		"underhood/cgroup.subtree_control=+memory +pids",
+		"cgroup.subtree_control=+memory +pids +cpu",
+		"underhood/cgroup.subtree_control=+memory +pids +cpu",
 		"underhood/run1/memory.max=7340032",
 		"underhood/run1/memory.swap.max=0",
 	}
 	if !slices.Equal(k.writes, wantWrites) {
 		t.Errorf("writes:\n got %q\nwant %q", k.writes, wantWrites)
 	}
-	if got := read(t, filepath.Join(k.root, "underhood/run1/cgroup.controllers")); got != "memory pids" {
-		t.Errorf("the cgroup's controllers = %q, want memory pids", got)
+	if got := read(t, filepath.Join(k.root, "underhood/run1/cgroup.controllers")); got != "cpu memory pids" {
+		t.Errorf("the cgroup's controllers = %q, want cpu memory pids", got)
 	}
 	if got := read(t, filepath.Join(m.Path(), "memory.max")); got != "7340032" {
 		t.Errorf("memory.max = %q", got)
@@ -54,9 +54,9 @@ func TestV2CreateEnablesOnlyMissing(t *testing.T) {
 		name, controllers, subtree string
 		want                       []string
 	}{
-		{"memory on already", "cpu memory pids", "memory", []string{"+pids"}},
+		{"memory on already", "cpu memory pids", "memory", []string{"+pids +cpu"}},
 		{"both on already", "cpu memory pids", "cpu memory pids", nil},
-		{"no pids controller", "cpu memory", "", []string{"+memory"}},
+		{"no pids controller", "cpu memory", "", []string{"+memory +cpu"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newFakeKernel(t, 2)
