@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,8 @@ func readyToRun(w state.Workdir) (bool, string) {
 type ContainerOptions struct {
 	Argv         []string // the payload; empty = the step's default
 	Memory       int64    // steps 6 and 7; 0 = cgroup.DefaultLimit
+	Pids         int64    // task limit; 0 = cgroup.DefaultPids
+	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
 	Name         string   // step 7; "" = random
 	Keep         bool     // step 7
 	CgroupParent string
@@ -85,6 +88,11 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 // launch runs spec (its Argv set) with the step's streams, and turns a
 // start that failed into the shell's exit status.
 func launch(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.Spec) (*container.Result, error) {
+	return launchTee(o, w, opt, spec, nil)
+}
+
+// launchTee is launch with a copy of the payload's output kept in tee.
+func launchTee(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.Spec, tee io.Writer) (*container.Result, error) {
 	if spec.Env == nil {
 		spec.Env = containerEnv()
 	}
@@ -95,6 +103,9 @@ func launch(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.Spe
 		spec.Stdin = o.In
 	}
 	spec.Stdout, spec.Stderr = o.Out, o.Err
+	if tee != nil {
+		spec.Stdout = io.MultiWriter(o.Out, tee)
+	}
 	// On the terminal in front of the user: the interactive shell gets the
 	// terminal to itself (Ctrl-C is the shell's); a command stays in
 	// underhood's process group, so Ctrl-C reaches underhood too, which
@@ -243,4 +254,14 @@ func payloadName(opt ContainerOptions) string {
 		return "a BusyBox shell"
 	}
 	return strings.Join(opt.Argv, " ")
+}
+
+// limitsOf are the task and CPU limits the user asked for.
+func limitsOf(opt ContainerOptions) cgroup.Limits {
+	l := cgroup.Limits{Pids: opt.Pids}
+	if opt.CPUs > 0 {
+		l.CPUPeriod = cgroup.DefaultCPUPeriod
+		l.CPUQuota = int64(opt.CPUs * cgroup.DefaultCPUPeriod)
+	}
+	return l
 }

@@ -48,6 +48,7 @@ type Option uint
 const (
 	WithMemory Option = 1 << iota // --memory, --cgroup-parent
 	WithName                      // --name, --keep
+	WithLimits                    // --pids, --cpus
 )
 
 // Step is one stage of the workshop, all of it in one place.

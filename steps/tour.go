@@ -449,3 +449,15 @@ func (t *tour) pivotRoot() (string, bool, error) {
 	}
 	return "Under chroot the escape read the host's file; under pivot_root it found only the container's root.", true, nil
 }
+
+func (t *tour) limits() (string, bool, error) {
+	sub, _, errs := t.sub(nil)
+	code, err := payloadStatus(Limits(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 0 || !strings.Contains(errs.String(), "throttled in") {
+		return fmt.Sprintf("a limit did not show (exit status %d)", code), false, nil
+	}
+	return "The storm stopped at pids.max, the loop was throttled at its quota: the kernel's counters say so.", true, nil
+}

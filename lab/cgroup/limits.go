@@ -22,6 +22,10 @@ type Limits struct {
 // than a workshop payload starts, far fewer than a fork storm would.
 const DefaultPids = 1024
 
+// ErrNoController means the host has no pids or cpu controller for a
+// limit: nothing was changed.
+var ErrNoController = errors.New("no such controller on this host")
+
 // DefaultCPUPeriod is the scheduler's period for CPU limits, in µs.
 const DefaultCPUPeriod = 100000
 
@@ -55,7 +59,7 @@ func (m *v2) SetLimits(l Limits) error {
 
 func (m *v2) write(file, value, controller string) error {
 	if !m.exists(file) {
-		return m.undoCreate(fmt.Errorf("set %s limit: no %s in %s: the %s controller is not enabled for it (see underhood doctor)", controller, file, m.dir, controller))
+		return fmt.Errorf("set %s limit: no %s in %s (see underhood doctor): %w", controller, file, m.dir, ErrNoController)
 	}
 	if err := m.ops.write(m.file(file), value); err != nil {
 		return m.undoCreate(fmt.Errorf("set %s limit: %w", controller, err))
@@ -74,6 +78,12 @@ func (m *v2) Counters() (Counters, error) {
 }
 
 func (m *v1) SetLimits(l Limits) error {
+	for c, want := range map[string]bool{"pids": l.Pids > 0, "cpu": l.CPUQuota > 0} {
+		root := filepath.Join(m.host.Root, c)
+		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); want && err != nil {
+			return fmt.Errorf("set %s limit: no %s hierarchy at %s (see underhood doctor): %w", c, c, root, ErrNoController)
+		}
+	}
 	if l.Pids > 0 {
 		if err := m.limitIn("pids", "pids.max", strconv.FormatInt(l.Pids, 10)); err != nil {
 			return m.undoExtra(err)
@@ -94,9 +104,6 @@ func (m *v1) SetLimits(l Limits) error {
 // and writes file there.
 func (m *v1) limitIn(controller, file, value string) error {
 	root := filepath.Join(m.host.Root, controller)
-	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
-		return fmt.Errorf("set %s limit: no %s hierarchy at %s (see underhood doctor)", controller, controller, root)
-	}
 	dir := m.extraDir(controller)
 	cur := root
 	for _, c := range append(append([]string{}, m.parent...), filepath.Base(m.dir)) {

@@ -48,7 +48,10 @@ type Spec struct {
 	Hostname string
 
 	// Memory is the cgroup memory limit in bytes; 0 means no cgroup.
+	// Limits are the cgroup's task and CPU limits; Pids 0 is
+	// cgroup.DefaultPids, where the host has a pids controller.
 	Memory       int64
+	Limits       cgroup.Limits
 	Cgroups      cgroup.Host
 	CgroupParent string // "" means cgroup.DefaultParent
 
@@ -91,7 +94,12 @@ type Result struct {
 	SetupFailed int            // the exit status of a start that failed (126, 127, 1)
 	Kept        bool
 
-	limit int64
+	limit  int64
+	limits cgroup.Limits
+	// PidsLimit is the task limit the cgroup got (0: none, no pids controller).
+	PidsLimit int64
+	// Counters are the kernel's pids and cpu counters after the run.
+	Counters cgroup.Counters
 }
 
 // Status is underhood's own exit status for this run.
@@ -125,7 +133,7 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if s.Grace == 0 {
 		s.Grace = DefaultGrace
 	}
-	res = &Result{Name: s.Name, limit: s.Memory}
+	res = &Result{Name: s.Name, limit: s.Memory, limits: s.Limits}
 
 	// Signals are ours from the first line: one that comes before the
 	// payload runs stops the start, one that comes later is forwarded.
@@ -298,6 +306,7 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			res.OOMKills = n
 			res.OOMKilled = n > 0
 		}
+		res.Counters, _ = cg.Counters()
 	}
 	c := code
 	_ = j.Record(state.Entry{Op: "exit", Code: &c})
@@ -323,8 +332,31 @@ func createCgroup(j *state.Journal, cg cgroup.Manager, res *Result) error {
 		}
 		return err
 	}
+	if err := setLimits(cg, res); err != nil {
+		return err
+	}
 	res.Cgroup, res.SwapLimited = cg.Path(), cg.SwapLimited()
 	return nil
+}
+
+// setLimits sets the run's task and CPU limits. Every run with a cgroup
+// gets a task limit, so that a fork storm stops there; the default one is
+// skipped on a host without a pids controller, one asked for is not.
+func setLimits(cg cgroup.Manager, res *Result) error {
+	l := res.limits
+	asked := l.Pids > 0
+	if l.Pids == 0 {
+		l.Pids = cgroup.DefaultPids
+	}
+	err := cg.SetLimits(l)
+	if errors.Is(err, cgroup.ErrNoController) && !asked && l.CPUQuota == 0 {
+		err = nil // no pids controller: the default limit is best effort
+		l.Pids = 0
+	}
+	if err == nil {
+		res.PidsLimit = l.Pids
+	}
+	return err
 }
 
 // reapOrphans ends what the payload left running (a background job of a

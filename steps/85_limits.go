@@ -1,0 +1,147 @@
+package steps
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/steps/check"
+)
+
+// StormScript is the classic fork bomb, for two seconds: every shell starts
+// two more, without end. When the outer shell (PID 1) exits, the kernel
+// ends every process of its PID namespace.
+const StormScript = `busybox sleep 2 & timer=$!; f(){ f|f& }; f 2>/dev/null; wait $timer; echo "two seconds of fork storm are over"`
+
+// LoopScript counts for one second of wall-clock time and says how far.
+const LoopScript = `busybox timeout 1 busybox sh -c 'trap "echo \$n; exit 0" TERM; n=0; while :; do n=$((n+1)); done'`
+
+func init() {
+	register(&Step{Name: "limits", Title: "More limits: processes and CPU", Part: Beyond, Kind: Container,
+		Long: "Two demos in the full container. Two seconds of fork bomb stop at the task\n" +
+			"limit (--pids, default 64 here), and the kernel counts the forks it\n" +
+			"refused. A busy loop runs for one second without a CPU limit, then at --cpus\n" +
+			"(default 0.2), and is throttled. With -- CMD, runs CMD with those limits.",
+		Options: WithMemory | WithLimits,
+		Page:    "10-limits.md",
+		Code:    []string{"lab/cgroup/limits.go SetLimits", "lab/cgroup/limits.go Counters", "lab/container/container.go setLimits"},
+		Ephemeral: true, Done: readyToRun, Run: Limits,
+		Explain: Explanation{
+			What: "Puts the full container in a cgroup that also limits its number of tasks (pids.max) and its CPU time (cpu.max), then runs a fork storm and a busy loop in it.",
+			Why: "A memory limit alone leaves the machine open to a fork storm, which fills the kernel's process table, and to a busy loop, which takes a whole CPU from everyone else. " +
+				"The pids controller refuses a fork past its limit; the cpu controller lets the cgroup run for its quota of each period and then stops it until the next one.",
+			Shell: []string{
+				"# cgroup v2 (one directory; pids and cpu enabled in the parent's cgroup.subtree_control):",
+				"echo +pids +cpu | sudo tee /sys/fs/cgroup/cgroup.subtree_control",
+				"sudo mkdir /sys/fs/cgroup/box && echo 64 | sudo tee /sys/fs/cgroup/box/pids.max",
+				"echo '20000 100000' | sudo tee /sys/fs/cgroup/box/cpu.max      # 20 % of one CPU",
+				"# cgroup v1 (one hierarchy per controller):",
+				"sudo mkdir /sys/fs/cgroup/pids/box && echo 64 | sudo tee /sys/fs/cgroup/pids/box/pids.max",
+				"sudo mkdir /sys/fs/cgroup/cpu/box && echo 20000 | sudo tee /sys/fs/cgroup/cpu/box/cpu.cfs_quota_us",
+				"grep max /sys/fs/cgroup/box/pids.events; grep throttled /sys/fs/cgroup/box/cpu.stat",
+			},
+			Syscalls: []string{
+				"v2: write(cgroup.subtree_control, \"+memory +pids +cpu\") in each parent",
+				"v2: write(pids.max, \"64\"), write(cpu.max, \"20000 100000\")",
+				"v1: mkdir(<pids root>/underhood/<name>), write(pids.max); mkdir(<cpu root>/underhood/<name>), write(cpu.cfs_period_us, cpu.cfs_quota_us)",
+				"v1: write(cgroup.procs, pid) in each hierarchy",
+				"fork() in the container → EAGAIN at the limit; read pids.events: max",
+				"read cpu.stat: nr_throttled, throttled_usec (v2) / throttled_time (v1)",
+			},
+			Differs: "docker run --pids-limit and --cpus are these same files. Every underhood run with a cgroup now gets a task limit of " + strconv.Itoa(cgroup.DefaultPids) + " by default, so no payload can take the machine's process table.",
+			Observe: "The storm ends with the kernel's count of refused forks in the thousands, and underhood itself unharmed. The throttled loop counts to about a fifth of the free one, and cpu.stat says how often it was stopped.",
+		},
+		Check: StepCheck{Run: check.MemoryCgroup, Looks: "a memory cgroup made by hand (the step shows the pids and cpu limits itself)",
+			ByHand: "add pids.max and cpu.max to your cgroup as the page shows"},
+		Tour: TourStop{About: [2]string{
+			"A memory limit does not stop a fork storm or a busy loop.",
+			"pids.max refuses forks past a count; cpu.max gives a share of each 100 ms.",
+		}, Cmd: "sudo underhood limits", Demo: (*tour).limits},
+	})
+}
+
+// LimitsSpec is the full container with task and CPU limits.
+func LimitsSpec(name, busyboxPath string, memory int64, l cgroup.Limits, host cgroup.Host, parent string) container.Spec {
+	s := RunSpec(name, busyboxPath, memory, host, parent)
+	s.Kind, s.Limits = "limits", l
+	return s
+}
+
+// Limits runs the limits step.
+func Limits(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
+	s := of("limits")
+	if err := needRoot(s.Name); err != nil {
+		return err
+	}
+	if err := busybox.CheckStatic(w.Busybox()); err != nil {
+		dl := of("download")
+		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
+	}
+	host, err := memoryHost(opt)
+	if err != nil {
+		return err
+	}
+	l := limitsOf(opt)
+	if len(opt.Argv) > 0 {
+		return start(o, w, opt, LimitsSpec(container.RandomName("limits"), w.Busybox(), limitOf(opt), l, host, opt.CgroupParent), nil)
+	}
+	if opt.Pids == 0 || opt.Pids == cgroup.DefaultPids {
+		l.Pids = 64
+	}
+	if l.CPUQuota == 0 {
+		l.CPUQuota, l.CPUPeriod = cgroup.DefaultCPUPeriod/5, cgroup.DefaultCPUPeriod
+	}
+	memory := max(limitOf(opt), 64<<20) // room for a storm's worth of shells
+
+	o.Note("%s two seconds of fork bomb, f(){ f|f& }; f, in a container with pids.max = %d:", stepTag(o, s), l.Pids)
+	storm := LimitsSpec(container.RandomName("storm"), w.Busybox(), memory, cgroup.Limits{Pids: l.Pids}, host, opt.CgroupParent)
+	storm.Argv = []string{"/bin/busybox", "sh", "-c", StormScript}
+	r, err := launch(o, w, opt, &storm)
+	if err != nil || r.Interrupted != nil {
+		return stopped(o, err, r)
+	}
+	c := r.Counters
+	o.Note("  the kernel refused %d forks at the limit (pids.events max = %d); underhood, outside the cgroup, never noticed.", c.PidsDenied, c.PidsDenied)
+
+	o.Note("")
+	o.Note("%s a busy loop for one second, first with no CPU limit, then at %.2g CPUs (cpu.max %d %d):", stepTag(o, s), float64(l.CPUQuota)/float64(l.CPUPeriod), l.CPUQuota, l.CPUPeriod)
+	free, _, err := loop(o, w, opt, host, memory, cgroup.Limits{})
+	if err != nil {
+		return err
+	}
+	held, hc, err := loop(o, w, opt, host, memory, cgroup.Limits{CPUQuota: l.CPUQuota, CPUPeriod: l.CPUPeriod})
+	if err != nil {
+		return err
+	}
+	o.Note("  free: counted to %d; limited: to %d (%.0f %%), throttled in %d periods for %s (cpu.stat).",
+		free, held, 100*float64(held)/float64(max(free, 1)), hc.NrThrottled, time.Duration(hc.ThrottledUsec)*time.Microsecond)
+	if c.PidsDenied == 0 || hc.NrThrottled == 0 {
+		return &ui.ExitError{Code: 1, Err: fmt.Errorf("a limit did not show: forks refused %d, periods throttled %d (see sudo underhood doctor)", c.PidsDenied, hc.NrThrottled)}
+	}
+	_ = w.RecordProgress(s.Name, time.Now())
+	o.Note("Next: %s", s.NextHint())
+	return nil
+}
+
+// loop runs the counting loop with limits l and returns how far it got.
+func loop(o *ui.IO, w state.Workdir, opt ContainerOptions, host cgroup.Host, memory int64, l cgroup.Limits) (int64, cgroup.Counters, error) {
+	spec := LimitsSpec(container.RandomName("loop"), w.Busybox(), memory, l, host, opt.CgroupParent)
+	spec.Argv = []string{"/bin/busybox", "sh", "-c", LoopScript}
+	var out bytes.Buffer
+	r, err := launchTee(o, w, opt, &spec, &out)
+	if err != nil || r.Interrupted != nil {
+		return 0, cgroup.Counters{}, stopped(o, err, r)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
+	if err != nil {
+		return 0, r.Counters, fmt.Errorf("the loop printed %q, not a count", out.String())
+	}
+	return n, r.Counters, nil
+}
