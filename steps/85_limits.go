@@ -29,9 +29,9 @@ func init() {
 			"limit (--pids, default 64 here), and the kernel counts the forks it\n" +
 			"refused. A busy loop runs for one second without a CPU limit, then at --cpus\n" +
 			"(default 0.2), and is throttled. With -- CMD, runs CMD with those limits.",
-		Options: WithMemory | WithLimits,
-		Page:    "10-limits.md",
-		Code:    []string{"lab/cgroup/limits.go SetLimits", "lab/cgroup/limits.go Counters", "lab/container/container.go setLimits"},
+		Options:   WithMemory | WithLimits,
+		Page:      "10-limits.md",
+		Code:      []string{"lab/cgroup/limits.go SetLimits", "lab/cgroup/limits.go Counters", "lab/container/container.go setLimits"},
 		Ephemeral: true, Done: readyToRun, Run: Limits,
 		Explain: Explanation{
 			What: "Puts the full container in a cgroup that also limits its number of tasks (pids.max) and its CPU time (cpu.max), then runs a fork storm and a busy loop in it.",

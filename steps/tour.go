@@ -461,3 +461,15 @@ func (t *tour) limits() (string, bool, error) {
 	}
 	return "The storm stopped at pids.max, the loop was throttled at its quota: the kernel's counters say so.", true, nil
 }
+
+func (t *tour) privileges() (string, bool, error) {
+	sub, _, _ := t.sub(nil)
+	code, err := payloadStatus(Privileges(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 0 {
+		return fmt.Sprintf("something was still allowed with fewer privileges (exit status %d)", code), false, nil
+	}
+	return "Plain root could mount, make a device and escape; with runc's privileges all of it was refused.", true, nil
+}

@@ -26,6 +26,8 @@ const (
 	Refused                // chroot(2) itself was refused (EPERM)
 )
 
+func (o Outcome) String() string { return [...]string{"escaped", "held", "refused"}[o] }
+
 // ExitCode is what 'underhood escape' exits with for an outcome.
 func (o Outcome) ExitCode() int { return [...]int{0, 1, 3}[o] }
 
