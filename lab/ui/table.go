@@ -220,12 +220,43 @@ func dropEmptyColumns(header []string, rows [][]string) ([]string, [][]string) {
 	return pick(header), nr
 }
 
-// termWidth is the width tables are fitted to: COLUMNS when it is set to a
-// number (the user's own choice, piped or not), else the terminal's width
+// fromEnv is a screen size: the variable (COLUMNS, LINES) when it is set
+// to a number (the user's own choice, piped or not), else the terminal's
 // (asked once, by the caller), else 0, no limit.
-func termWidth(ttyWidth int) int {
-	if n, err := strconv.Atoi(strings.TrimSpace(os.Getenv("COLUMNS"))); err == nil && n > 0 {
+func fromEnv(name string, tty int) int {
+	if n, err := strconv.Atoi(strings.TrimSpace(os.Getenv(name))); err == nil && n > 0 {
 		return n
 	}
-	return ttyWidth
+	return tty
+}
+
+// Cut shortens s to at most n visible columns, ending in "…" when it was
+// longer; a colour open where it is cut is closed.
+func Cut(s string, n int) string {
+	if Width(s) <= n {
+		return s
+	}
+	var b strings.Builder
+	w := 0
+	rest := s
+	for rest != "" {
+		if loc := ansi.FindStringIndex(rest); loc != nil && loc[0] == 0 {
+			b.WriteString(rest[:loc[1]])
+			rest = rest[loc[1]:]
+			continue
+		}
+		r := []rune(rest)[0]
+		rw := runewidth.RuneWidth(r)
+		if w+rw > n-1 {
+			break
+		}
+		b.WriteRune(r)
+		w += rw
+		rest = rest[len(string(r)):]
+	}
+	b.WriteString("…")
+	if activeSGR(b.String()) != "" {
+		b.WriteString(reset)
+	}
+	return b.String()
 }

@@ -168,18 +168,18 @@ func TestTableDropsEmptyColumnsAndWraps(t *testing.T) {
 
 func TestColumnsFromEnvironment(t *testing.T) {
 	t.Setenv("COLUMNS", "")
-	if w := termWidth(0); w != 0 {
+	if w := fromEnv("COLUMNS", 0); w != 0 {
 		t.Errorf("piped, no COLUMNS: width %d, want 0 (no limit)", w)
 	}
-	if w := termWidth(132); w != 132 {
+	if w := fromEnv("COLUMNS", 132); w != 132 {
 		t.Errorf("terminal: width %d, want 132", w)
 	}
 	t.Setenv("COLUMNS", "90")
-	if w := termWidth(132); w != 90 {
+	if w := fromEnv("COLUMNS", 132); w != 90 {
 		t.Errorf("COLUMNS=90: width %d", w)
 	}
 	t.Setenv("COLUMNS", "wide")
-	if w := termWidth(0); w != 0 {
+	if w := fromEnv("COLUMNS", 0); w != 0 {
 		t.Errorf("COLUMNS=wide: width %d, want it ignored", w)
 	}
 }

@@ -21,6 +21,7 @@ type IO struct {
 	InTTY  bool // stdin is a terminal: interactive shells, pauses
 	Color  bool // colour is on (a terminal, and not disabled)
 	Width  int  // columns to fit tables to: COLUMNS, or the terminal's width; 0 when piped (no limit)
+	Height int  // the terminal's lines: LINES, or its height; 0 when piped
 }
 
 // System returns the process's own streams. Colour is decided once, here.
@@ -32,13 +33,13 @@ func System(noColor bool) *IO {
 	}
 	o := &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		OutTTY: outTTY, InTTY: isTerminal(os.Stdin), Color: c}
-	tty := 0
+	ttyW, ttyH := 0, 0
 	if outTTY {
-		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
-			tty = w
+		if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			ttyW, ttyH = w, h
 		}
 	}
-	o.Width = termWidth(tty)
+	o.Width, o.Height = fromEnv("COLUMNS", ttyW), fromEnv("LINES", ttyH)
 	return o
 }
 
