@@ -54,9 +54,9 @@ func init() {
 				}
 				g.io.Table([]string{"STEP", "TITLE", "COMMAND", "DONE", "STATE"}, table)
 				if next != "" {
-					g.io.Printf("\nNext: sudo %s   (add --explain to any step to see what it does first)\n", next)
+					g.io.Wrapf("\nNext: sudo %s   (add --explain to any step to see what it does first)\n", next)
 				} else {
-					g.io.Printf("\nSteps 1 and 2 are done. Next: sudo underhood chroot (step 3), then each step in turn; add --explain to see what a step does first.\n")
+					g.io.Wrapf("\nSteps 1 and 2 are done. Next: sudo underhood chroot (step 3), then each step in turn; add --explain to see what a step does first.\n")
 				}
 				return nil
 			},

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -259,4 +260,25 @@ func Cut(s string, n int) string {
 		b.WriteString(reset)
 	}
 	return b.String()
+}
+
+// Wrapf writes a paragraph to Out, its words wrapped to the terminal's
+// width (as they are when piped: no limit). Blank lines and line breaks in
+// the text are kept.
+func (o *IO) Wrapf(format string, a ...any) {
+	s := fmt.Sprintf(format, a...)
+	if o.Width <= 0 {
+		io.WriteString(o.Out, s)
+		return
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if i > 0 {
+			io.WriteString(o.Out, "\n")
+		}
+		if Width(l) > o.Width {
+			l = strings.Join(wrap(l, o.Width), "\n")
+		}
+		io.WriteString(o.Out, l)
+	}
 }

@@ -183,3 +183,24 @@ func TestColumnsFromEnvironment(t *testing.T) {
 		t.Errorf("COLUMNS=wide: width %d, want it ignored", w)
 	}
 }
+
+func TestWrapf(t *testing.T) {
+	var out bytes.Buffer
+	o := Buffers(nil, &out, &out)
+	o.Wrapf("\nNext: %s then each step in turn; add --explain to see what a step does first.\n", "sudo underhood chroot (step 3),")
+	piped := out.String()
+	if strings.Count(piped, "\n") != 2 {
+		t.Errorf("piped, a paragraph is wrapped: %q", piped)
+	}
+	out.Reset()
+	o.Width = 40
+	o.Wrapf("\nNext: %s then each step in turn; add --explain to see what a step does first.\n", "sudo underhood chroot (step 3),")
+	for _, l := range strings.Split(out.String(), "\n") {
+		if Width(l) > 40 {
+			t.Errorf("wider than 40: %q", l)
+		}
+	}
+	if strings.Join(strings.Fields(out.String()), " ") != strings.Join(strings.Fields(piped), " ") || !strings.HasPrefix(out.String(), "\nNext:") || !strings.HasSuffix(out.String(), "first.\n") {
+		t.Errorf("wrapping changed the text: %q", out.String())
+	}
+}

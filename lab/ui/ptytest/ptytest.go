@@ -261,12 +261,13 @@ func (tm *Term) CheckFits(t testing.TB) {
 }
 
 // CheckColumns finds the table whose header row holds every word of
-// header, on screen, and fails the test unless each of its rows, up to the
-// first blank one, has text after a gap of two or more spaces only at a
-// column's start: the columns line up as a person sees them.
-func (tm *Term) CheckColumns(t testing.TB, header ...string) {
+// header among lines (the Screen, or the RawLines when the table scrolled
+// off), and fails the test unless each of its rows, up to the first blank
+// one or one without a gap of two spaces (prose), has text after a gap of two or more spaces only at a column's
+// start: the columns line up as a person sees them.
+func CheckColumns(t testing.TB, screen []string, header ...string) {
 	t.Helper()
-	screen := tm.Screen()
+	dump := strings.Join(screen, "\n")
 	at := -1
 	var offs []int
 	for y, row := range screen {
@@ -286,12 +287,12 @@ func (tm *Term) CheckColumns(t testing.TB, header ...string) {
 		}
 	}
 	if at < 0 {
-		t.Fatalf("no table headed %v on screen:\n%s", header, tm.Dump())
+		t.Fatalf("no table headed %v:\n%s", header, dump)
 	}
 	rows := 0
 	for _, row := range screen[at+1:] {
-		if strings.TrimSpace(row) == "" {
-			break
+		if strings.TrimSpace(row) == "" || !strings.Contains(row, "  ") {
+			break // a blank line, or prose: the table has ended
 		}
 		rows++
 		r := []rune(row)
@@ -307,7 +308,7 @@ func (tm *Term) CheckColumns(t testing.TB, header ...string) {
 		}
 	}
 	if rows == 0 {
-		t.Errorf("the table headed %v has no rows on screen:\n%s", header, tm.Dump())
+		t.Errorf("the table headed %v has no rows:\n%s", header, dump)
 	}
 }
 

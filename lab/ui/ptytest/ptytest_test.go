@@ -60,7 +60,7 @@ func TestCheckColumns(t *testing.T) {
 	tm := Start(t, 80, 24, exec.Command("printf", "A     B\\nx     y\\nxx      z\\n"))
 	tm.Wait(t, 10*time.Second)
 	var ft fakeT
-	tm.CheckColumns(&ft, "A", "B")
+	CheckColumns(&ft, tm.Screen(), "A", "B")
 	if !ft.failed {
 		t.Errorf("a cell two columns late passed:\n%s", tm.Dump())
 	}
