@@ -193,13 +193,35 @@ func emit(o *ui.IO, opt Options, v any, n int) error {
 	}
 	fmt.Fprintln(&buf, o.Faint(fmt.Sprintf("every %v, %s; Ctrl-C stops", opt.Watch, stamp)))
 	render(&bo, v, sections, height)
-	frame := strings.ReplaceAll(buf.String(), "\n", clearLine+"\n")
+	frame := strings.Join(screenful(o, buf.String(), height), clearLine+"\n") + clearLine + "\n"
 	start := cursorHome
 	if n == 0 {
 		start = clearScreen
 	}
 	_, err := io.WriteString(o.Out, start+frame+clearBelow)
 	return err
+}
+
+// screenful cuts a frame to what one screen shows: lines cut to the
+// width, and at most height-1 of them (the cursor keeps the last), the last
+// saying how many more there are. The compact view fits already; the host
+// overview and --section full are cut here.
+func screenful(o *ui.IO, frame string, height int) []string {
+	lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
+	width := o.Width
+	if width <= 0 {
+		width = defaultWidth
+	}
+	if len(lines) > height-1 {
+		more := len(lines) - (height - 2)
+		lines = append(lines[:height-2:height-2], o.Faint(fmt.Sprintf("… %d more lines: a taller terminal shows them, or pipe it (| less)", more)))
+	}
+	for i, l := range lines {
+		if ui.Width(l) > width {
+			lines[i] = ui.Cut(l, width)
+		}
+	}
+	return lines
 }
 
 // exitReport is the last word of a watch: the target is gone, and whether

@@ -118,6 +118,33 @@ func TestWatchStopsOnCancel(t *testing.T) {
 	}
 }
 
+// On a terminal, a view longer than the screen (the host overview, or
+// --section full) is cut to it, and says so.
+func TestWatchTerminalCutsLongViews(t *testing.T) {
+	f := hybridLab(t)
+	src := f.hybridSources()
+	for _, opt := range []Options{{Watch: time.Millisecond}, {PID: 4242, Watch: time.Millisecond, Sections: []string{SectionFull}}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		take := func() (any, error) {
+			cancel()
+			if opt.PID == 0 {
+				return HostOverview(src)
+			}
+			return Inspect(src, opt.PID)
+		}
+		var out bytes.Buffer
+		o := &ui.IO{Out: &out, Err: &out, OutTTY: true, Width: 80, Height: 12}
+		if err := watch(ctx, o, src, opt, take); err != nil {
+			t.Fatal(err)
+		}
+		frame := strings.TrimSuffix(strings.TrimPrefix(out.String(), clearScreen), clearBelow)
+		checkScreen(t, frame, 80, 12)
+		if !strings.Contains(frame, "more lines: a taller terminal shows them") {
+			t.Errorf("%+v: a cut view does not say so:\n%s", opt, frame)
+		}
+	}
+}
+
 // On a terminal the first snapshot clears the screen and each later one
 // redraws in place, a compact view that fits 80×24.
 func TestWatchTerminalRedraws(t *testing.T) {
