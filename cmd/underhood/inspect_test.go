@@ -303,6 +303,7 @@ func TestInspectBadInput(t *testing.T) {
 		{[]string{"inspect", "--watch", "2s"}, 2, "--watch=2s"},
 		{[]string{"inspect", "--watch=0"}, 2, "shortest interval"},
 		{[]string{"inspect", "--watch=soon"}, 2, "not an interval"},
+		{[]string{"inspect", "--watch", "--section", "cgroup,mounts"}, 2, `--section "mounts": not one of cgroup, processes, namespaces, filesystem, full`},
 	} {
 		r := runUH(t, c.args...)
 		lines := strings.Split(strings.TrimSpace(r.err), "\n")

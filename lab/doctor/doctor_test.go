@@ -406,7 +406,7 @@ func TestPrintText(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "CHECK             STATUS  DETAIL   HINT\n" +
-		"running as root   OK      uid 0    \n" +
+		"running as root   OK      uid 0\n" +
 		"busybox           WARN    missing  sudo underhood download\n" +
 		"propagation of /  INFO    shared   nothing to do\n" +
 		"1 warning, 0 failures: this machine can run the lab.\n"

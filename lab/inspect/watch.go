@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +22,10 @@ type Options struct {
 	PID   int           // the target's host PID; 0 for the host overview
 	JSON  bool          // JSON documents instead of tables
 	Watch time.Duration // refresh interval; 0 shows one snapshot
+	// Sections picks the compact view's sections (see Sections); nil is
+	// the whole report, except in a watch on a terminal, which shows a
+	// compact view of the cgroup, processes and namespaces.
+	Sections []string
 }
 
 // Exit is the last document of a watch whose target ended.
@@ -33,8 +39,16 @@ type Exit struct {
 	PeakBytes      int64     `json:"peak_bytes"`     // -1: unknown
 }
 
-// clearScreen moves the cursor home and clears the terminal.
-const clearScreen = "\x1b[H\x1b[2J"
+// A watch on a terminal redraws in place: the first frame clears the
+// screen, each later one moves the cursor home and overwrites, clearing
+// what is left of each line and, at the end, of the screen. No alternate
+// screen: after Ctrl-C the last frame stays, with the prompt under it.
+const (
+	clearScreen = "\x1b[H\x1b[2J"
+	cursorHome  = "\x1b[H"
+	clearLine   = "\x1b[K"
+	clearBelow  = "\x1b[J"
+)
 
 // Run shows one snapshot, or with Watch one every interval: redrawn in place
 // on a terminal, one after another (each under a timestamp) when piped, one
@@ -58,16 +72,25 @@ func Run(ctx context.Context, o *ui.IO, src Sources, opt Options) error {
 			enc.SetEscapeHTML(false)
 			return enc.Encode(v)
 		}
-		render(o, v)
+		render(o, v, opt.Sections, 0)
 		return nil
 	}
 	return watch(ctx, o, src, opt, take)
 }
 
-func render(o *ui.IO, v any) {
+// render writes a report or an overview: the whole of it, or the compact
+// view of the sections named, fitted within height lines (0: no limit).
+func render(o *ui.IO, v any, sections []string, height int) {
 	switch v := v.(type) {
 	case *Report:
-		Write(o, v)
+		if len(sections) == 0 || contains(sections, SectionFull) {
+			Write(o, v)
+			return
+		}
+		if height <= 0 {
+			height = 1 << 30
+		}
+		WriteCompact(o, v, sections, height)
 	case *Overview:
 		WriteOverview(o, v)
 	}
@@ -151,17 +174,54 @@ func emit(o *ui.IO, opt Options, v any, n int) error {
 		at = v.Time
 	}
 	stamp := at.Format("2006-01-02 15:04:05.000")
-	if o.OutTTY {
-		fmt.Fprintf(&buf, "%s%s\n\n", clearScreen, o.Faint(fmt.Sprintf("every %v, %s; Ctrl-C stops", opt.Watch, stamp)))
-	} else {
+	if !o.OutTTY {
 		if n > 0 {
 			buf.WriteString("\n")
 		}
 		fmt.Fprintf(&buf, "=== %s ===\n", stamp)
+		render(&bo, v, opt.Sections, 0)
+		_, err := o.Out.Write(buf.Bytes())
+		return err
 	}
-	render(&bo, v)
-	_, err := o.Out.Write(buf.Bytes())
+	sections := opt.Sections
+	if len(sections) == 0 {
+		sections = watchSections
+	}
+	height := o.Height
+	if height <= 0 {
+		height = defaultHeight
+	}
+	fmt.Fprintln(&buf, o.Faint(fmt.Sprintf("every %v, %s; Ctrl-C stops", opt.Watch, stamp)))
+	render(&bo, v, sections, height)
+	frame := strings.Join(screenful(o, buf.String(), height), clearLine+"\n") + clearLine + "\n"
+	start := cursorHome
+	if n == 0 {
+		start = clearScreen
+	}
+	_, err := io.WriteString(o.Out, start+frame+clearBelow)
 	return err
+}
+
+// screenful cuts a frame to what one screen shows: lines cut to the
+// width, and at most height-1 of them (the cursor keeps the last), the last
+// saying how many more there are. The compact view fits already; the host
+// overview and --section full are cut here.
+func screenful(o *ui.IO, frame string, height int) []string {
+	lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
+	width := o.Width
+	if width <= 0 {
+		width = defaultWidth
+	}
+	if len(lines) > height-1 {
+		more := len(lines) - (height - 2)
+		lines = append(lines[:height-2:height-2], o.Faint(fmt.Sprintf("… %d more lines: a taller terminal shows them, or pipe it (| less)", more)))
+	}
+	for i, l := range lines {
+		if ui.Width(l) > width {
+			lines[i] = ui.Cut(l, width)
+		}
+	}
+	return lines
 }
 
 // exitReport is the last word of a watch: the target is gone, and whether

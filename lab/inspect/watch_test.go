@@ -118,22 +118,128 @@ func TestWatchStopsOnCancel(t *testing.T) {
 	}
 }
 
-// On a terminal each snapshot clears the screen and redraws in place.
+// On a terminal, a view longer than the screen (the host overview, or
+// --section full) is cut to it, and says so.
+func TestWatchTerminalCutsLongViews(t *testing.T) {
+	f := hybridLab(t)
+	src := f.hybridSources()
+	for _, opt := range []Options{{Watch: time.Millisecond}, {PID: 4242, Watch: time.Millisecond, Sections: []string{SectionFull}}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		take := func() (any, error) {
+			cancel()
+			if opt.PID == 0 {
+				return HostOverview(src)
+			}
+			return Inspect(src, opt.PID)
+		}
+		var out bytes.Buffer
+		o := &ui.IO{Out: &out, Err: &out, OutTTY: true, Width: 80, Height: 12}
+		if err := watch(ctx, o, src, opt, take); err != nil {
+			t.Fatal(err)
+		}
+		frame := strings.TrimSuffix(strings.TrimPrefix(out.String(), clearScreen), clearBelow)
+		checkScreen(t, frame, 80, 12)
+		if !strings.Contains(frame, "more lines: a taller terminal shows them") {
+			t.Errorf("%+v: a cut view does not say so:\n%s", opt, frame)
+		}
+	}
+}
+
+// On a terminal the first snapshot clears the screen and each later one
+// redraws in place, a compact view that fits 80×24.
 func TestWatchTerminalRedraws(t *testing.T) {
 	f := hybridLab(t)
 	src := f.hybridSources()
 	take, _ := hogTake(f, src)
 	var out bytes.Buffer
-	o := &ui.IO{Out: &out, Err: &out, OutTTY: true}
+	o := &ui.IO{Out: &out, Err: &out, OutTTY: true, Width: 80, Height: 24}
 	if err := watch(context.Background(), o, src, Options{PID: 4242, Watch: time.Millisecond}, take); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()
-	if n := strings.Count(s, clearScreen); n != 3 || !strings.HasPrefix(s, clearScreen) || strings.Contains(s, "=== ") {
-		t.Errorf("%d redraws:\n%q", n, s)
+	if strings.Count(s, clearScreen) != 1 || !strings.HasPrefix(s, clearScreen) || strings.Count(s, clearBelow) != 3 || strings.Contains(s, "=== ") {
+		t.Errorf("want one clear and two redraws in place:\n%q", s)
 	}
 	if !strings.Contains(s, "every 1ms, 2025-03-14 15:09:26.535; Ctrl-C stops") {
 		t.Errorf("no header:\n%s", s)
+	}
+	frames := strings.Split(strings.TrimPrefix(s, clearScreen), clearBelow)
+	last := frames[2]
+	for _, want := range []string{"cgroup /underhood/insp (memory, cgroup v1)", "memory.oom_control         oom_kill_disable 0, under_oom 0, oom_kill 1",
+		"memory.usage_in_bytes      7.0 MiB (7335936)", "Processes: 2 in its PID namespace (the host sees 6)", "  mnt     isolated          4026532180"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the last frame lacks %q:\n%s", want, last)
+		}
+	}
+	for i, fr := range frames[:3] {
+		checkScreen(t, fr, 80, 24)
+		if i > 0 && !strings.HasPrefix(fr, cursorHome) {
+			t.Errorf("frame %d does not start at home: %q", i, fr[:min(len(fr), 20)])
+		}
+	}
+	if !strings.Contains(frames[3], "target exited: insp (host PID 4242) is gone.") {
+		t.Errorf("no exit report after the last frame:\n%s", frames[3])
+	}
+}
+
+// checkScreen asserts a frame fits a terminal: fewer lines than its height
+// (the cursor keeps the last) and no line wider than it.
+func checkScreen(t *testing.T, frame string, width, height int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
+	if len(lines) > height-1 {
+		t.Errorf("a frame of %d lines on a terminal of %d:\n%s", len(lines), height, frame)
+	}
+	for _, l := range lines {
+		if w := ui.Width(l); w > width {
+			t.Errorf("a line %d wide on a terminal of %d: %q", w, width, l)
+		}
+	}
+}
+
+// Many processes and a small terminal: the list is cut to the space left,
+// and says how many more there are; --section picks what is shown.
+func TestCompactFitsAndPicks(t *testing.T) {
+	f := hybridLab(t)
+	r, err := Inspect(f.hybridSources(), 4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		r.Processes.List = append(r.Processes.List, Process{HostPID: 5000 + i, PID: 3 + i, Command: "busybox sleep " + strings.Repeat("9", 90)})
+	}
+	for _, size := range [][2]int{{80, 24}, {120, 35}, {60, 20}} {
+		var out bytes.Buffer
+		o := &ui.IO{Out: &out, Err: &out, OutTTY: true, Color: true, Width: size[0], Height: size[1]}
+		WriteCompact(o, r, watchSections, size[1])
+		checkScreen(t, "header\n"+out.String(), size[0], size[1])
+		if size[1] > 20 && !strings.Contains(out.String(), "more") {
+			t.Errorf("%v: 42 processes, and no '… and N more':\n%s", size, out.String())
+		}
+	}
+	var out bytes.Buffer
+	WriteCompact(ui.Buffers(nil, &out, &out), r, []string{SectionNamespaces}, 1<<30)
+	if s := out.String(); strings.Contains(s, "cgroup /") || strings.Contains(s, "Processes") || !strings.Contains(s, "Namespaces: 3 of 8 isolated") {
+		t.Errorf("--section namespaces:\n%s", s)
+	}
+	if err := CheckSections([]string{"cgroup", "mounts"}); err == nil || err.Error() != `section "mounts": not one of cgroup, processes, namespaces, filesystem, full` {
+		t.Errorf("CheckSections: %v", err)
+	}
+}
+
+// Piped, a watch with --section prints the compact view once per tick,
+// each under its timestamp.
+func TestWatchPipedSections(t *testing.T) {
+	f := hybridLab(t)
+	src := f.hybridSources()
+	take, _ := hogTake(f, src)
+	var out bytes.Buffer
+	if err := watch(context.Background(), ui.Buffers(nil, &out, &out), src, Options{PID: 4242, Watch: time.Millisecond, Sections: []string{SectionCgroup}}, take); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if strings.Count(s, "=== ") != 3 || strings.Count(s, "cgroup /underhood/insp (memory, cgroup v1)") != 3 || strings.Contains(s, "Namespaces") || strings.Contains(s, "\x1b") {
+		t.Errorf("piped --section cgroup:\n%s", s)
 	}
 }
 

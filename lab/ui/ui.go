@@ -1,18 +1,14 @@
 // Package ui is underhood's one output layer: streams, colour, tables and
-// status words. Colour and tables are used only on a terminal; NO_COLOR and
-// --no-color turn colour off, and piped output is plain text.
+// status words. Colour is used only on a terminal; NO_COLOR and --no-color
+// turn it off, and piped output is plain text.
 package ui
 
 import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/fatih/color"
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 	"golang.org/x/term"
 )
 
@@ -24,7 +20,8 @@ type IO struct {
 	OutTTY bool // stdout is a terminal: tables and progress bars
 	InTTY  bool // stdin is a terminal: interactive shells, pauses
 	Color  bool // colour is on (a terminal, and not disabled)
-	Width  int  // the terminal's width in columns; 0 when unknown or piped
+	Width  int  // columns to fit tables to: COLUMNS, or the terminal's width; 0 when piped (no limit)
+	Height int  // the terminal's lines: LINES, or its height; 0 when piped
 	// Invocation is how the user called underhood, for the hints: e.g.
 	// "underhood --workdir /tmp/lab"; "" is plain "underhood" (see Spell).
 	Invocation string
@@ -39,11 +36,13 @@ func System(noColor bool) *IO {
 	}
 	o := &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		OutTTY: outTTY, InTTY: isTerminal(os.Stdin), Color: c}
+	ttyW, ttyH := 0, 0
 	if outTTY {
-		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
-			o.Width = w
+		if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			ttyW, ttyH = w, h
 		}
 	}
+	o.Width, o.Height = fromEnv("COLUMNS", ttyW), fromEnv("LINES", ttyH)
 	return o
 }
 
@@ -107,87 +106,4 @@ func (o *IO) Note(format string, a ...any) {
 // Warnf writes a highlighted warning line to Err.
 func (o *IO) Warnf(format string, a ...any) {
 	fmt.Fprintf(o.Err, "%s %s\n", o.Yellow("warning:"), o.Spell(fmt.Sprintf(format, a...)))
-}
-
-// Table writes rows under a header: a bordered table on a terminal, aligned
-// plain columns otherwise (easy to read, easy to grep and cut). On a
-// terminal, a column empty in every row is left out, and a table too wide
-// for the terminal is drawn without borders, which wraps less.
-func (o *IO) Table(header []string, rows [][]string) {
-	if o.OutTTY {
-		header, rows = dropEmptyColumns(header, rows)
-	}
-	if !o.OutTTY || (o.Width > 0 && tableWidth(header, rows) > o.Width) {
-		tw := tabwriter.NewWriter(o.Out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
-		for _, r := range rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t"))
-		}
-		tw.Flush()
-		return
-	}
-	t := tablewriter.NewTable(o.Out,
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-	)
-	h := make([]any, len(header))
-	for i, s := range header {
-		h[i] = o.Bold(s)
-	}
-	t.Header(h...)
-	for _, r := range rows {
-		_ = t.Append(r)
-	}
-	_ = t.Render()
-}
-
-// dropEmptyColumns removes the columns that have no value in any row.
-func dropEmptyColumns(header []string, rows [][]string) ([]string, [][]string) {
-	keep := make([]bool, len(header))
-	for _, r := range rows {
-		for i, c := range r {
-			if i < len(keep) && strings.TrimSpace(c) != "" {
-				keep[i] = true
-			}
-		}
-	}
-	pick := func(r []string) []string {
-		var out []string
-		for i, c := range r {
-			if i >= len(keep) || keep[i] {
-				out = append(out, c)
-			}
-		}
-		return out
-	}
-	if len(rows) == 0 {
-		return header, rows
-	}
-	nr := make([][]string, len(rows))
-	for i, r := range rows {
-		nr[i] = pick(r)
-	}
-	return pick(header), nr
-}
-
-// tableWidth is how wide the bordered table would be: the widest cell of
-// each column plus its padding and border.
-func tableWidth(header []string, rows [][]string) int {
-	w := make([]int, len(header))
-	for i, h := range header {
-		w[i] = len([]rune(h))
-	}
-	for _, r := range rows {
-		for i, c := range r {
-			if i < len(w) && len([]rune(c)) > w[i] {
-				w[i] = len([]rune(c))
-			}
-		}
-	}
-	total := 1
-	for _, n := range w {
-		total += n + 3
-	}
-	return total
 }

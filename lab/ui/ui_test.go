@@ -18,16 +18,6 @@ func TestPlainTableWhenPiped(t *testing.T) {
 	}
 }
 
-func TestTableOnTerminalHasBorders(t *testing.T) {
-	var out bytes.Buffer
-	o := Buffers(nil, &out, &out)
-	o.OutTTY = true
-	o.Table([]string{"NAME"}, [][]string{{"box-1"}})
-	if !strings.Contains(out.String(), "│ box-1 │") || strings.Contains(out.String(), "\x1b[") {
-		t.Errorf("terminal table without colour:\n%s", out.String())
-	}
-}
-
 func TestColourOffReturnsTextAsIs(t *testing.T) {
 	o := Buffers(nil, nil, nil)
 	for _, s := range []string{o.Bold("x"), o.Red("x"), o.Green("x"), o.Status(OK)} {
@@ -76,21 +66,5 @@ func TestExitCodes(t *testing.T) {
 		if c.err != nil && Message(c.err) != c.msg {
 			t.Errorf("Message(%v) = %q, want %q", c.err, Message(c.err), c.msg)
 		}
-	}
-}
-
-func TestTerminalTableDropsEmptyColumnsAndFits(t *testing.T) {
-	var out bytes.Buffer
-	o := Buffers(nil, &out, &out)
-	o.OutTTY, o.Width = true, 200
-	o.Table([]string{"CHECK", "HINT"}, [][]string{{"root", ""}, {"kernel", ""}})
-	if strings.Contains(out.String(), "HINT") {
-		t.Errorf("an empty column is drawn:\n%s", out.String())
-	}
-	out.Reset()
-	o.Width = 20
-	o.Table([]string{"CHECK", "DETAIL"}, [][]string{{"root", strings.Repeat("x", 40)}})
-	if strings.Contains(out.String(), "│") {
-		t.Errorf("a table wider than the terminal has borders:\n%s", out.String())
 	}
 }

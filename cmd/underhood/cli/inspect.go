@@ -21,9 +21,10 @@ import (
 const minWatch = 10 * time.Millisecond
 
 type inspectFlags struct {
-	pid   string
-	json  bool
-	watch string
+	pid      string
+	json     bool
+	watch    string
+	sections []string
 	// bareWatch is "--watch 2s": cobra leaves 2s as NAME, since the
 	// interval of --watch needs "=".
 	bareWatch string
@@ -47,11 +48,15 @@ Without NAME or --pid: every namespace on the host, grouped as lsns groups
 them, with the lab's containers marked.
 
 --watch redraws every INTERVAL (default 1s; give another as --watch=200ms)
-until Ctrl-C, or until the target exits. Everything is read from /proc and
+until Ctrl-C, or until the target exits. On a terminal it redraws in place a
+compact view that fits 80x24: the cgroup's files, the processes, the
+namespaces; --section picks others (cgroup, processes, namespaces,
+filesystem, or full for the whole report). Everything is read from /proc and
 the cgroup files; nothing is changed. Other users' processes need root.`,
 		Example: `  sudo underhood inspect box-1234
   sudo underhood inspect --pid 1 --json
-  sudo underhood inspect box-1234 --watch=200ms`,
+  sudo underhood inspect box-1234 --watch=200ms
+  sudo underhood inspect box-1234 --watch --section cgroup`,
 		GroupID: "tools",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, name, err := f.options(cmd, args)
@@ -76,12 +81,16 @@ the cgroup files; nothing is changed. Other users' processes need root.`,
 	c.Flags().BoolVar(&f.json, "json", false, "print JSON (with --watch, one document per line)")
 	c.Flags().StringVar(&f.watch, "watch", "", "refresh every INTERVAL (like 1s or 200ms) until Ctrl-C or the target exits")
 	c.Flags().Lookup("watch").NoOptDefVal = "1s"
+	c.Flags().StringSliceVar(&f.sections, "section", nil, "show only these sections, compactly: "+strings.Join(inspect.Sections, ", "))
 	return c
 }
 
 // options checks the arguments and flags: every mistake is a usage error.
 func (f *inspectFlags) options(cmd *cobra.Command, args []string) (inspect.Options, string, error) {
-	opt := inspect.Options{JSON: f.json}
+	opt := inspect.Options{JSON: f.json, Sections: f.sections}
+	if err := inspect.CheckSections(f.sections); err != nil {
+		return opt, "", ui.Usagef("inspect --%v", err)
+	}
 	watching := cmd.Flags().Changed("watch")
 	if watching {
 		d, err := parseInterval(f.watch)
@@ -147,6 +156,9 @@ func runningLabs(g *globals, name string, opt *inspect.Options) ([]inspect.Lab, 
 	for _, s := range list {
 		if s.Name == name {
 			found = true
+			if s.State == container.Stale {
+				return nil, fmt.Errorf("lab container %s is stale (its underhood ended without cleaning up): nothing to inspect; remove what it left with 'sudo underhood cleanup %s'", name, name)
+			}
 			if s.State != container.Running || s.HostPID <= 0 {
 				return nil, fmt.Errorf("lab container %s is %s, not running: nothing to inspect; see 'underhood ps'", name, s.State)
 			}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/underhood/underhood/lab/ui/ptytest"
+)
+
+// The pty tests run the real binary on a pseudo-terminal with colour on,
+// at the two sizes the workshop is tried at, and assert on the screen a
+// person sees.
+var sizes = [][2]int{{80, 24}, {120, 35}}
+
+// ptyWorkdir is the prepared lab when the root tests can use it, else an
+// empty one (the tables are then those of a fresh machine).
+func ptyWorkdir(t *testing.T) string {
+	if os.Geteuid() == 0 && labErr == nil {
+		return workdir
+	}
+	return t.TempDir()
+}
+
+func ptyRun(t *testing.T, cols, rows int, args ...string) *ptytest.Term {
+	t.Helper()
+	tm := ptytest.Start(t, cols, rows, exec.Command(binary, args...))
+	if code := tm.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("underhood %s: exit %d\n%s", strings.Join(args, " "), code, tm.Dump())
+	}
+	return tm
+}
+
+// 'steps' in colour: columns aligned as seen, nothing past the right edge.
+func TestPtySteps(t *testing.T) {
+	wd := ptyWorkdir(t)
+	for _, sz := range sizes {
+		tm := ptyRun(t, sz[0], sz[1], "--workdir", wd, "steps")
+		screen := tm.Screen()
+		ptytest.CheckColumns(t, screen, "STEP", "TITLE", "COMMAND", "DONE", "STATE")
+		tm.CheckFits(t)
+		if !strings.Contains(tm.Raw(), "\x1b[") || !anyColoured(tm) {
+			t.Errorf("%v: no colour on a terminal:\n%s", sz, tm.Dump())
+		}
+	}
+}
+
+// 'doctor' in colour, at both sizes. Its table is longer than 24 rows, so
+// the columns are checked on everything it wrote.
+func TestPtyDoctor(t *testing.T) {
+	wd := ptyWorkdir(t)
+	for _, sz := range sizes {
+		tm := ptytest.Start(t, sz[0], sz[1], exec.Command(binary, "--workdir", wd, "doctor"))
+		tm.Wait(t, 60*time.Second) // 1 when this machine lacks something: still a table
+		ptytest.CheckColumns(t, tm.RawLines(), "CHECK", "STATUS", "DETAIL")
+		tm.CheckFits(t)
+		if !anyColoured(tm) {
+			t.Errorf("%v: no colour on a terminal:\n%s", sz, tm.Dump())
+		}
+	}
+}
+
+func anyColoured(tm *ptytest.Term) bool {
+	for y := 0; y < tm.Rows; y++ {
+		if tm.Coloured(y) {
+			return true
+		}
+	}
+	return false
+}
+
+// 'inspect --watch' of a running container redraws within one screen at
+// 80×24 and 120×35, and Ctrl-C ends it; the container is then left to end
+// and clean up after itself, and nothing of it is left.
+func TestPtyInspectWatch(t *testing.T) {
+	needLab(t)
+	for _, sz := range sizes {
+		name := "ptywatch"
+		run := exec.Command(binary, "--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "5")
+		run.Env = append(os.Environ(), "NO_COLOR=1")
+		if err := run.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- run.Wait() }()
+		waitRunning(t, name)
+
+		tm := ptytest.Start(t, sz[0], sz[1], exec.Command(binary, "--workdir", workdir, "inspect", name, "--watch=200ms"))
+		tm.WaitFor(t, "uts ", 10*time.Second)
+		time.Sleep(500 * time.Millisecond) // a few redraws
+		screen := tm.Screen()
+		if !strings.HasPrefix(screen[0], "every 200ms,") {
+			t.Errorf("%v: the header is not on the first row:\n%s", sz, tm.Dump())
+		}
+		for _, want := range []string{name + " (host PID", "cgroup /", "memory.limit_in_bytes", "Processes: 1 in its PID namespace", "Namespaces: ", "pid     isolated"} {
+			if !strings.Contains(strings.Join(screen, "\n"), want) {
+				t.Errorf("%v: the screen lacks %q:\n%s", sz, want, tm.Dump())
+			}
+		}
+		if rows := tm.Wrapped(); len(rows) > 0 {
+			t.Errorf("%v: rows %v ran past the edge:\n%s", sz, rows, tm.Dump())
+		}
+		if n := strings.Count(tm.Raw(), "\x1b[2J"); n != 1 {
+			t.Errorf("%v: the screen was cleared %d times, want once and then redrawn in place", sz, n)
+		}
+		tm.Send(t, "\x03")
+		if code := tm.Wait(t, 10*time.Second); code != 0 && code != 130 {
+			t.Errorf("%v: Ctrl-C: exit %d\n%s", sz, code, tm.Dump())
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("underhood run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = run.Process.Signal(os.Interrupt) // by its PID: ours
+			<-done
+			t.Error("underhood run did not end")
+		}
+		assertClean(t)
+	}
+}
+
+// waitRunning waits until 'ps' lists the run as running.
+func waitRunning(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := runUH(t, "ps")
+		for _, l := range strings.Split(r.out, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == name && strings.Contains(l, "running") {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s is not running after 10s", name)
+}
