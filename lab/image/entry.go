@@ -15,6 +15,8 @@ const (
 	whOpaque = ".wh..wh..opq"
 )
 
+var special = map[byte]string{tar.TypeChar: "character device node", tar.TypeBlock: "block device node", tar.TypeFifo: "fifo"}
+
 // cleanName turns a tar entry name into a path relative to the root, or
 // refuses it: an absolute name or one with a ".." component is malformed
 // (a correct layer never needs either), so it is an error, not rewritten.
@@ -30,7 +32,18 @@ func cleanName(name string) (string, error) {
 	return path.Clean(name), nil
 }
 
+// applyEntry writes one tar entry into root. os.Root reports a path that a
+// symlink leads out of root as "path escapes from parent"; that gets said
+// in the user's words.
 func applyEntry(root *os.Root, r io.Reader, hdr *tar.Header) error {
+	err := applyEntryIn(root, r, hdr)
+	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
+		return fmt.Errorf("a symlink on the way leads out of the unpack directory, refused: %w", err)
+	}
+	return err
+}
+
+func applyEntryIn(root *os.Root, r io.Reader, hdr *tar.Header) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil || name == "." {
 		return err
@@ -72,7 +85,7 @@ func create(root *os.Root, r io.Reader, hdr *tar.Header, name string) error {
 		}
 		return root.Link(target, name)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		return fmt.Errorf("device node or fifo (type %q): refused; the runtime provides /dev", hdr.Typeflag)
+		return fmt.Errorf("%s: refused, an image carries no device nodes or fifos (the runtime provides /dev)", special[hdr.Typeflag])
 	default:
 		return fmt.Errorf("tar entry type %q: only directories, files, symlinks and hard links are unpacked", hdr.Typeflag)
 	}
