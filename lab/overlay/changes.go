@@ -13,9 +13,9 @@ import (
 type What string
 
 const (
-	Written  What = "written"  // a file, link or directory added or changed
-	Deleted  What = "deleted"  // a whiteout: char device 0/0 hides the lower name
-	Opaque   What = "opaque"   // a directory that hides all of the lower one
+	Written  What = "written" // a file, link or directory added or changed
+	Deleted  What = "deleted" // a whiteout: char device 0/0 hides the lower name
+	Opaque   What = "opaque"  // a directory that hides all of the lower one
 	xattrOpq      = "trusted.overlay.opaque"
 )
 
