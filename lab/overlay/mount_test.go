@@ -115,11 +115,37 @@ func TestLowerStackedTooDeepIsRefused(t *testing.T) {
 				t.Errorf("overlay %d deep = %v, want a LowerFS error", i+1, err)
 			}
 			t.Logf("overlay %d deep: %v", i+1, err)
-			os.RemoveAll(l.Upper)
-			os.RemoveAll(l.Work)
-			os.Remove(l.Target)
+			for _, d := range []string{l.Upper, l.Work, l.Target} {
+				if _, err := os.Lstat(d); !os.IsNotExist(err) {
+					t.Errorf("failed Mount left %s: %v", d, err)
+				}
+			}
 			return
 		}
 		t.Errorf("kernel stacked 4 overlays; expected a depth limit")
 	})
+}
+
+func TestUnmountAfterFailedRun(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("needs root (umount2)")
+	}
+	dir := t.TempDir()
+	l := layer(lowerTree(t), dir, "never")
+	for _, d := range []string{l.Upper, l.Work, l.Target} {
+		must(t, os.MkdirAll(d, 0o755))
+	}
+	if err := l.Unmount(); err != nil {
+		t.Fatalf("Unmount of a layer never mounted = %v, want its dirs removed", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left: %v", ents)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -48,9 +48,21 @@ func Supported() error {
 
 // Mount creates Upper, Work and Target (0755) if missing and mounts the
 // overlay on Target, in the caller's mount namespace. A refusal comes back
-// as an *Error whose Kind says what to tell the user.
-func (l Layer) Mount() error {
+// as an *Error whose Kind says what to tell the user, and the directories
+// Mount created are removed again.
+func (l Layer) Mount() (err error) {
+	var made []string
+	defer func() {
+		if err != nil {
+			for _, d := range made {
+				os.RemoveAll(d)
+			}
+		}
+	}()
 	for _, d := range []string{l.Upper, l.Work, l.Target} {
+		if _, statErr := os.Lstat(d); statErr != nil {
+			made = append(made, d)
+		}
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create overlay directory %s: %w", d, err)
 		}
@@ -58,17 +70,18 @@ func (l Layer) Mount() error {
 	if err := l.precheck(); err != nil {
 		return err
 	}
-	err := unix.Mount("overlay", l.Target, "overlay", 0, l.Options())
-	if err == nil {
-		return nil
+	if err := unix.Mount("overlay", l.Target, "overlay", 0, l.Options()); err != nil {
+		return l.classify(fmt.Errorf("mount overlay on %s (%s): %w", l.Target, l.Options(), err))
 	}
-	return l.classify(fmt.Errorf("mount overlay on %s (%s): %w", l.Target, l.Options(), err))
+	return nil
 }
 
 // Unmount unmounts Target (lazily when busy, so a stuck payload cannot make
-// the run leave a mount behind) and removes Work, Upper and Target.
+// the run leave a mount behind) and removes Work, Upper and Target: read
+// Changes before. A Target that is not mounted (EINVAL) is only removed,
+// so Unmount also cleans up after a run that failed half way.
 func (l Layer) Unmount() error {
-	if err := unix.Unmount(l.Target, 0); err != nil {
+	if err := unix.Unmount(l.Target, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 		if !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("unmount overlay %s: %w", l.Target, err)
 		}
