@@ -2,8 +2,8 @@ package bundle
 
 import specs "github.com/opencontainers/runtime-spec/specs-go"
 
-// defaultCaps is the set `runc spec` gives a container: what Docker keeps
-// by default minus most, enough for a shell and its tools.
+// defaultCaps is the set `runc spec` gives a container: far fewer than
+// root's full set, enough for a shell, its tools and a low port.
 var defaultCaps = []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 
 func capabilities() *specs.LinuxCapabilities {

@@ -106,7 +106,8 @@ func TestUnpackWhiteoutsAndModes(t *testing.T) {
 	setuid.Mode = 0o4755
 	layout := hostileLayout(t,
 		[]*tar.Header{dir("a/"), reg("a/x"), reg("a/y"), dir("b/"), reg("b/z"), sym("bin/sh", "/bin/su"), setuid},
-		[]*tar.Header{reg("a/.wh.x"), reg("b/.wh..wh..opq"), reg("b/new"), reg("bin/sh")},
+		[]*tar.Header{reg("a/.wh.x"), reg("b/.wh..wh..opq"), reg("b/new"), reg("bin/sh"),
+			{Name: "bin/su2", Typeflag: tar.TypeLink, Linkname: "bin/su"}},
 	)
 	dest, err := unpackNextToSentinel(t, layout)
 	must(t, err)
@@ -120,8 +121,25 @@ func TestUnpackWhiteoutsAndModes(t *testing.T) {
 		"bin drwxr-xr-x",
 		"bin/sh -rw-r--r-- 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
 		"bin/su -rwxr-xr-x 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+		"bin/su2 -rwxr-xr-x 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
 	}, "\n")
+	a, _ := os.Stat(filepath.Join(dest, "bin/su"))
+	b, _ := os.Stat(filepath.Join(dest, "bin/su2"))
+	if a == nil || b == nil || !os.SameFile(a, b) {
+		t.Errorf("bin/su2 is not a hard link to bin/su")
+	}
 	if got != want {
 		t.Errorf("unpacked tree:\n%s\nwant (a/x whited out, b opaque, bin/sh replaced, setuid stripped):\n%s", got, want)
+	}
+}
+
+func TestUnpackNeedsAFreshDest(t *testing.T) {
+	layout := hostileLayout(t, []*tar.Header{reg("f")})
+	dest := t.TempDir()
+	if _, err := Unpack(layout, "t", dest); err == nil || !strings.Contains(err.Error(), "file exists") {
+		t.Errorf("Unpack into an existing dir = %v, want a 'file exists' refusal", err)
+	}
+	if _, err := os.Stat(dest); err != nil {
+		t.Errorf("refused Unpack removed the existing %s: %v", dest, err)
 	}
 }

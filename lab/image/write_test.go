@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 var cfg = Config{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c", "echo hi"}, Env: []string{"PATH=/bin"}}
@@ -154,4 +156,17 @@ func stderr(err error) []byte {
 		return ee.Stderr
 	}
 	return nil
+}
+
+func TestWriteRefusesSpecialFiles(t *testing.T) {
+	src := smallTree(t)
+	must(t, unix.Mkfifo(filepath.Join(src, "tmp/fifo"), 0o644))
+	dir := filepath.Join(t.TempDir(), "img")
+	_, err := Write(src, dir, "v1", cfg)
+	if err == nil || !strings.Contains(err.Error(), "tmp/fifo") || !strings.Contains(err.Error(), "only directories, files and symlinks") {
+		t.Errorf("Write with a fifo in the root = %v, want a refusal naming it", err)
+	}
+	if blobs, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256")); len(blobs) != 0 {
+		t.Errorf("refused Write left blobs: %v", blobs)
+	}
 }
