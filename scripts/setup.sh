@@ -7,6 +7,8 @@ need=()
 # A static BusyBox: Debian's busybox package is dynamically linked.
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 command -v lsns >/dev/null 2>&1 || need+=(util-linux)
+# The industry tools the image and runtime tests compare against.
+for t in umoci skopeo runc crun; do command -v "$t" >/dev/null 2>&1 || need+=("$t"); done
 if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
   echo "setup: ${need[*]} missing, and installing needs root: run 'sudo make setup' (tests that need them are skipped meanwhile)" >&2
 elif [ "${#need[@]}" -gt 0 ]; then
