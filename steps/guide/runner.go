@@ -454,6 +454,10 @@ func (r *runner) render(s string) string {
 	// --workdir in a hint.
 	s = strings.ReplaceAll(s, "underhood --workdir "+r.lab+" ", "underhood ")
 	s = strings.ReplaceAll(s, r.lab, shownLab)
+	if h, err := os.Hostname(); err == nil && h != "" {
+		// The escape reads the host's /etc/hostname, and prints it quoted.
+		s = strings.ReplaceAll(s, strconv.Quote(h), `"your-machine"`)
+	}
 	s = strings.ReplaceAll(s, r.home, shownHome)
 	s = strings.ReplaceAll(s, r.repo, shownHome+"/underhood")
 	s = strings.ReplaceAll(s, r.top, "/tmp")

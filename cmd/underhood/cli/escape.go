@@ -2,6 +2,7 @@ package cli
 
 import (
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +41,7 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 			}
 			switch r.Outcome {
 			case escape.Escaped:
-				o.Say(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + r.Found)
+				o.Say(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + strconv.Quote(r.Found))
 			case escape.Held:
 				o.Say(o.Green("Held:") + " the walk up ended in the container's own root: " + r.Err.Error())
 			case escape.Refused:
