@@ -25,7 +25,7 @@ echo "--- busybox cat /proc/keys"; busybox cat /proc/keys 2>&1 | busybox head -n
 echo "--- /bin/underhood escape /etc/hostname"; /bin/underhood --no-color escape /etc/hostname | busybox tail -n 1`
 
 func init() {
-	register(&Step{Name: "privileges", Title: "Fewer privileges: capabilities, no_new_privs, seccomp", Part: Beyond, Kind: Container,
+	register(&Step{Name: "privileges", Title: "Fewer privileges: capabilities and seccomp", Part: Beyond, Kind: Container,
 		Long: "Runs the same checks twice, as root in a container: first with the\n" +
 			"capabilities that step 7's container keeps (all of them), then with runc's:\n" +
 			"its capability set, no_new_privs, a seccomp filter, and masked /proc paths.\n" +

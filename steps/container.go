@@ -19,13 +19,13 @@ import (
 	"github.com/underhood/underhood/lab/ui"
 )
 
-// readyToRun: steps 3–7 leave nothing behind, so "done" means the root
-// they need is in place and no run of theirs is left over.
+// readyToRun: a container step leaves nothing behind, so it can run when
+// the root it needs is in place.
 func readyToRun(w state.Workdir) (bool, string) {
 	if err := rootfs.Check(w.Rootfs()); err != nil {
-		return false, "needs the root filesystem (" + of("rootfs").Label() + ")"
+		return false, "needs " + of("rootfs").Label()
 	}
-	return true, "can run now; leaves nothing behind"
+	return true, "ready"
 }
 
 // ContainerOptions are what a user can set on steps 3–7.

@@ -18,7 +18,8 @@ type Row struct {
 	Leaves  bool      `json:"leaves_state"`
 	Ready   bool      `json:"ready"` // it can run now
 	LastRun time.Time `json:"last_run,omitzero"`
-	Detail  string    `json:"detail"`
+	State   string    `json:"state"`  // a word or two: done, ready, ran 3 min ago, needs step 2
+	Detail  string    `json:"detail"` // what was found, in full
 }
 
 // Overview is where the learner is: every step, and what to do next.
@@ -41,11 +42,16 @@ func Where(w state.Workdir, now time.Time) Overview {
 		if s.Ephemeral {
 			r.LastRun = progress[s.Name]
 			r.Done = ok && !r.LastRun.IsZero()
+			r.State = detail
 			if r.Done {
-				r.Detail = "ran " + ago(now.Sub(r.LastRun)) + "; can run again"
+				r.State = "ran " + ago(now.Sub(r.LastRun))
 			}
 		} else {
 			r.Done = ok
+			r.State = detail
+			if ok {
+				r.State = "done"
+			}
 		}
 		if !r.Done && next == nil {
 			next = s

@@ -68,7 +68,7 @@ func TestDocsLintCommand(t *testing.T) {
 	for _, bad := range []string{
 		"sudo underhood unshar",
 		"sudo underhood run --nmae box1",
-		"underhood check 9",
+		"underhood check 99",
 		"underhood check",
 		"sudo underhood tour --from",
 	} {

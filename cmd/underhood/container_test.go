@@ -254,7 +254,7 @@ func TestKill9ThenCleanup(t *testing.T) {
 	if !strings.Contains(ps.out, "killed") || !strings.Contains(ps.out, "stale") {
 		t.Errorf("ps does not show the killed run as stale:\n%s", ps.out)
 	}
-	if in := runUH(t, "inspect", "killed"); in.code != 1 || !strings.Contains(in.err, "is stale") || !strings.Contains(in.err, "sudo underhood cleanup killed") {
+	if in := runUH(t, "inspect", "killed"); in.code != 1 || !strings.Contains(in.err, "is stale") || !strings.Contains(in.err, "sudo underhood --workdir "+workdir+" cleanup killed") {
 		t.Errorf("inspect of a stale run: exit %d, stderr %q; want 1 and the cleanup to run", in.code, in.err)
 	}
 	r := runUH(t, "cleanup", "killed")

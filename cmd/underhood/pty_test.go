@@ -39,7 +39,7 @@ func TestPtySteps(t *testing.T) {
 	for _, sz := range sizes {
 		tm := ptyRun(t, sz[0], sz[1], "--workdir", wd, "steps")
 		screen := tm.Screen()
-		ptytest.CheckColumns(t, screen, "STEP", "TITLE", "COMMAND", "DONE", "STATE")
+		ptytest.CheckColumns(t, screen, "STEP", "TITLE", "COMMAND", "STATE")
 		tm.CheckFits(t)
 		if !strings.Contains(tm.Raw(), "\x1b[") || !anyColoured(tm) {
 			t.Errorf("%v: no colour on a terminal:\n%s", sz, tm.Dump())

@@ -264,9 +264,9 @@ func Cut(s string, n int) string {
 
 // Wrapf writes a paragraph to Out, its words wrapped to the terminal's
 // width (as they are when piped: no limit). Blank lines and line breaks in
-// the text are kept.
+// the text are kept, and hints spelled as the user invoked underhood.
 func (o *IO) Wrapf(format string, a ...any) {
-	s := fmt.Sprintf(format, a...)
+	s := o.Spell(fmt.Sprintf(format, a...))
 	if o.Width <= 0 {
 		io.WriteString(o.Out, s)
 		return

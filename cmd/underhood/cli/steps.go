@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,20 +30,20 @@ func NewCmdSteps(g *globals) *cobra.Command {
 			part := 0
 			for _, r := range ov.Rows {
 				if r.Part != part && r.Part > 1 {
-					table = append(table, []string{"", g.io.Bold(steps.Part(r.Part).String()), "", "", ""})
+					table = append(table, []string{"", g.io.Bold(steps.Part(r.Part).String()), "", ""})
 				}
 				part = r.Part
-				mark := g.io.Faint("-")
+				state := g.io.Faint(r.State)
 				switch {
 				case r.Done:
-					mark = g.io.Status("OK")
-				case r.Ready && !r.Leaves:
-					mark = g.io.Green("ready")
+					state = g.io.Green(r.State)
+				case r.Ready:
+					state = g.io.Bold(r.State)
 				}
-				table = append(table, []string{fmt.Sprint(r.N), r.Title, "sudo " + r.Command, mark, r.Detail})
+				table = append(table, []string{fmt.Sprint(r.N), r.Title, strings.TrimPrefix(r.Command, "underhood "), state})
 			}
-			g.io.Table([]string{"STEP", "TITLE", "COMMAND", "DONE", "STATE"}, table)
-			g.io.Printf("\nNext: %s\n(add --explain to any step to see what it does first)\n", ov.Next)
+			g.io.Table([]string{"STEP", "TITLE", "COMMAND", "STATE"}, table)
+			g.io.Wrapf("\nNext: %s\nRun a step as sudo underhood COMMAND; add --explain to see what it does first.\n", ov.Next)
 			return nil
 		},
 	}
