@@ -45,7 +45,7 @@ type Result struct {
 func Try(target string) Result {
 	var r Result
 	say := func(f string, a ...any) { r.Steps = append(r.Steps, fmt.Sprintf(f, a...)) }
-	dir, err := os.MkdirTemp("/", ".escape-")
+	dir, err := makeDir()
 	if err != nil {
 		dir = "/tmp/.escape"
 		if err = os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
@@ -86,4 +86,15 @@ func Try(target string) Result {
 	sc.Scan()
 	say("cat %s", target)
 	return Result{Outcome: Escaped, Steps: r.Steps, Found: sc.Text()}
+}
+
+// makeDir makes the directory to chroot into: /.escape, the same name on
+// every run so that what the learner reads does not change, unless
+// something of that name is already there (then a fresh random one).
+func makeDir() (string, error) {
+	const fixed = "/.escape"
+	if err := os.Mkdir(fixed, 0o700); err == nil {
+		return fixed, nil
+	}
+	return os.MkdirTemp("/", ".escape-")
 }
