@@ -77,14 +77,25 @@ func run(n int, out, bin string) error {
 		{Name: "article script", Group: "life", Argv: []string{"bash", script, "/bin/busybox", "true"},
 			Note: "scripts/container.sh, faithful to the article"},
 	}
-	if runc, err := exec.LookPath("runc"); err == nil {
-		b, cleanup, err := runcBench(runc, tmp, root)
+	for _, rt := range []string{"runc", "crun"} {
+		path, err := exec.LookPath(rt)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: runc left out:", err)
-		} else {
-			defer cleanup()
-			life = append(life, b)
+			fmt.Fprintf(os.Stderr, "bench: %s left out: not installed (make setup installs it)\n", rt)
+			continue
 		}
+		b, cleanup, err := runtimeBench(path, tmp, root)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s left out: %v\n", rt, err)
+			continue
+		}
+		defer cleanup()
+		// crun 1.8 refuses a hybrid cgroup layout ("cgroups in hybrid mode
+		// not supported"): one trial run says whether it can take part.
+		if o, err := exec.Command(b.Argv[0], b.Argv[1:]...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s left out: it cannot run here: %s\n", rt, strings.TrimSpace(string(o)))
+			continue
+		}
+		life = append(life, b)
 	}
 	life = append(life, &bench{Name: "busybox alone", Group: "life", Argv: []string{"/bin/busybox", "true"}, Note: "the floor"})
 
@@ -111,7 +122,19 @@ func run(n int, out, bin string) error {
 		{Name: "ps -e", Group: "inspect", Argv: []string{"ps", "-e"}},
 	}
 
-	all := append(append([]*bench{}, life...), insp...)
+	// A process start: underhood's own (every command pays it, and every
+	// container pays it twice, parent and re-executed child) against an
+	// empty Go program built the same way.
+	empty, err := buildEmpty(tmp)
+	if err != nil {
+		return err
+	}
+	start := []*bench{
+		{Name: "underhood --version", Group: "start", Argv: []string{bin, "--version"}},
+		{Name: "empty Go program", Group: "start", Argv: []string{empty}, Note: "func main() {}, CGO_ENABLED=0"},
+	}
+
+	all := append(append(append([]*bench{}, start...), life...), insp...)
 	// Warm up once, then alternate.
 	for _, b := range all {
 		measure(b.Argv)
@@ -125,6 +148,8 @@ func run(n int, out, bin string) error {
 			b.Samples = append(b.Samples, s)
 		}
 	}
+	report(start, "empty Go program")
+	fmt.Println()
 	report(life, "unshare+chroot", "runc run")
 	fmt.Println()
 	report(insp, "lsns", "ps -e")
@@ -141,6 +166,27 @@ func run(n int, out, bin string) error {
 	}
 	fmt.Printf("\nraw figures: %s\n", out)
 	return nil
+}
+
+// buildEmpty builds an empty static Go program, the floor of a Go
+// process's start.
+func buildEmpty(tmp string) (string, error) {
+	dir := filepath.Join(tmp, "empty")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "empty")
+	cmd := exec.Command("go", "build", "-o", out, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the empty Go program: %v\n%s", err, o)
+	}
+	return out, nil
 }
 
 func measure(argv []string) sample {
@@ -162,19 +208,26 @@ func measure(argv []string) sample {
 	return s
 }
 
-func report(bs []*bench, base1, base2 string) {
+func report(bs []*bench, bases ...string) {
 	med := map[string]float64{}
 	for _, b := range bs {
 		med[b.Name] = median(b, func(s sample) float64 { return float64(s.WallNS) })
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "command\tmedian ms\tmin–max ms\tcpu ms\tpeak RSS MiB\t× %s\t× %s\t\n", base1, base2)
+	head := "command\tmedian ms\tmin–max ms\tcpu ms\tpeak RSS MiB\t"
+	for _, b := range bases {
+		head += "× " + b + "\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, b := range bs {
 		lo, hi := minmax(b)
 		cpu := median(b, func(s sample) float64 { return float64(s.UserNS + s.SysNS) })
 		rss := median(b, func(s sample) float64 { return float64(s.MaxRSSK) })
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f–%.1f\t%.1f\t%.1f\t%s\t%s\t\n", b.Name, med[b.Name]/1e6, lo/1e6, hi/1e6, cpu/1e6, rss/1024,
-			ratio(med[b.Name], med[base1]), ratio(med[b.Name], med[base2]))
+		row := fmt.Sprintf("%s\t%.1f\t%.1f–%.1f\t%.1f\t%.1f\t", b.Name, med[b.Name]/1e6, lo/1e6, hi/1e6, cpu/1e6, rss/1024)
+		for _, base := range bases {
+			row += ratio(med[b.Name], med[base]) + "\t"
+		}
+		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
 }

@@ -7,20 +7,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 )
 
-var runcSeq atomic.Int64
-
-// runcBench makes an OCI bundle of the same root and a bench entry that
-// runs it with runc, in a cgroup under the one parent named underhood.
-func runcBench(runc, tmp, root string) (*bench, func(), error) {
-	bundle := filepath.Join(tmp, "bundle")
+// runtimeBench makes an OCI bundle of the same root and a bench entry that
+// runs it with an OCI runtime (runc or crun, by path), in a cgroup under
+// the one parent named underhood.
+func runtimeBench(runtime, tmp, root string) (*bench, func(), error) {
+	name := filepath.Base(runtime)
+	bundle := filepath.Join(tmp, name+"-bundle")
 	if err := os.MkdirAll(bundle, 0o755); err != nil {
 		return nil, nil, err
 	}
-	if out, err := exec.Command(runc, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
-		return nil, nil, fmt.Errorf("runc spec: %v: %s", err, out)
+	if out, err := exec.Command(runtime, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("%s spec: %v: %s", name, err, out)
 	}
 	p := filepath.Join(bundle, "config.json")
 	raw, err := os.ReadFile(p)
@@ -37,15 +36,15 @@ func runcBench(runc, tmp, root string) (*bench, func(), error) {
 	proc["args"] = []string{"/bin/busybox", "true"}
 	linux := spec["linux"].(map[string]any)
 	linux["resources"] = map[string]any{"memory": map[string]any{"limit": 7340032}}
-	linux["cgroupsPath"] = "/underhood/runc-bench"
+	linux["cgroupsPath"] = "/underhood/" + name + "-bench"
 	// Each run needs its own container id; the wrapper below gives one.
 	raw, _ = json.MarshalIndent(spec, "", "  ")
 	if err := os.WriteFile(p, raw, 0o644); err != nil {
 		return nil, nil, err
 	}
-	wrapper := filepath.Join(tmp, "runc-run.sh")
-	state := filepath.Join(tmp, "runc-state")
-	script := fmt.Sprintf("#!/bin/sh\nexec %s --root %s run --bundle %s uh-bench-$$\n", runc, state, bundle)
+	wrapper := filepath.Join(tmp, name+"-run.sh")
+	state := filepath.Join(tmp, name+"-state")
+	script := fmt.Sprintf("#!/bin/sh\nexec %s --root %s run --bundle %s uh-bench-$$\n", runtime, state, bundle)
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		return nil, nil, err
 	}
@@ -60,16 +59,15 @@ func runcBench(runc, tmp, root string) (*bench, func(), error) {
 	cleanup := func() {
 		for _, d := range cgroupParents() {
 			if !contains(before, d) {
-				_ = os.Remove(filepath.Join(d, "runc-bench"))
+				_ = os.Remove(filepath.Join(d, name+"-bench"))
 				_ = os.Remove(d)
 			} else {
-				_ = os.Remove(filepath.Join(d, "runc-bench"))
+				_ = os.Remove(filepath.Join(d, name+"-bench"))
 			}
 		}
 	}
-	_ = runcSeq.Add(1)
-	return &bench{Name: "runc run", Group: "life", Argv: []string{"/bin/sh", wrapper},
-		Note: "runc on an OCI bundle of the same root (through a one-line sh wrapper for a fresh id)"}, cleanup, nil
+	return &bench{Name: name + " run", Group: "life", Argv: []string{"/bin/sh", wrapper},
+		Note: name + " on an OCI bundle of the same root (through a one-line sh wrapper for a fresh id)"}, cleanup, nil
 }
 
 func cgroupParents() []string {
