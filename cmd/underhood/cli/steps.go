@@ -27,7 +27,7 @@ func NewCmdSteps(g *globals) *cobra.Command {
 				return enc.Encode(ov)
 			}
 			var table [][]string
-			part := 0
+			part, pointed := 0, false
 			for _, r := range ov.Rows {
 				if r.Part != part && r.Part > 1 {
 					table = append(table, []string{"", g.io.Bold(steps.Part(r.Part).String()), "", ""})
@@ -37,6 +37,9 @@ func NewCmdSteps(g *globals) *cobra.Command {
 				switch {
 				case r.Done:
 					state = g.io.Green(r.State)
+				case !pointed:
+					// The first step not done is what to do next.
+					state, pointed = g.io.Yellow(r.State), true
 				case r.Ready:
 					state = g.io.Bold(r.State)
 				}
