@@ -175,7 +175,8 @@ func sharedRoot(w state.Workdir, s *Step) (string, error) {
 	}
 	root := w.Rootfs()
 	if err := rootfs.Check(root); err != nil {
-		return "", ui.Usagef("%v", err)
+		prep := of("rootfs")
+		return "", ui.Usagef("%v; run 'sudo %s' (%s)", err, prep.Command(), prep.Label())
 	}
 	return root, nil
 }

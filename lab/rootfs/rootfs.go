@@ -35,9 +35,6 @@ func Layout() []string { return slices.Clone(layout) }
 // Busybox is where the BusyBox of the root filesystem at dir lives.
 func Busybox(dir string) string { return filepath.Join(dir, "bin", "busybox") }
 
-// Fix is how to get a root filesystem that Check accepts.
-const Fix = "run 'sudo underhood rootfs' (step 2)"
-
 // NotReadyError is a root filesystem that a container cannot start from.
 type NotReadyError struct {
 	Dir     string
@@ -45,7 +42,7 @@ type NotReadyError struct {
 }
 
 func (e *NotReadyError) Error() string {
-	return fmt.Sprintf("root filesystem %s is not ready: %s; %s", e.Dir, e.Problem, Fix)
+	return fmt.Sprintf("root filesystem %s is not ready: %s", e.Dir, e.Problem)
 }
 
 // Safe refuses dir as a root filesystem if it is, or is the same directory

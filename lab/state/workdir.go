@@ -39,13 +39,13 @@ func Resolve(flag string) (Workdir, error) {
 	return Workdir{Root: abs}, nil
 }
 
-// Busybox is the verified BusyBox binary that step 1 leaves.
+// Busybox is the verified BusyBox binary that the download leaves.
 func (w Workdir) Busybox() string { return filepath.Join(w.Root, "busybox") }
 
 // Cache holds partial downloads.
 func (w Workdir) Cache() string { return filepath.Join(w.Root, "cache") }
 
-// Rootfs is the shared root filesystem that step 2 prepares.
+// Rootfs is the shared root filesystem that the rootfs preparation makes.
 func (w Workdir) Rootfs() string { return filepath.Join(w.Root, "rootfs") }
 
 // Runs holds one directory per container run.
