@@ -106,6 +106,7 @@ run them with sudo.`,
 	}
 	root.SetHelpCommandGroupID("tools")
 	root.SetCompletionCommandGroupID("tools")
+	addCompletion(g, root)
 	return root
 }
 
