@@ -45,6 +45,8 @@ type Result struct {
 func Try(target string) Result {
 	var r Result
 	say := func(f string, a ...any) { r.Steps = append(r.Steps, fmt.Sprintf(f, a...)) }
+	// sayWhy lines up the reasons in one column.
+	sayWhy := func(cmd, why string) { say("%-16s (%s)", cmd, why) }
 	dir, err := makeDir()
 	if err != nil {
 		dir = "/tmp/.escape"
@@ -64,18 +66,18 @@ func Try(target string) Result {
 		say("chroot %s  → %v", dir, err)
 		return Result{Outcome: Refused, Steps: r.Steps, Err: fmt.Errorf("chroot %s: %w", dir, err)}
 	}
-	say("chroot %s   (the working directory is now outside the root)", dir)
+	sayWhy("chroot "+dir, "the working directory is now outside the root")
 	for range 64 {
 		if err := unix.Chdir(".."); err != nil {
 			break
 		}
 	}
-	say("cd ..  ×64   (past where the root was: nothing stops a cwd outside it)")
+	sayWhy("cd ..  ×64", "past where the root was: nothing stops a cwd outside it")
 	if err := unix.Chroot("."); err != nil {
 		say("chroot .  → %v", err)
 		return Result{Outcome: Refused, Steps: r.Steps, Err: fmt.Errorf("chroot .: %w", err)}
 	}
-	say("chroot .     (the root is now wherever the walk ended)")
+	sayWhy("chroot .", "the root is now wherever the walk ended")
 	f, err := os.Open(target)
 	if err != nil {
 		say("cat %s  → %v", target, err)

@@ -266,19 +266,23 @@ func Cut(s string, n int) string {
 // width (as they are when piped: no limit). Blank lines and line breaks in
 // the text are kept, and hints spelled as the user invoked underhood.
 func (o *IO) Wrapf(format string, a ...any) {
-	s := o.Spell(fmt.Sprintf(format, a...))
+	o.wrapTo(o.Out, o.Spell(fmt.Sprintf(format, a...)))
+}
+
+// wrapTo writes s to w with its lines wrapped to the terminal's width.
+func (o *IO) wrapTo(w io.Writer, s string) {
 	if o.Width <= 0 {
-		io.WriteString(o.Out, s)
+		io.WriteString(w, s)
 		return
 	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		if i > 0 {
-			io.WriteString(o.Out, "\n")
+			io.WriteString(w, "\n")
 		}
 		if Width(l) > o.Width {
 			l = strings.Join(wrap(l, o.Width), "\n")
 		}
-		io.WriteString(o.Out, l)
+		io.WriteString(w, l)
 	}
 }

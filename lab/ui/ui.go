@@ -98,9 +98,10 @@ func (o *IO) Printf(format string, a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Spr
 func (o *IO) Say(a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintln(a...))) }
 
 // Note writes one line to Err: progress and explanations that are not the
-// command's data, so that piping stdout keeps only the data.
+// command's data, so that piping stdout keeps only the data. On a terminal
+// it is wrapped to the terminal's width.
 func (o *IO) Note(format string, a ...any) {
-	fmt.Fprint(o.Err, o.Spell(fmt.Sprintf(format+"\n", a...)))
+	o.wrapTo(o.Err, o.Spell(fmt.Sprintf(format+"\n", a...)))
 }
 
 // Warnf writes a highlighted warning line to Err.

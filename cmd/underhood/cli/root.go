@@ -46,7 +46,7 @@ func Execute(args []string) int {
 		g.io = ui.System(true)
 	}
 	if msg := ui.Message(err); msg != "" {
-		fmt.Fprintf(g.io.Err, "%s %s\n", g.io.Red("underhood:"), g.io.Spell(msg))
+		g.io.Note("%s %s", g.io.Red("underhood:"), msg) // wrapped on a terminal
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return 130
