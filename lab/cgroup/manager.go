@@ -267,6 +267,9 @@ func (b *base) undoCreate(err error) error {
 }
 
 func (b *base) checkLimit(limit int64) error {
+	if limit == NoLimit {
+		return nil
+	}
 	if limit <= 0 {
 		return fmt.Errorf("create cgroup %s: memory limit %d: must be a positive number of bytes", b.dir, limit)
 	}

@@ -10,6 +10,9 @@ import (
 const (
 	// DefaultLimit is the article's 7 MB: what docker run --memory=7m sets.
 	DefaultLimit = 7340032
+	// NoLimit makes a cgroup without a memory limit: one that only holds a
+	// run's processes, so that all of them can be found and ended.
+	NoLimit = -1
 	// MinLimit is the smallest limit ParseSize accepts (4 MiB): below it the
 	// container's first process (BusyBox sh) may be killed before it starts,
 	// which teaches nothing.

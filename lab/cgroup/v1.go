@@ -23,6 +23,9 @@ func (m *v1) Create(limit int64) error {
 	if err := m.makeDirs(nil); err != nil {
 		return err
 	}
+	if limit == NoLimit {
+		return nil
+	}
 	v := strconv.FormatInt(limit, 10)
 	if err := m.ops.write(m.file("memory.limit_in_bytes"), v); err != nil {
 		return m.undoCreate(fmt.Errorf("set memory limit: %w", err))

@@ -105,6 +105,21 @@ func TestV1CreateRejectsBadLimit(t *testing.T) {
 	}
 }
 
+// A cgroup that only holds processes: made, no memory limit written.
+func TestV1CreateNoLimit(t *testing.T) {
+	k := newFakeKernel(t, 1)
+	m := k.newFake("underhood", "x")
+	if err := m.Create(NoLimit); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(m.Path()) {
+		t.Error("Create(NoLimit) made no cgroup")
+	}
+	if len(k.writes) != 0 {
+		t.Errorf("Create(NoLimit) wrote %q, want nothing", k.writes)
+	}
+}
+
 func TestV1JoinProcs(t *testing.T) {
 	k := newFakeKernel(t, 1)
 	m := k.newFake("underhood", "x")

@@ -34,6 +34,9 @@ func (m *v2) Create(limit int64) error {
 	if err := m.makeDirs(m.enableControllers); err != nil {
 		return err
 	}
+	if limit == NoLimit {
+		return nil
+	}
 	if err := m.ops.write(m.file("memory.max"), strconv.FormatInt(limit, 10)); err != nil {
 		return m.undoCreate(fmt.Errorf("set memory limit: %w", err))
 	}

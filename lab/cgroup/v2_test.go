@@ -49,6 +49,22 @@ func TestV2Create(t *testing.T) {
 	}
 }
 
+// A cgroup that only holds processes: the controllers on, no limit written.
+func TestV2CreateNoLimit(t *testing.T) {
+	k := newFakeKernel(t, 2)
+	m := k.newFake("underhood", "run1")
+	if err := m.Create(NoLimit); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cgroup.subtree_control=+memory +pids +cpu", "underhood/cgroup.subtree_control=+memory +pids +cpu"}
+	if !slices.Equal(k.writes, want) {
+		t.Errorf("writes:\n got %q\nwant %q", k.writes, want)
+	}
+	if !exists(m.Path()) {
+		t.Error("Create(NoLimit) made no cgroup")
+	}
+}
+
 func TestV2CreateEnablesOnlyMissing(t *testing.T) {
 	for _, tc := range []struct {
 		name, controllers, subtree string
