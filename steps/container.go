@@ -115,6 +115,12 @@ func launchTee(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.
 		spec.SameGroup = len(opt.Argv) > 0
 	}
 	spec.Context = opt.Context
+	if spec.Memory == 0 {
+		// No limit in this step, but a cgroup all the same, to find and
+		// end every process of the run afterwards, whatever it started.
+		spec.Track, spec.CgroupParent = true, opt.CgroupParent
+		spec.Cgroups, _ = memoryHost(opt)
+	}
 	res, err := container.Run(w, *spec)
 	if err != nil && res != nil && res.SetupFailed != 0 {
 		return res, &ui.ExitError{Code: res.SetupFailed, Err: err}

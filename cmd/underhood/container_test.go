@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Step 3: after chroot there is no proc, so ls /proc and ps show nothing.
@@ -556,4 +558,56 @@ func TestKill9ChrootBackgroundJobThenCleanup(t *testing.T) {
 		t.Fatalf("cleanup: exit %d\nout: %q\nerr: %q\nleft: %q", r.code, r.out, r.err, leftovers())
 	}
 	assertClean(t)
+}
+
+// A job that a payload of steps 3 and 4 (no PID namespace) starts in a
+// session of its own outlives a kill -9 of underhood; the run's cgroup
+// holds it all the same, so cleanup ends it (issue 10, item 6).
+func TestSetsidJobEndsWithCleanup(t *testing.T) {
+	needLab(t)
+	if null := filepath.Join(workdir, "rootfs", "dev", "null"); unix.Access(null, unix.F_OK) != nil {
+		defer os.Remove(null) // made by the payload below
+	}
+	for _, step := range []string{"chroot", "mount-proc"} {
+		t.Run(step, func(t *testing.T) {
+			// ash opens /dev/null for a background job; these roots have none.
+			script := "[ -e /dev/null ] || /bin/busybox mknod /dev/null c 1 3; " +
+				"/bin/busybox setsid /bin/busybox sleep 61 & exec /bin/busybox sleep 60"
+			cmd := exec.Command(binary, "--workdir", workdir, step, "--", "/bin/busybox", "sh", "-c", script)
+			cmd.Env = append(os.Environ(), "NO_COLOR=1")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			job := 0
+			waitFor(t, 5*time.Second, func() bool { job = findProc(workdir, "sleep", "61"); return job > 0 })
+			if sid, _ := unix.Getsid(job); sid != job {
+				t.Fatalf("the job %d is not in a session of its own (sid %d)", job, sid)
+			}
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if unix.Kill(job, 0) != nil {
+				t.Fatalf("the job %d died with underhood: nothing to show", job)
+			}
+			if r := runUH(t, "cleanup", "--all"); r.code != 0 {
+				t.Fatalf("cleanup --all: exit %d\n%s%s", r.code, r.out, r.err)
+			}
+			assertClean(t)
+		})
+	}
+}
+
+// findProc finds a process "busybox APPLET ARG" whose root is inside dir.
+func findProc(dir, applet, arg string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		if root, err := os.Readlink(filepath.Join(p, "root")); err != nil || !strings.HasPrefix(root, dir) {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		if a := strings.Split(string(b), "\x00"); len(a) > 2 && a[1] == applet && a[2] == arg {
+			pid, _ := strconv.Atoi(filepath.Base(p))
+			return pid
+		}
+	}
+	return 0
 }

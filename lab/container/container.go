@@ -50,8 +50,13 @@ type Spec struct {
 	// Memory is the cgroup memory limit in bytes; 0 means no cgroup.
 	// Limits are the cgroup's task and CPU limits; Pids 0 is
 	// cgroup.DefaultPids, where the host has a pids controller.
-	Memory       int64
-	Limits       cgroup.Limits
+	Memory int64
+	Limits cgroup.Limits
+	// Track puts a run without a memory limit in a cgroup too, only to
+	// hold its processes: then every one of them (a job that left its
+	// session included) is found and ended, even after a kill -9 of
+	// underhood. Best effort: without a usable cgroup the run goes on.
+	Track        bool
 	Cgroups      cgroup.Host
 	CgroupParent string // "" means cgroup.DefaultParent
 
@@ -158,10 +163,15 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	}
 
 	var cg cgroup.Manager
-	if s.Memory > 0 {
+	switch {
+	case s.Memory > 0:
 		// Validate before anything exists on disk.
 		if cg, err = cgroup.New(s.Cgroups, s.CgroupParent, s.Name); err != nil {
 			return res, err
+		}
+	case s.Track:
+		if c, err := cgroup.New(s.Cgroups, s.CgroupParent, s.Name); err == nil {
+			cg, res.limit = c, cgroup.NoLimit
 		}
 	}
 	if interrupted() {
@@ -207,9 +217,13 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	// to be had, it is moved there below, while its runtime starts up.
 	needJoin := cg != nil
 	if cg != nil && cg.Version() == 2 {
-		if err := createCgroup(j, cg, res); err != nil {
+		if err := createCgroup(j, cg, res); err != nil && !s.Track {
 			return res, err
+		} else if err != nil {
+			cg, needJoin = nil, false // only tracking: go on without
 		}
+	}
+	if cg != nil && cg.Version() == 2 {
 		if dir, err := os.Open(cg.Path()); err == nil {
 			defer dir.Close()
 			cmd.SysProcAttr.UseCgroupFD = true
@@ -264,13 +278,15 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		}
 	}
 	if cg != nil && res.Cgroup == "" {
-		if err := createCgroup(j, cg, res); err != nil {
+		if err := createCgroup(j, cg, res); err != nil && !s.Track {
 			child.Abort()
 			return res, err
+		} else if err != nil {
+			cg, needJoin = nil, false // only tracking: go on without
 		}
 	}
 	if needJoin {
-		if err := cg.Join(pid); err != nil {
+		if err := cg.Join(pid); err != nil && !s.Track {
 			child.Abort()
 			return res, err
 		}

@@ -34,6 +34,24 @@ type suite struct {
 	run, passed, left int
 	verbose           bool
 	only              *regexp.Regexp
+
+	mu   sync.Mutex
+	seen map[string]bool // every run name seen under runs/
+}
+
+// watchRuns notes every run's name as it appears: steps without a
+// --cgroup-parent make their cgroup under the default parent, and the
+// leftover check looks for those by name.
+func (s *suite) watchRuns() {
+	for {
+		ents, _ := os.ReadDir(filepath.Join(s.work, "runs"))
+		s.mu.Lock()
+		for _, e := range ents {
+			s.seen[strings.TrimSuffix(e.Name(), ".tmp")] = true
+		}
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func main() {
@@ -60,7 +78,7 @@ func main() {
 		fatal(fmt.Errorf("-run %q: %v", *only, err))
 	}
 	s := &suite{bin: abs, only: re, work: filepath.Join(top, "lab"), verbose: *verbose,
-		parent: fmt.Sprintf("underhood/faults-%d", os.Getpid())}
+		parent: fmt.Sprintf("underhood/faults-%d", os.Getpid()), seen: map[string]bool{}}
 	defer os.RemoveAll(top)
 	defer s.removeParent()
 	if out, err := s.underhood(60*time.Second, "download", "--from", *busybox); err != nil {
@@ -70,6 +88,7 @@ func main() {
 		fatal(fmt.Errorf("rootfs: %v\n%s", err, out))
 	}
 
+	go s.watchRuns()
 	s.killNine()
 	s.escapedJobs()
 	s.signals()
@@ -450,6 +469,13 @@ func (s *suite) leftovers() []string {
 				}
 			}
 		}
+		s.mu.Lock()
+		for name := range s.seen {
+			for _, dir := range s.cgroupDirs("underhood/" + name) {
+				left = append(left, "cgroup "+dir)
+			}
+		}
+		s.mu.Unlock()
 		for _, p := range s.labProcs() {
 			left = append(left, "process "+p)
 		}
@@ -460,11 +486,16 @@ func (s *suite) leftovers() []string {
 	}
 }
 
-// cgroupDirs are the places the suite's cgroup parent may be, on v1 and v2.
-func (s *suite) cgroupDirs() []string {
+// cgroupDirs are the places the suite's cgroup parent (or the cgroup path
+// given) may be, on v1 and v2, that exist.
+func (s *suite) cgroupDirs(path ...string) []string {
+	p := s.parent
+	if len(path) > 0 {
+		p = path[0]
+	}
 	var dirs []string
 	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/unified"} {
-		dir := filepath.Join(root, s.parent)
+		dir := filepath.Join(root, p)
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 			dirs = append(dirs, dir)
 		}
