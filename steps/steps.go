@@ -25,7 +25,7 @@ func WriteExplain(o *ui.IO, s *Step) {
 	e := s.Explain
 	o.Printf("%s\n\n", o.Bold(fmt.Sprintf("Step %d: %s  (%s)", s.N, s.Title, s.Command())))
 	if len(s.Code) > 0 {
-		defer o.Printf("Read the code: %s\n", strings.Join(s.Code, ", "))
+		defer o.Wrapf("Read the code: %s\n", strings.Join(s.Code, ", "))
 	}
 	o.Printf("%s\n%s\n\n", o.Cyan("What it does"), wrap(e.What))
 	if e.Why != "" {
