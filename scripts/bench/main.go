@@ -10,15 +10,22 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 )
+
+// markdown prints the tables as Markdown, to paste into docs/performance.md.
+var markdown = flag.Bool("markdown", false, "print the tables as Markdown, for docs/performance.md")
 
 type bench struct {
 	Name    string   `json:"name"`
@@ -101,7 +108,11 @@ func run(n int, out, bin string) error {
 
 	// The inspector against the tools it must not be slower than: the
 	// host overview against lsns, one running lab container against ps -e.
-	box := exec.Command(bin, "--workdir", wd, "run", "--name", "benchbox", "--", "/bin/busybox", "sleep", "3600")
+	boxName := fmt.Sprintf("benchbox-%d", os.Getpid())
+	box := exec.Command(bin, "--workdir", wd, "run", "--name", boxName, "--", "/bin/busybox", "sleep", "3600")
+	// If the bench dies (Ctrl-C, a closed pipe), the container ends and
+	// cleans up all the same.
+	box.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := box.Start(); err != nil {
 		return fmt.Errorf("start the container to inspect: %w", err)
 	}
@@ -109,7 +120,7 @@ func run(n int, out, bin string) error {
 		_ = box.Process.Signal(syscall.SIGTERM) // underhood ends it and cleans up
 		_ = box.Wait()
 	}()
-	for i := 0; exec.Command(bin, "--workdir", wd, "inspect", "benchbox", "--json").Run() != nil; i++ {
+	for i := 0; exec.Command(bin, "--workdir", wd, "inspect", boxName, "--json").Run() != nil; i++ {
 		if i > 100 {
 			return fmt.Errorf("the container to inspect did not start")
 		}
@@ -118,7 +129,7 @@ func run(n int, out, bin string) error {
 	insp := []*bench{
 		{Name: "underhood inspect (host)", Group: "inspect", Argv: []string{bin, "--workdir", wd, "inspect", "--json"}},
 		{Name: "lsns", Group: "inspect", Argv: []string{"lsns", "-J"}},
-		{Name: "underhood inspect NAME", Group: "inspect", Argv: []string{bin, "--workdir", wd, "inspect", "benchbox", "--json"}},
+		{Name: "underhood inspect NAME", Group: "inspect", Argv: []string{bin, "--workdir", wd, "inspect", boxName, "--json"}},
 		{Name: "ps -e", Group: "inspect", Argv: []string{"ps", "-e"}},
 	}
 
@@ -208,28 +219,64 @@ func measure(argv []string) sample {
 	return s
 }
 
+// report prints one table of medians and ratios: aligned columns on the
+// terminal, or a Markdown table (for docs/performance.md) with -markdown.
 func report(bs []*bench, bases ...string) {
 	med := map[string]float64{}
 	for _, b := range bs {
 		med[b.Name] = median(b, func(s sample) float64 { return float64(s.WallNS) })
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "command\tmedian ms\tmin–max ms\tcpu ms\tpeak RSS MiB\t"
+	head := []string{"command", "median ms", "min–max ms", "CPU ms", "peak RSS MiB"}
 	for _, b := range bases {
-		head += "× " + b + "\t"
+		head = append(head, "× "+b)
 	}
-	fmt.Fprintln(tw, head)
+	var rows [][]string
 	for _, b := range bs {
 		lo, hi := minmax(b)
 		cpu := median(b, func(s sample) float64 { return float64(s.UserNS + s.SysNS) })
 		rss := median(b, func(s sample) float64 { return float64(s.MaxRSSK) })
-		row := fmt.Sprintf("%s\t%.1f\t%.1f–%.1f\t%.1f\t%.1f\t", b.Name, med[b.Name]/1e6, lo/1e6, hi/1e6, cpu/1e6, rss/1024)
+		row := []string{b.Name, fmt.Sprintf("%.1f", med[b.Name]/1e6), fmt.Sprintf("%.1f–%.1f", lo/1e6, hi/1e6),
+			fmt.Sprintf("%.1f", cpu/1e6), fmt.Sprintf("%.1f", rss/1024)}
 		for _, base := range bases {
-			row += ratio(med[b.Name], med[base]) + "\t"
+			row = append(row, ratio(med[b.Name], med[base]))
 		}
-		fmt.Fprintln(tw, row)
+		rows = append(rows, row)
 	}
-	tw.Flush()
+	table(os.Stdout, *markdown, head, rows)
+}
+
+// table draws with tablewriter: no borders on a terminal, Markdown for the
+// docs; the first column left, the figures right.
+func table(w io.Writer, md bool, head []string, rows [][]string) {
+	align := make([]tw.Align, len(head))
+	for i := range align {
+		align[i] = tw.AlignRight
+	}
+	align[0] = tw.AlignLeft
+	var r tw.Renderer = renderer.NewBlueprint(tw.Rendition{
+		Borders: tw.BorderNone,
+		Settings: tw.Settings{
+			Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
+			Lines:      tw.Lines{ShowHeaderLine: tw.Off},
+		},
+	})
+	if md {
+		r = renderer.NewMarkdown()
+	}
+	var b strings.Builder
+	t := tablewriter.NewTable(&b, tablewriter.WithRenderer(r),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}))
+	t.Header(head)
+	_ = t.Bulk(rows)
+	_ = t.Render()
+	for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		if !md {
+			l = strings.TrimRight(strings.TrimPrefix(l, " "), " ") // no padding at the edges
+		}
+		fmt.Fprintln(w, l)
+	}
 }
 
 func ratio(a, b float64) string {
