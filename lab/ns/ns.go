@@ -181,16 +181,38 @@ func Init() {
 	// One OS thread for the namespace-sensitive calls below; nothing else
 	// runs in this process.
 	runtime.LockOSThread()
-	failCode := func(code int, format string, a ...any) {
-		msg := fmt.Sprintf("%d:%s", code, fmt.Sprintf(format, a...))
-		_, _ = unix.Write(4, []byte(msg))
-		os.Exit(code)
+	waitForRelease()
+	closeInherited()
+	fl, root, hostname, argv := initArgs()
+	if err := setup(fl, root, hostname); err != nil {
+		initFail(1, "%v", err)
 	}
-	fail := func(format string, a ...any) { failCode(1, format, a...) }
-	// Until the exec, the parent decides what a signal means (it aborts a
-	// start it was told to stop). Caught signals go back to their default
-	// at exec, so the payload starts with none of these caught or ignored,
-	// not even SIGTTOU/SIGTTIN, which underhood ignores itself.
+	path, err := lookPath(argv[0])
+	if err != nil {
+		initFail(exitCodeOf(err), "%v", err)
+	}
+	if fl&DropPrivileges != 0 {
+		if err := dropPrivileges(); err != nil {
+			initFail(1, "%v", err)
+		}
+	}
+	execPayload(path, argv)
+}
+
+// initFail tells the parent why the start failed (on fd 4), and exits.
+func initFail(code int, format string, a ...any) {
+	msg := fmt.Sprintf("%d:%s", code, fmt.Sprintf(format, a...))
+	_, _ = unix.Write(4, []byte(msg))
+	os.Exit(code)
+}
+
+// waitForRelease blocks until the parent has the run's root and cgroup
+// ready and writes one byte on fd 3. Until the exec, the parent decides
+// what a signal means (it aborts a start it was told to stop). Caught
+// signals go back to their default at exec, so the payload starts with
+// none of these caught or ignored, not even SIGTTOU/SIGTTIN, which
+// underhood ignores itself.
+func waitForRelease() {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
 		syscall.SIGTTOU, syscall.SIGTTIN)
 	var b [1]byte
@@ -198,48 +220,48 @@ func Init() {
 		os.Exit(1) // the parent gave up before releasing us
 	}
 	unix.Close(3)
-	// Nothing of underhood's may leak into the payload: every descriptor
-	// above stderr, inherited or ours, closes on exec. Done before the
-	// chroot, so the fallback still sees the host's /proc.
+}
+
+// closeInherited: nothing of underhood's may leak into the payload; every
+// descriptor above stderr, inherited or ours, closes on exec. Done before
+// the chroot, so the fallback still sees the host's /proc.
+func closeInherited() {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		closeFromProc()
 	}
+}
 
+// initArgs reads what Command put on the child's command line:
+// InitArg FLAGS ROOT HOSTNAME -- ARGV...
+func initArgs() (fl Flags, root, hostname string, argv []string) {
 	a := os.Args
 	if len(a) < 7 || a[5] != "--" {
-		fail("container init: malformed arguments %q", a)
+		initFail(1, "container init: malformed arguments %q", a)
 	}
-	fl, err := strconv.ParseUint(a[2], 10, 32)
+	n, err := strconv.ParseUint(a[2], 10, 32)
 	if err != nil {
-		fail("container init: flags %q: %v", a[2], err)
+		initFail(1, "container init: flags %q: %v", a[2], err)
 	}
-	if err := setup(Flags(fl), a[3], a[4]); err != nil {
-		fail("%v", err)
-	}
-	argv := a[6:]
-	path, err := lookPath(argv[0])
-	if err != nil {
-		failCode(exitCodeOf(err), "%v", err)
-	}
-	if Flags(fl)&DropPrivileges != 0 {
-		if err := dropPrivileges(); err != nil {
-			fail("%v", err)
-		}
-	}
-	err = unix.Exec(path, argv, os.Environ())
+	return Flags(n), a[3], a[4], a[6:]
+}
+
+// execPayload becomes the payload, or says why the kernel refused it in
+// the shell's terms (126 cannot execute, 127 not found).
+func execPayload(path string, argv []string) {
+	err := unix.Exec(path, argv, os.Environ())
 	switch err {
 	case unix.EACCES:
 		var st unix.Statfs_t
 		if unix.Statfs(path, &st) == nil && st.Flags&unix.ST_NOEXEC != 0 {
-			failCode(126, "exec %s: the filesystem it is on is mounted noexec: use --workdir on another one", path)
+			initFail(126, "exec %s: the filesystem it is on is mounted noexec: use --workdir on another one", path)
 		}
-		failCode(126, "exec %s: permission denied", path)
+		initFail(126, "exec %s: permission denied", path)
 	case unix.ENOENT:
-		failCode(127, "exec %s: the file is there, but the program it needs to start (the interpreter named after #! or the ELF loader) is not in the container", path)
+		initFail(127, "exec %s: the file is there, but the program it needs to start (the interpreter named after #! or the ELF loader) is not in the container", path)
 	case unix.ENOEXEC:
-		failCode(126, "exec %s: not a program this kernel can run (a script needs a #! line)", path)
+		initFail(126, "exec %s: not a program this kernel can run (a script needs a #! line)", path)
 	}
-	fail("exec %s: %v", path, err)
+	initFail(1, "exec %s: %v", path, err)
 }
 
 // notFound and notExecutable carry a shell's exit codes for lookPath.
