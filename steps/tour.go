@@ -61,7 +61,7 @@ func tourSteps() []*Step {
 	return out
 }
 
-// Tour is the instructor's live demo: steps 1 to 7 in order (from
+// Tour is the instructor's live demo: every step in order (from
 // opt.From), each with what it shows, the article's shell commands and a
 // demo that runs by itself, then the one thing to look at. On a terminal it
 // waits for Enter between steps. It leaves nothing behind but the BusyBox
@@ -96,9 +96,9 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 			return err
 		}
 		if ok {
-			o.Say(o.Bold(o.Green("▶ " + seen)))
+			o.Wrapf("%s\n", o.Bold(o.Green("▶ "+seen)))
 		} else {
-			o.Say(o.Bold(o.Yellow("▶ Not what the tour expected: " + seen)))
+			o.Wrapf("%s\n", o.Bold(o.Yellow("▶ Not what the tour expected: "+seen)))
 			surprises = append(surprises, strconv.Itoa(s.N))
 		}
 		if i < len(stops)-1 {
@@ -148,7 +148,24 @@ func (t *tour) pause(next *Step) error {
 		t.o.Say()
 		return nil
 	}
-	fmt.Fprintf(t.o.Err, "\n%s ", t.o.Faint(fmt.Sprintf("[Enter] step %d: %s   (Ctrl-C ends the tour)", next.N, next.Title)))
+	prompt := fmt.Sprintf("[Enter] step %d: %s   (Ctrl-C ends the tour)", next.N, next.Title)
+	stopped := fmt.Errorf("tour stopped before step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", next.N, next.N)
+	return t.waitEnter(prompt, stopped)
+}
+
+// more pauses inside a stop, before what, so that each part of a long
+// stop fits one screen; on a terminal only, and never with --no-pause.
+func (t *tour) more(what string, s *Step) error {
+	if t.opt.NoPause || !t.o.InTTY {
+		return nil
+	}
+	stopped := fmt.Errorf("tour stopped in step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", s.N, s.N)
+	return t.waitEnter("[Enter] "+what+"   (Ctrl-C ends the tour)", stopped)
+}
+
+// waitEnter shows prompt and waits for Enter; Ctrl-C gives stopped.
+func (t *tour) waitEnter(prompt string, stopped error) error {
+	fmt.Fprintf(t.o.Err, "\n%s ", t.o.Faint(prompt))
 	done := make(chan error, 1)
 	go func() {
 		_, err := t.in.ReadString('\n')
@@ -157,7 +174,7 @@ func (t *tour) pause(next *Step) error {
 	select {
 	case <-t.ctx.Done():
 		fmt.Fprintln(t.o.Err)
-		return &ui.ExitError{Code: 130, Err: fmt.Errorf("tour stopped before step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", next.N, next.N)}
+		return &ui.ExitError{Code: 130, Err: stopped}
 	case err := <-done:
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("tour: read the terminal: %w", err)
@@ -194,7 +211,7 @@ func (t *tour) sub(in io.Reader) (*ui.IO, *capture, *capture) {
 		in = strings.NewReader("")
 	}
 	return &ui.IO{In: in, Out: io.MultiWriter(t.o.Out, out), Err: io.MultiWriter(t.o.Err, errs),
-		OutTTY: t.o.OutTTY, Color: t.o.Color}, out, errs
+		OutTTY: t.o.OutTTY, Color: t.o.Color, Width: t.o.Width, Height: t.o.Height}, out, errs
 }
 
 func (t *tour) options(argv ...string) ContainerOptions {
@@ -348,7 +365,17 @@ echo "(the hog survived)"
 			runErr, waited = <-done, true
 		case <-tick.C:
 			if strings.Contains(out.String(), tourReady) {
+				if err := t.more("the host's view of the running container", of("run")); err != nil {
+					_ = typist.Close() // the shell ends, and the run cleans up
+					<-done
+					return "", false, err
+				}
 				t.inspect(name)
+				if err := t.more("hostname, ps and the hog, typed into its shell", of("run")); err != nil {
+					_ = typist.Close()
+					<-done
+					return "", false, err
+				}
 				_, _ = typist.Write([]byte(rest))
 				_ = typist.Close()
 				runErr, waited = <-done, true
@@ -393,13 +420,21 @@ func (t *tour) inspect(name string) {
 		o.Warnf("the inspector cannot find container %s: %v", name, err)
 		return
 	}
-	o.Say()
+	if t.opt.NoPause || !o.InTTY {
+		o.Say() // on a terminal, the Enter at the pause ends the line above
+	}
 	o.Say(o.Cyan("The host's view, as sudo underhood inspect " + name + " shows it:"))
 	src, err := inspect.Default([]inspect.Lab{{Name: name, Kind: "run", PID: pid}})
 	if err == nil {
 		var r *inspect.Report
 		if r, err = inspect.Inspect(src, pid); err == nil {
-			inspect.Write(o, r)
+			// The compact view, as inspect --watch shows it: one screen
+			// with the line above it and the prompt below.
+			h := o.Height
+			if h <= 0 {
+				h = 24
+			}
+			inspect.WriteCompact(o, r, inspect.Sections, h-3)
 			return
 		}
 	}

@@ -142,3 +142,33 @@ func waitRunning(t *testing.T, name string) {
 	}
 	t.Fatalf("%s is not running after 10s", name)
 }
+
+// The tour on an 80×24 terminal: step 7 pauses before the host's view and
+// before the hog, so that the inspector's part is on one screen; Ctrl-C at
+// a pause ends the tour with 130, says how to resume, and leaves nothing.
+func TestPtyTourPausesInsideAStop(t *testing.T) {
+	needLab(t)
+	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "tour", "--from", "7", "--cgroup-parent", cgParent))
+	tm.WaitFor(t, "[Enter] the host's view", 30*time.Second)
+	tm.Send(t, "\r")
+	tm.WaitFor(t, "[Enter] hostname, ps and the hog", 30*time.Second)
+	screen := strings.Join(tm.Screen(), "\n")
+	for _, want := range []string{" (host PID ", "cgroup /", "Processes: 1 in its PID namespace", "/bin/busybox sh", "Namespaces: 3 of 8 isolated", "Filesystem: "} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the host's view is not on one screen with its prompt: no %q\n%s", want, tm.Dump())
+		}
+	}
+	tm.Send(t, "\r")
+	tm.WaitFor(t, "[Enter] step 8", 30*time.Second)
+	if !strings.Contains(strings.Join(tm.Screen(), "\n"), "Killed") {
+		t.Errorf("the hog's part of step 7 is not on the screen:\n%s", tm.Dump())
+	}
+	tm.Send(t, "\x03")
+	if code := tm.Wait(t, 20*time.Second); code != 130 {
+		t.Errorf("Ctrl-C at a pause: exit %d, want 130\n%s", code, tm.Dump())
+	}
+	if !strings.Contains(tm.Raw(), "tour --from 8')") {
+		t.Errorf("Ctrl-C at a pause does not say how to resume:\n%s", tm.Dump())
+	}
+	assertClean(t)
+}
