@@ -27,8 +27,9 @@ type fakeKernel struct {
 	oldOOM       bool // memory.oom_control without the oom_kill line
 	unkillable   bool // kill does nothing
 
-	writes     []string // "rel/path=value" for every control-file write
-	rmdirBusy  int      // EBUSY answers before rmdir succeeds
+	writes     []string       // "rel/path=value" for every control-file write
+	rmdirBusy  int            // EBUSY answers before rmdir succeeds
+	busyOn     map[string]int // EBUSY answers for one directory
 	rmdirCalls int
 	killed     []int
 	sleeps     []time.Duration
@@ -73,6 +74,10 @@ func (k *fakeKernel) ops() sysOps {
 			}
 			if k.rmdirBusy > 0 {
 				k.rmdirBusy--
+				return &fs.PathError{Op: "rmdir", Path: p, Err: syscall.EBUSY}
+			}
+			if k.busyOn[p] > 0 {
+				k.busyOn[p]--
 				return &fs.PathError{Op: "rmdir", Path: p, Err: syscall.EBUSY}
 			}
 			entries, _ := os.ReadDir(p)

@@ -356,10 +356,17 @@ func (b *base) remove(kill func() error) error {
 	if err := kill(); err != nil {
 		return fmt.Errorf("remove cgroup: %w", err)
 	}
+	return b.rmdir(b.dir)
+}
+
+// rmdir removes an empty cgroup directory, backing off while the kernel
+// still says EBUSY: the processes just killed take a moment to leave, and
+// on v1 they leave each hierarchy (memory, pids, cpu) in its own time.
+func (b *base) rmdir(dir string) error {
 	deadline := b.ops.now().Add(removeTimeout)
 	delay := 10 * time.Millisecond
 	for {
-		err := b.ops.rmdir(b.dir)
+		err := b.ops.rmdir(dir)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}

@@ -1,9 +1,7 @@
 package cgroup
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -86,8 +84,8 @@ func (m *v1) Remove() error {
 		return err
 	}
 	for _, d := range m.extras() {
-		if err := m.ops.rmdir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove cgroup: %w", err)
+		if err := m.rmdir(d); err != nil {
+			return err
 		}
 	}
 	return nil

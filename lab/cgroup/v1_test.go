@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -185,6 +186,27 @@ func TestV1OOMKills(t *testing.T) {
 				t.Errorf("OOMKills = %d, %v; want %d", n, err, tc.want)
 			}
 		})
+	}
+}
+
+// The run's cgroup in the pids hierarchy may still be busy a moment after
+// the memory one was removed: Remove waits for it the same way.
+func TestV1RemoveWaitsForTheOtherHierarchies(t *testing.T) {
+	k := newFakeKernel(t, 1)
+	m := k.newFake("underhood", "x")
+	if err := m.Create(DefaultLimit); err != nil {
+		t.Fatal(err)
+	}
+	pids := m.(*v1).extraDir("pids")
+	if err := os.MkdirAll(pids, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k.busyOn = map[string]int{pids: 2}
+	if err := m.Remove(); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if exists(pids) || exists(m.Path()) {
+		t.Errorf("left %s or %s", pids, m.Path())
 	}
 }
 
