@@ -8,12 +8,13 @@ import (
 	"github.com/underhood/underhood/lab/caps"
 )
 
-// Step 8: the escape reads a host file under chroot and is held by
-// pivot_root; nothing is left.
+// Step 8: the escape reads a host file under chroot (/etc/hostname, or
+// /etc/passwd where the host has no hostname file, as in the VM test) and
+// is held by pivot_root; nothing is left.
 func TestPivotRootHoldsTheEscape(t *testing.T) {
 	needLab(t)
 	r := runUH(t, "pivot-root", "--cgroup-parent", cgParent)
-	if r.code != 0 || !strings.Contains(r.out, "Escaped: read /etc/hostname") || !strings.Contains(r.out, "Held:") {
+	if r.code != 0 || !strings.Contains(r.out, "Escaped: read /etc/") || !strings.Contains(r.out, "Held:") {
 		t.Errorf("exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	assertClean(t)
