@@ -229,7 +229,11 @@ func TestInspectLabContainer(t *testing.T) {
 // and inspect ends by itself when the container does.
 func TestInspectWatchHog(t *testing.T) {
 	needLab(t)
-	run, _, _ := startRun(t, "hogw", "/bin/busybox", "sh", "-c", "busybox sleep 1; data=$(busybox head -c 7500000 /dev/urandom)")
+	// The hog grows in two stages: 2 MB held for half a second, which the
+	// 100 ms snapshots must see, then the 7.5 MB that the OOM killer ends.
+	// (In one stage the climb to the kill can fall between two snapshots,
+	// and the cgroup is gone before the watch reads its peak: CI saw that.)
+	run, _, _ := startRun(t, "hogw", "/bin/busybox", "sh", "-c", "busybox sleep 1; held=$(busybox head -c 2000000 /dev/urandom); busybox sleep 0.5; data=$(busybox head -c 7500000 /dev/urandom)")
 	defer func() { stopRun(t, run); assertClean(t) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
