@@ -11,8 +11,13 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: build
 
+# underhood, and beside it underhood-init: the small program that becomes
+# each container's first process (underhood runs itself where it is missing).
+INIT    = $(dir $(BIN))underhood-init
+
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/underhood
+	CGO_ENABLED=0 $(GO) build -o $(INIT) ./cmd/underhood-init
 
 # vet + every test; the root-only tests run when this runs as root.
 # (It installs nothing: 'make setup' does, and CI runs it first.)
@@ -36,9 +41,10 @@ tidy-check:
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/underhood
+	install -D -m 0755 $(INIT) $(DESTDIR)$(PREFIX)/bin/underhood-init
 
 clean:
-	rm -f $(BIN)
+	rm -f $(BIN) $(INIT)
 
 # Set up this machine (BusyBox from the distribution as a fallback).
 setup:

@@ -214,6 +214,8 @@ build_payload() {
   mkdir -p "$root/bin" "$root/tests" "$root/src"
   export CGO_ENABLED=0 GOOS=linux GOARCH=amd64
   "$GO" build -trimpath -o "$root/bin/underhood" ./cmd/underhood
+  # Beside it, as make install puts it: the containers' first process.
+  "$GO" build -trimpath -o "$root/bin/underhood-init" ./cmd/underhood-init
   for pkg in $VM_TEST_PKGS; do
     rel=${pkg#./}
     rel=${rel%/}
@@ -230,6 +232,7 @@ build_payload() {
   printf '%s\n' "$VM_TEST_SKIP" >"$root/tests/skip"
   for t in $VM_HOST_TOOLS; do copy_tool "$t" "$root"; done
   file_is_static "$root/bin/underhood" || die "underhood is not static"
+  file_is_static "$root/bin/underhood-init" || die "underhood-init is not static"
   (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
     gzip -1 >"$VM_DIR/payload.cpio.gz"
   cat "$VM_DIR/base.cpio.gz" "$VM_DIR/payload.cpio.gz" >"$VM_DIR/initrd.img"

@@ -24,7 +24,7 @@ func init() {
 				"busybox ps -A         # only its header: no process",
 			},
 			Syscalls: []string{
-				"clone(2) + execve(/proc/self/exe)   underhood re-executes itself as a small init",
+				"clone(2) + execve(underhood-init)    a small init program beside underhood",
 				"chroot(\"<workdir>/rootfs\"), chdir(\"/\")",
 				"execve(\"/bin/busybox\", [\"busybox\", \"sh\"])",
 				"mkdir(\"underhood/NAME\"), cgroup.procs   no limit: to find all its processes",

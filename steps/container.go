@@ -38,7 +38,7 @@ type ContainerOptions struct {
 	Keep         bool     // step 7
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
-	Self         string // executable to re-exec; "" = /proc/self/exe
+	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
 	// Context is cancelled by SIGINT/SIGTERM/SIGHUP from the program's
 	// start; a signal that came before the step began stops it.
 	Context context.Context

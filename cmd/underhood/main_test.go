@@ -40,8 +40,10 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	} else {
+		// underhood and, beside it as make build puts it, its small init
+		// program (lab/ns InitProgram), which the containers start.
 		binary = filepath.Join(tmp, "underhood")
-		build := exec.Command("go", "build", "-o", binary, ".")
+		build := exec.Command("go", "build", "-o", tmp+"/", ".", "../underhood-init")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build underhood: %v\n%s", err, out)
