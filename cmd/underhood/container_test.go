@@ -546,12 +546,28 @@ func TestKill9ChrootBackgroundJobThenCleanup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { b, _ := os.ReadFile(out.Name()); return strings.Contains(string(b), "bg=") })
-	time.Sleep(100 * time.Millisecond)
+	// Should the test stop early: underhood (ours, by PID) and its run go.
+	t.Cleanup(func() { _ = cmd.Process.Kill(); runUH(nil, "cleanup", "--all") })
+	// Both sleeps, the job and the payload, rooted in the lab, before the
+	// kill (on a slow machine, such as the VM test's, "bg=" comes first).
+	processes := func() (n int) {
+		for _, l := range leftovers() {
+			if strings.HasPrefix(l, "process ") && strings.Contains(l, "(root in") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(out.Name())
+		return strings.Contains(string(b), "bg=") && processes() >= 2
+	})
+	before := leftovers()
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if left := leftovers(); !strings.Contains(strings.Join(left, " "), "process") {
-		t.Fatalf("no process was left after kill -9 (only %q): the test would prove nothing", left)
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("no process was left after kill -9 (only %q; before it: %q; output %q): the test would prove nothing", left, before, b)
 	}
 	r := runUH(t, "cleanup", "--all")
 	if r.code != 0 || !strings.Contains(r.out, "killed process") {
