@@ -26,10 +26,10 @@ import (
 
 // TourOptions are what an instructor can set on the tour.
 type TourOptions struct {
-	From         int  // the first step, 1–7; 0 means 1
+	From         int  // the first step, from 1; 0 means 1
 	NoPause      bool // never wait for Enter (recordings, tests)
 	CgroupParent string
-	Self         string // executable to re-exec; "" = /proc/self/exe
+	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
 }
 
 // TourStop is a step's stop in the tour: what to say, what the underhood
