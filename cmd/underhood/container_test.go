@@ -627,3 +627,30 @@ func findProc(dir, applet, arg string) int {
 	}
 	return 0
 }
+
+// A reader that goes away (underhood ... | head -1) must not kill underhood
+// mid-run: a write to the closed pipe is an error it can ignore, not
+// SIGPIPE, and the run is cleaned up as always.
+func TestClosedPipeLeavesNothing(t *testing.T) {
+	needLab(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "pipeclosed", "--cgroup-parent", cgParent, "--",
+		"/bin/busybox", "sh", "-c", "echo one; busybox sleep 0.5; echo two; busybox sleep 0.5; echo three")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var b [1]byte
+	_, _ = r.Read(b[:]) // the first byte, then the reader is gone
+	r.Close()
+	code := exitCode(cmd.Wait())
+	if code == 128+int(syscall.SIGPIPE) || code == -1 {
+		t.Errorf("underhood died of SIGPIPE (exit %d)", code)
+	}
+	assertClean(t)
+}

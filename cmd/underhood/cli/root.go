@@ -34,6 +34,11 @@ type globals struct {
 func Execute(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// A reader that went away (underhood ... | head) makes a write fail
+	// with EPIPE instead of killing underhood by SIGPIPE in the middle of
+	// a run, before its cleanup. Caught, not ignored: a payload starts
+	// with SIGPIPE at its default again, as exec resets caught signals.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	g := &globals{}
 	root := newRootCmd(g)
