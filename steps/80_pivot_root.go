@@ -102,8 +102,8 @@ func PivotRoot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(self); err != nil {
-		return fmt.Errorf("underhood at %s cannot run inside the container (%v): use a static build, e.g. make build (CGO_ENABLED=0)", self, err)
+	if err := selfInContainer(self); err != nil {
+		return err
 	}
 	limit := limitOf(opt)
 	if len(opt.Argv) > 0 {
@@ -154,6 +154,21 @@ func stopped(o *ui.IO, err error, res *container.Result) error {
 		return &ui.ExitError{Code: res.Status()}
 	}
 	return errors.New("the run did not start")
+}
+
+// selfInContainer: this step copies underhood into its container, whose
+// root has BusyBox and nothing else, so underhood must be a static build.
+func selfInContainer(self string) error {
+	err := busybox.CheckStatic(self)
+	var dyn *busybox.DynamicError
+	if errors.As(err, &dyn) {
+		return fmt.Errorf("underhood at %s is dynamically linked (needs %s; a plain 'go build' links it so): this step runs it inside the container, which has no loader. "+
+			"Build it static and run that one: make build (or CGO_ENABLED=0 go build ./cmd/underhood), then sudo ./underhood", self, dyn.Needs)
+	}
+	if err != nil {
+		return fmt.Errorf("underhood at %s cannot run inside the container: %v", self, err)
+	}
+	return nil
 }
 
 // selfPath is the underhood binary to copy into a container.

@@ -83,9 +83,17 @@ func checkStatic(path, goarch string) error {
 		if needs == "" {
 			needs = "a dynamic loader"
 		}
-		return fmt.Errorf("%s is dynamically linked (needs %s), and that loader is not inside the container's root filesystem; use a static BusyBox, e.g. /bin/busybox from busybox-static", path, needs)
+		return &DynamicError{Path: path, Needs: needs}
 	}
 	return nil
+}
+
+// DynamicError: the program at Path needs a dynamic loader (Needs) that a
+// container's root filesystem does not have.
+type DynamicError struct{ Path, Needs string }
+
+func (e *DynamicError) Error() string {
+	return fmt.Sprintf("%s is dynamically linked (needs %s), and that loader is not inside the container's root filesystem; use a static BusyBox, e.g. /bin/busybox from busybox-static", e.Path, e.Needs)
 }
 
 // describeStart shows how a non-ELF file begins, which often says what it
