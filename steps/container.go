@@ -39,6 +39,9 @@ type ContainerOptions struct {
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
 	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
+	// Shown is how the step's banner names the payload, where Argv is a
+	// wrapper (the tour's scripted shells); "" = Argv itself.
+	Shown string
 	// Context is cancelled by SIGINT/SIGTERM/SIGHUP from the program's
 	// start; a signal that came before the step began stops it.
 	Context context.Context
@@ -257,6 +260,9 @@ func stepTag(o *ui.IO, s *Step) string { return o.Cyan(fmt.Sprintf("Step %d:", s
 
 // payloadName is what a step runs, for its first note.
 func payloadName(opt ContainerOptions) string {
+	if opt.Shown != "" {
+		return opt.Shown
+	}
 	if len(opt.Argv) == 0 {
 		return "a BusyBox shell"
 	}

@@ -263,8 +263,10 @@ var pidLine = regexp.MustCompile(`(?m)^\s*(\d+)\s+\S`)
 
 func (t *tour) chroot() (string, bool, error) {
 	sub, out, _ := t.sub(nil)
-	code, err := payloadStatus(Chroot(sub, t.w, t.options("/bin/busybox", "sh", "-c",
-		`echo "/ # busybox ls /proc"; busybox ls /proc; echo "/ # busybox ps -A"; busybox ps -A`)))
+	opt := t.options("/bin/busybox", "sh", "-c",
+		`echo "/ # busybox ls /proc"; busybox ls /proc; echo "/ # busybox ps -A"; busybox ps -A`)
+	opt.Shown = "a BusyBox shell (typing busybox ls /proc and busybox ps -A)"
+	code, err := payloadStatus(Chroot(sub, t.w, opt))
 	if err != nil {
 		return "", false, err
 	}
@@ -279,8 +281,10 @@ func (t *tour) chroot() (string, bool, error) {
 
 func (t *tour) mountProc() (string, bool, error) {
 	sub, out, _ := t.sub(nil)
-	code, err := payloadStatus(MountProc(sub, t.w, t.options("/bin/busybox", "sh", "-c",
-		`echo "/ # busybox ps -A | busybox wc -l"; busybox ps -A | busybox wc -l`)))
+	opt := t.options("/bin/busybox", "sh", "-c",
+		`echo "/ # busybox ps -A | busybox wc -l"; busybox ps -A | busybox wc -l`)
+	opt.Shown = "a BusyBox shell (typing busybox ps -A | busybox wc -l)"
+	code, err := payloadStatus(MountProc(sub, t.w, opt))
 	if err != nil {
 		return "", false, err
 	}
