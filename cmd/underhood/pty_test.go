@@ -184,3 +184,20 @@ func containsAny(s string, alts []string) bool {
 	}
 	return false
 }
+
+// A failed check's hints and verdict wrap at spaces within the terminal
+// (the terminal cut "--mount-proc" in two at 80 columns before).
+func TestPtyCheckHintsFit(t *testing.T) {
+	wd := ptyWorkdir(t)
+	empty := t.TempDir()
+	for _, sz := range sizes {
+		tm := ptytest.Start(t, sz[0], sz[1], exec.Command(binary, "--workdir", wd, "check", "4", "--rootfs", empty))
+		if code := tm.Wait(t, 60*time.Second); code != 1 {
+			t.Errorf("%v: check 4 of an empty root: exit %d, want 1\n%s", sz, code, tm.Dump())
+		}
+		if !strings.Contains(tm.Dump(), "What to do:") {
+			t.Errorf("%v: no hints:\n%s", sz, tm.Dump())
+		}
+		tm.CheckFits(t)
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/state"
@@ -150,7 +149,7 @@ func (r Report) Print(o *ui.IO, asJSON bool) error {
 			return err
 		}
 	} else {
-		o.Say(o.Bold(fmt.Sprintf("Step %d: %s", r.Step, r.Title)) + " — checking " + r.Target)
+		o.Hanging(o.Bold(fmt.Sprintf("Step %d: %s", r.Step, r.Title))+" — checking "+r.Target, 2)
 		o.Say()
 		rows := make([][]string, 0, len(r.Items))
 		for _, it := range r.Items {
@@ -170,10 +169,12 @@ func (r Report) Print(o *ui.IO, asJSON bool) error {
 		if len(todo) > 0 {
 			o.Say()
 			o.Say(o.Bold("What to do:"))
-			o.Say(strings.Join(todo, "\n"))
+			for _, l := range todo {
+				o.Hanging(l, 4) // wrapped at spaces on a terminal, commands whole
+			}
 		}
 		o.Say()
-		o.Say(r.verdict())
+		o.Hanging(r.verdict(), 0)
 	}
 	if !r.Passed {
 		return &ui.ExitError{Code: 1}
