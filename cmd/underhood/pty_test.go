@@ -201,3 +201,33 @@ func TestPtyCheckHintsFit(t *testing.T) {
 		tm.CheckFits(t)
 	}
 }
+
+// --explain, taller than 24 lines, opens in less on a terminal: its first
+// screen starts at the title, and q ends it with exit 0. Piped, it is
+// written as it is (the docs tests read it so).
+func TestPtyExplainIsPaged(t *testing.T) {
+	less, err := exec.LookPath("less")
+	if err != nil {
+		t.Skip("no less on this machine")
+	}
+	if p, _ := os.Readlink(less); strings.HasSuffix(p, "busybox") {
+		t.Skip("BusyBox's less does not read $LESS")
+	}
+	cmd := exec.Command(binary, "--workdir", ptyWorkdir(t), "chroot", "--explain")
+	for _, e := range ptytest.Env() { // PAGER and LESS unset: the default pager
+		if !strings.HasPrefix(e, "PAGER=") && !strings.HasPrefix(e, "LESS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	tm := ptytest.Start(t, 80, 24, cmd)
+	tm.WaitFor(t, "Step 3", 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	screen := tm.Screen()
+	if !strings.HasPrefix(screen[0], "Step 3") {
+		t.Errorf("the first row is not the title:\n%s", tm.Dump())
+	}
+	tm.Send(t, "q")
+	if code := tm.Wait(t, 10*time.Second); code != 0 {
+		t.Errorf("q in the pager: exit %d\n%s", code, tm.Dump())
+	}
+}

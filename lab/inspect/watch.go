@@ -72,7 +72,8 @@ func Run(ctx context.Context, o *ui.IO, src Sources, opt Options) error {
 			enc.SetEscapeHTML(false)
 			return enc.Encode(v)
 		}
-		render(o, v, opt.Sections, 0)
+		// A container's report is about 90 lines: paged on a terminal.
+		o.Page(func(o *ui.IO) { render(o, v, opt.Sections, 0) })
 		return nil
 	}
 	return watch(ctx, o, src, opt, take)

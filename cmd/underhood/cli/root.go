@@ -158,7 +158,8 @@ func stepCommand(g *globals, s *steps.Step, c *cobra.Command) *cobra.Command {
 	run := c.RunE
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if explain {
-			steps.WriteExplain(g.io, s)
+			// 35 to 50 lines: through a pager on a terminal shorter than that.
+			g.io.Page(func(o *ui.IO) { steps.WriteExplain(o, s) })
 			return nil
 		}
 		return run(cmd, args)
