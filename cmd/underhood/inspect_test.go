@@ -301,7 +301,7 @@ func TestInspectBadInput(t *testing.T) {
 		{[]string{"inspect", "--pid", "0"}, 2, "not a process ID"},
 		{[]string{"inspect", "--pid", "-4"}, 2, "not a process ID"},
 		{[]string{"inspect", "--pid", "99999999"}, 1, "no process 99999999"},
-		{[]string{"inspect", "no-such-box"}, 1, "no lab container no-such-box; see 'underhood ps'"},
+		{[]string{"inspect", "no-such-box"}, 1, "no lab container no-such-box; see 'underhood --workdir " + workdir + " ps'"},
 		{[]string{"inspect", "a", "--pid", "3"}, 2, "not both"},
 		{[]string{"inspect", "a", "b"}, 2, "takes one NAME"},
 		{[]string{"inspect", "--watch", "2s"}, 2, "--watch=2s"},
