@@ -115,6 +115,9 @@ func TestPtyInspectWatch(t *testing.T) {
 		if code := tm.Wait(t, 10*time.Second); code != 0 && code != 130 {
 			t.Errorf("%v: Ctrl-C: exit %d\n%s", sz, code, tm.Dump())
 		}
+		if !strings.HasSuffix(tm.Raw(), "\n") {
+			t.Errorf("%v: after Ctrl-C the prompt would follow the ^C on its line: output ends %q", sz, tail(tm.Raw(), 20))
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -231,3 +234,5 @@ func TestPtyExplainIsPaged(t *testing.T) {
 		t.Errorf("q in the pager: exit %d\n%s", code, tm.Dump())
 	}
 }
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
