@@ -110,6 +110,10 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 		}
 	}
 
+	// What later steps run on the host is checked against this record.
+	if _, err := busybox.Record(dest); err != nil {
+		return err
+	}
 	out, err := busybox.Hello(dest)
 	if err != nil {
 		return fmt.Errorf("BusyBox at %s does not run: %w; fetch it again with 'sudo underhood download'", dest, err)
@@ -268,4 +272,23 @@ func downloadSize(n int64) string {
 		return fmt.Sprintf("%d KiB", (n+1023)>>10)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// recordedSum is the SHA-256 that step 1 recorded for the work directory's
+// BusyBox ("" if none).
+func recordedSum(w state.Workdir) string {
+	sum, _ := busybox.Recorded(w.Busybox())
+	return sum
+}
+
+// verifiedBusybox is the BusyBox that a step runs on the host, outside any
+// container: a private copy of the one step 1 verified, checked against the
+// checksum recorded then as it is made. Never the root filesystem's
+// bin/busybox, which a payload of steps 3–5 can replace.
+func verifiedBusybox(w state.Workdir) (string, error) {
+	p, err := busybox.HostCopy(w.Busybox(), w.Verified())
+	if err != nil {
+		return "", fmt.Errorf("%w; fetch it again with 'sudo %s' (%s)", err, of("download").Command(), of("download").Label())
+	}
+	return p, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -233,10 +232,11 @@ func containerEnv() []string {
 	return env
 }
 
-// hostEnv is for a payload on the host's filesystem (step 6): the lab's
-// BusyBox first in PATH.
-func hostEnv(root string) []string {
-	env := []string{"PATH=" + filepath.Join(root, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+// hostEnv is for a payload on the host's filesystem (step 6): bin, the
+// directory of the lab's verified BusyBox, first in PATH. Never a root
+// filesystem's bin/, where a payload of steps 3–5 could plant any command.
+func hostEnv(bin string) []string {
+	env := []string{"PATH=" + bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
 	if t := os.Getenv("TERM"); t != "" {
 		env = append(env, "TERM="+t)
 	}

@@ -550,12 +550,12 @@ func TestKill9ChrootBackgroundJobThenCleanup(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	if left := leftovers(); !strings.Contains(strings.Join(left, " "), "process") {
+	if left := leftovers(workdir); !strings.Contains(strings.Join(left, " "), "process") {
 		t.Fatalf("no process was left after kill -9 (only %q): the test would prove nothing", left)
 	}
 	r := runUH(t, "cleanup", "--all")
 	if r.code != 0 || !strings.Contains(r.out, "killed process") {
-		t.Fatalf("cleanup: exit %d\nout: %q\nerr: %q\nleft: %q", r.code, r.out, r.err, leftovers())
+		t.Fatalf("cleanup: exit %d\nout: %q\nerr: %q\nleft: %q", r.code, r.out, r.err, leftovers(workdir))
 	}
 	assertClean(t)
 }
@@ -610,4 +610,58 @@ func findProc(dir, applet, arg string) int {
 		}
 	}
 	return 0
+}
+
+// newLab prepares a lab of its own (steps 1 and 2 from /bin/busybox) in a
+// temporary work directory, for a test that changes it.
+func newLab(t *testing.T) string {
+	t.Helper()
+	wd := filepath.Join(t.TempDir(), "lab")
+	for _, args := range [][]string{{"download", "--from", "/bin/busybox"}, {"rootfs"}} {
+		if r := runUHIn(t, wd, args...); r.code != 0 {
+			t.Fatalf("underhood %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.out, r.err)
+		}
+	}
+	return wd
+}
+
+// A payload of step 5 replaces the shared root's bin/busybox with a script
+// (issue 10, item 3): step 6, which runs on the host as root, runs the
+// verified BusyBox instead, says so, and the script never runs; check 2
+// fails the root until step 2 puts the real BusyBox back.
+func TestCgroupNeverRunsAPlantedBusybox(t *testing.T) {
+	needLab(t)
+	wd := newLab(t)
+	marker := filepath.Join(t.TempDir(), "pwned")
+	plant := fmt.Sprintf(`rm /bin/busybox; printf "#!/bin/sh\nid > %s\n" > /bin/busybox; chmod 755 /bin/busybox`, marker)
+	if r := runUHIn(t, wd, "unshare", "--", "/bin/busybox", "sh", "-c", plant); r.code != 0 {
+		t.Fatalf("the payload could not plant its script: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if b, err := os.ReadFile(filepath.Join(wd, "rootfs", "bin", "busybox")); err != nil || !strings.HasPrefix(string(b), "#!/bin/sh") {
+		t.Fatalf("no script planted: %q, %v", b, err)
+	}
+	r := runUHIn(t, wd, "cgroup", "--cgroup-parent", cgParent)
+	if r.code != 137 || !strings.Contains(r.err, "OOM killer") {
+		t.Errorf("the hog: exit %d, want 137 and an OOM kill\n%s%s", r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.err, "is not the BusyBox that") {
+		t.Errorf("no word of the replaced BusyBox:\n%s", r.err)
+	}
+	r = runUHIn(t, wd, "cgroup", "--cgroup-parent", cgParent, "--memory", "64M", "--", "busybox", "sh", "-c", "busybox echo via-path")
+	if r.code != 0 || !strings.Contains(r.out, "via-path") {
+		t.Errorf("busybox through PATH: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Fatalf("the planted script ran on the host as root: %s", b)
+	}
+	if r := runUHIn(t, wd, "check", "2"); r.code != 1 || !strings.Contains(r.out, "not an ELF executable") {
+		t.Errorf("check 2 of a root whose busybox is a script: exit %d, want 1\n%s%s", r.code, r.out, r.err)
+	}
+	if r := runUHIn(t, wd, "rootfs"); r.code != 0 {
+		t.Fatalf("rootfs: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := runUHIn(t, wd, "check", "2"); r.code != 0 {
+		t.Errorf("check 2 after rootfs: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	assertCleanIn(t, wd)
 }

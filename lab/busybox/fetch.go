@@ -35,7 +35,7 @@ func ParseSHA256(s string) (string, error) {
 
 // FileSHA256 is the SHA-256 of the file at path, in hex.
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path, true)
 	if err != nil {
 		return "", err
 	}
@@ -140,11 +140,15 @@ func Install(src, dest string) error {
 	if err := CheckStatic(src); err != nil {
 		return err
 	}
-	in, err := os.Open(src)
+	in, err := openRegular(src, true)
 	if err != nil {
 		return fmt.Errorf("install BusyBox: %w", err)
 	}
 	defer in.Close()
+	// What is copied is what was checked: the open file, not the path again.
+	if err := checkStaticFile(in, src); err != nil {
+		return err
+	}
 	return writeAtomic(dest, func(f *os.File) error {
 		if _, err := io.Copy(f, in); err != nil {
 			return fmt.Errorf("copy %s to %s: %w", src, dest, err)
@@ -157,7 +161,12 @@ func Install(src, dest string) error {
 // open(O_CREAT|O_EXCL) + write + fchmod + fsync + rename(2). Readers see the
 // old file or the whole new one, never half of it. On failure the temporary
 // file is removed.
-func writeAtomic(dest string, fill func(f *os.File) error) (err error) {
+func writeAtomic(dest string, fill func(f *os.File) error) error {
+	return writeAtomicMode(dest, 0o755, fill)
+}
+
+// writeAtomicMode is writeAtomic with the file's mode.
+func writeAtomicMode(dest string, mode os.FileMode, fill func(f *os.File) error) (err error) {
 	dir := filepath.Dir(dest)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.part")
 	if err != nil {
@@ -172,7 +181,7 @@ func writeAtomic(dest string, fill func(f *os.File) error) (err error) {
 	if err := fill(f); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o755); err != nil {
+	if err := f.Chmod(mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", f.Name(), err)
 	}
 	if err := f.Sync(); err != nil {

@@ -42,6 +42,11 @@ func Resolve(flag string) (Workdir, error) {
 // Busybox is the verified BusyBox binary that the download leaves.
 func (w Workdir) Busybox() string { return filepath.Join(w.Root, "busybox") }
 
+// Verified is a directory of root's alone (0700) that holds the private
+// copy of the verified BusyBox that steps run on the host, outside any
+// container: no payload's root filesystem reaches it.
+func (w Workdir) Verified() string { return filepath.Join(w.Root, "verified") }
+
 // Cache holds partial downloads.
 func (w Workdir) Cache() string { return filepath.Join(w.Root, "cache") }
 
