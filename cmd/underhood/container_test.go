@@ -328,7 +328,21 @@ func manyRuns(t *testing.T, n int) {
 // Bad input: one line, exit 2, nothing created.
 func TestBadInput(t *testing.T) {
 	needLab(t)
+	// A work directory given through a symbolic link is refused before
+	// anything is made (issue 10, item 5): neither the link's target nor a
+	// default work directory gets anything.
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
 	cases := [][]string{
+		{"--workdir", link, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true"},
+		{"--workdir", filepath.Join(link, "sub"), "download", "--from", "/bin/busybox"},
+		{"--workdir", "", "download", "--from", "/bin/busybox"},
+		{"--workdir=", "steps"},
+		{"download", "--from", ""},
+		{"download", "--url", "", "--sha256", strings.Repeat("0", 64)},
 		{"cgroup", "--memory", "abc"},
 		{"cgroup", "--memory", ""},
 		{"cgroup", "--memory", "-1"},
@@ -352,6 +366,9 @@ func TestBadInput(t *testing.T) {
 		if r.code != 2 || len(lines) != 1 || r.err == "" {
 			t.Errorf("%v: exit %d, stderr %q: want exit 2 and one line", c, r.code, r.err)
 		}
+	}
+	if names, _ := os.ReadDir(real); len(names) > 0 {
+		t.Errorf("a --workdir through a symbolic link made %v in its target", names)
 	}
 	assertClean(t)
 }

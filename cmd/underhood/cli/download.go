@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/steps"
 )
 
@@ -25,6 +26,17 @@ uses it, unless --no-fallback.`,
   sudo underhood download --url https://example.org/busybox --sha256 <64 hex digits>`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An empty value is a mistake (an unset shell variable), not a
+			// request for the default.
+			for _, f := range []struct{ name, want string }{
+				{"from", "the path of a local static BusyBox, e.g. /bin/busybox"},
+				{"url", "an http:// or https:// URL"},
+				{"sha256", "64 hex digits"},
+			} {
+				if v, _ := cmd.Flags().GetString(f.name); cmd.Flags().Changed(f.name) && v == "" {
+					return ui.Usagef("--%s \"\": give %s, or leave the flag out", f.name, f.want)
+				}
+			}
 			return steps.Download(cmd.Context(), g.io, g.workdir, opt)
 		},
 	}

@@ -81,6 +81,9 @@ run them with sudo.`,
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.io = ui.System(g.noColor)
+			if cmd.Flags().Changed("workdir") && g.workdirFlag == "" {
+				return ui.Usagef("--workdir \"\": give a directory (default $UNDERHOOD_HOME or %s)", state.DefaultRoot)
+			}
 			wd, err := state.Resolve(g.workdirFlag)
 			if err != nil {
 				return ui.Usage(err)
