@@ -282,8 +282,10 @@ func TestSameNameFailsFast(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
 	r := runUH(t, "run", "--name", "twin", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
-	if r.code == 0 || !strings.Contains(r.err, "run twin exists") {
-		t.Errorf("second run with the same name: exit %d, %q", r.code, r.err)
+	// A live run is never called cut short (issue 10, item 10).
+	want := fmt.Sprintf("run twin is running (pid %d); pick another --name or wait", cmd.Process.Pid)
+	if r.code == 0 || !strings.Contains(r.err, want) || strings.Contains(r.err, "cut short") {
+		t.Errorf("second run with the same name: exit %d, %q; want %q", r.code, r.err, want)
 	}
 	if ps := runUH(t, "ps"); !strings.Contains(ps.out, "running") {
 		t.Errorf("the first run is not running any more:\n%s", ps.out)
@@ -291,6 +293,46 @@ func TestSameNameFailsFast(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCode(cmd.Wait()); code != 130 {
 		t.Errorf("after SIGINT: exit %d, want 130", code)
+	}
+	assertClean(t)
+}
+
+// A run name that is taken is called stale only when it is (issue 10,
+// item 10): a run being made (no journal yet) or one whose underhood still
+// lives is not for cleanup; one whose underhood is gone is.
+func TestTakenNameSaysWhy(t *testing.T) {
+	needLab(t)
+	st, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
+	start := f[19] // field 22 of /proc/PID/stat
+	cases := []struct {
+		name, journal, want string
+	}{
+		{"makingnow", "", "has no journal yet: another underhood may be making it just now"},
+		{"ownerlives", fmt.Sprintf(`{"op":"owner","pid":%d,"start":%s}`+"\n", os.Getpid(), start), fmt.Sprintf("run ownerlives is running (pid %d)", os.Getpid())},
+		{"ownergone", `{"op":"owner","pid":999999999,"start":1}` + "\n", "it was cut short"},
+	}
+	for _, c := range cases {
+		dir := filepath.Join(workdir, "runs", c.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if c.journal != "" {
+			if err := os.WriteFile(filepath.Join(dir, "journal"), []byte(c.journal), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := runUH(t, "run", "--name", c.name, "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
+		if r.code == 0 || !strings.Contains(r.err, c.want) {
+			t.Errorf("%s: exit %d, %q; want %q", c.name, r.code, r.err, c.want)
+		}
+		if c.want != "it was cut short" && strings.Contains(r.err, "cut short") {
+			t.Errorf("%s is not stale, but was called cut short: %q", c.name, r.err)
+		}
+		os.RemoveAll(dir)
 	}
 	assertClean(t)
 }
@@ -355,6 +397,11 @@ func TestBadInput(t *testing.T) {
 		{"run", "--name", ".."},
 		{"run", "--cgroup-parent", "../escape"},
 		{"cgroup", "--cgroup-parent", "process_api"},
+		{"cgroup", "--cgroup-parent", "underhood/x/cgroup.procs"},
+		{"run", "--cgroup-parent", "underhood/memory.max"},
+		{"run", "--cgroup-parent", "underhood/tasks"},
+		{"run", "--cgroup-parent", "underhood/notify_on_release"},
+		{"run", "--name", "cpu.max"},
 		{"run", "--bogus"},
 		{"step", "99"},
 		{"cleanup"},

@@ -75,7 +75,9 @@ func prepareLab() error {
 }
 
 func removeCgroupParent() {
-	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
+	// Every hierarchy a run's cgroup lives in: memory, and on v1 pids and
+	// cpu too (their parents were left behind before).
+	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
 		_ = os.Remove(filepath.Join(root, cgParent))
 	}
 }
