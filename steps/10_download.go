@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -87,6 +88,10 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 	}
 	if err := w.Ensure(); err != nil {
 		return err
+	}
+	if removed, _ := busybox.RemoveStaleParts(dest); len(removed) > 0 {
+		o.Note("Removed %s left by a download that was killed before it finished: %s.",
+			plural(int64(len(removed)), "partial file", "partial files"), strings.Join(removed, ", "))
 	}
 
 	switch {

@@ -421,3 +421,31 @@ func TestFIFORefusedWithoutBlocking(t *testing.T) {
 		}
 	}
 }
+
+// A .part file nobody holds is removed; one a writer holds locked (a
+// download going on at the same time) is left alone.
+func TestRemoveStaleParts(t *testing.T) {
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "busybox")
+	stale, live := filepath.Join(dir, ".busybox.111.part"), filepath.Join(dir, ".busybox.222.part")
+	for _, p := range []string{stale, live} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := RemoveStaleParts(dest)
+	if err != nil || len(removed) != 1 || removed[0] != stale {
+		t.Errorf("removed %v, %v; want only %s", removed, err, stale)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the locked .part was removed: %v", err)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxSize bounds a download. BusyBox is one or two MiB; a server that sends
@@ -172,6 +174,13 @@ func writeAtomicMode(dest string, mode os.FileMode, fill func(f *os.File) error)
 	if err != nil {
 		return fmt.Errorf("create a temporary file in %s: %w", dir, err)
 	}
+	// Locked while it is being written: a .part file nobody holds was
+	// left by a writer that was killed, and RemoveStaleParts removes it.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -199,4 +208,32 @@ func writeAtomicMode(dest string, mode os.FileMode, fill func(f *os.File) error)
 		d.Close()
 	}
 	return nil
+}
+
+// RemoveStaleParts removes the temporary files that a write of dest left
+// when it was killed (kill -9, a crash): .<name>.*.part beside dest that no
+// writer holds locked. It returns the paths it removed.
+func RemoveStaleParts(dest string) ([]string, error) {
+	parts, err := filepath.Glob(filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".*.part"))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, p := range parts {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // not one of ours: a .part we write is a regular file
+		}
+		f, err := OpenRegular(p)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if err := os.Remove(p); err == nil {
+				removed = append(removed, p)
+			}
+		}
+		f.Close()
+	}
+	return removed, nil
 }

@@ -178,6 +178,7 @@ func PrivateCopy(src, want, dir string) (string, error) {
 			return dest, nil
 		}
 	}
+	_, _ = RemoveStaleParts(dest)
 	in, err := OpenRegular(src)
 	if err != nil {
 		return "", fmt.Errorf("verify BusyBox: %w", err)
