@@ -62,3 +62,44 @@ func TestKilledDownloadsPartIsRemovedNext(t *testing.T) {
 		t.Errorf("still there after the next download: %v", left)
 	}
 }
+
+// SIGHUP (or SIGTERM) during a download: underhood says which signal
+// came and exits 128 + its number, not 130 (issue 10, item 10).
+func TestSignalDuringDownloadExitsWithIt(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		w.Write([]byte("\x7fELF"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		wd := filepath.Join(t.TempDir(), "lab")
+		cmd := exec.Command(binary, "--workdir", wd, "download", "--no-fallback", "--url", srv.URL+"/busybox", "--sha256", strings.Repeat("a", 64))
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		stderr := &syncBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, func() bool {
+			parts, _ := filepath.Glob(filepath.Join(wd, ".busybox.*.part"))
+			return len(parts) > 0
+		})
+		_ = cmd.Process.Signal(sig)
+		if code := exitCode(cmd.Wait()); code != 128+int(sig) {
+			t.Errorf("%v: exit %d, want %d\n%s", sig, code, 128+int(sig), stderr)
+		}
+		if !strings.Contains(stderr.String(), "got "+sig.String()) {
+			t.Errorf("%v: the message does not name it: %q", sig, stderr)
+		}
+		if parts, _ := filepath.Glob(filepath.Join(wd, ".busybox.*.part")); len(parts) > 0 {
+			t.Errorf("%v left %v", sig, parts)
+		}
+	}
+}

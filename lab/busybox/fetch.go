@@ -109,6 +109,10 @@ func Fetch(ctx context.Context, client *http.Client, rawURL, sha256hex, dest str
 // over the transport's own wording, so that callers can tell Ctrl-C apart.
 func fetchError(ctx context.Context, rawURL string, err error) error {
 	if ctx.Err() != nil {
+		// The cause says why, when a signal stopped it: "got hangup".
+		if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+			return fmt.Errorf("download %s: %v: stopped, nothing kept: %w", rawURL, c, ctx.Err())
+		}
 		return fmt.Errorf("download %s: stopped, nothing kept: %w", rawURL, ctx.Err())
 	}
 	// *url.Error repeats the method and URL; keep only what happened.

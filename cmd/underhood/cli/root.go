@@ -32,7 +32,7 @@ type globals struct {
 
 // Execute runs underhood with args (os.Args[1:]) and returns its exit status.
 func Execute(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := signalContext()
 	defer stop()
 
 	g := &globals{}
@@ -49,9 +49,45 @@ func Execute(args []string) int {
 		g.io.Note("%s %s", g.io.Red("underhood:"), msg) // wrapped on a terminal
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		var sg *Signaled
+		if errors.As(context.Cause(ctx), &sg) {
+			return 128 + int(sg.Sig)
+		}
 		return 130
 	}
 	return ui.ExitCode(err)
+}
+
+// Signaled is why the program's context was cancelled: the signal that
+// came (SIGINT, SIGTERM or SIGHUP). Whatever stops on the context can say
+// which one, and exit 128 + its number (lab/container reads it through its
+// Signal method).
+type Signaled struct{ Sig syscall.Signal }
+
+func (s *Signaled) Error() string { return "got " + s.Sig.String() }
+
+// Signal is the signal that came.
+func (s *Signaled) Signal() os.Signal { return s.Sig }
+
+// signalContext is signal.NotifyContext that keeps the signal as the
+// context's cause: SIGHUP must not be reported as an interrupt.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sg := <-ch:
+			cancel(&Signaled{Sig: sg.(syscall.Signal)})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
 }
 
 func newRootCmd(g *globals) *cobra.Command {
