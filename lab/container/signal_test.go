@@ -12,7 +12,7 @@ import (
 
 type hangup struct{}
 
-func (hangup) Error() string      { return "got hangup" }
+func (hangup) Error() string     { return "got hangup" }
 func (hangup) Signal() os.Signal { return syscall.SIGHUP }
 
 // A signal that came before Run began is reported as that signal, from
