@@ -392,6 +392,8 @@ func TestBadInput(t *testing.T) {
 		{"cgroup", "--memory", "1.5.5M"},
 		{"cgroup", "--memory", "1K"},
 		{"cgroup", "--memory", "99999999999999999999"},
+		{"cgroup", "--memory", "8589934591G"}, // just below 8 EiB: was taken, and limits nothing
+		{"run", "--memory", "2048G"},
 		{"run", "--memory", "abc"},
 		{"run", "--name", "a/b"},
 		{"run", "--name", ".."},
