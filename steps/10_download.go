@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -62,6 +63,9 @@ type DownloadOptions struct {
 	URL, SHA256 string // another download than the pinned one; both or neither
 	From        string // copy this local static BusyBox instead of downloading
 	NoFallback  bool   // fail rather than use a local BusyBox when the download fails
+	// FallbackOnMismatch uses a local BusyBox even when the download came
+	// but its checksum is wrong; without it a mismatch always fails.
+	FallbackOnMismatch bool
 	Client      *http.Client
 	Fallbacks   []string // local BusyBoxes to fall back on; nil = busybox.LocalPaths
 }
@@ -231,7 +235,15 @@ func useLocalBusybox(o *ui.IO, opt DownloadOptions, dest string, failure error) 
 		cands = busybox.LocalPaths
 	}
 	local := busybox.LocalStatic(cands)
+	mismatch := errors.Is(failure, busybox.ErrChecksum) && !opt.FallbackOnMismatch
 	switch {
+	case mismatch && len(local) > 0:
+		// A download whose checksum is wrong may have been tampered with:
+		// that is not a failure to paper over, unless asked.
+		return fmt.Errorf("%w\nThe file that came is not the one expected (a wrong --sha256, a changed file on the server, or someone in between); nothing was installed. "+
+			"To use the static BusyBox installed at %s instead: 'sudo underhood download --from %s', or add --fallback-on-mismatch", failure, local[0], local[0])
+	case mismatch:
+		return fmt.Errorf("%w\nThe file that came is not the one expected (a wrong --sha256, a changed file on the server, or someone in between); nothing was installed; %s", failure, installHint)
 	case len(local) == 0:
 		return fmt.Errorf("%w\nNo static BusyBox is installed on this machine either; %s", failure, installHint)
 	case opt.NoFallback:
