@@ -66,8 +66,8 @@ type DownloadOptions struct {
 	// FallbackOnMismatch uses a local BusyBox even when the download came
 	// but its checksum is wrong; without it a mismatch always fails.
 	FallbackOnMismatch bool
-	Client      *http.Client
-	Fallbacks   []string // local BusyBoxes to fall back on; nil = busybox.LocalPaths
+	Client             *http.Client
+	Fallbacks          []string // local BusyBoxes to fall back on; nil = busybox.LocalPaths
 }
 
 // installHint is how to get BusyBox without busybox.net.
