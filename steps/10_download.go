@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/state"
@@ -89,6 +91,9 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 		if err := busybox.CheckStatic(opt.From); err != nil {
 			return ui.Usage(fmt.Errorf("--from: %w", err))
 		}
+	}
+	if err := execAllowed(w.Root); err != nil {
+		return err
 	}
 	if err := w.Ensure(); err != nil {
 		return err
@@ -308,4 +313,51 @@ func verifiedBusybox(w state.Workdir) (string, error) {
 		return "", fmt.Errorf("%w; fetch it again with 'sudo %s' (%s)", err, of("download").Command(), of("download").Label())
 	}
 	return p, nil
+}
+
+// execAllowed refuses a work directory on a filesystem mounted noexec:
+// nothing in it could run, BusyBox included, and every step would fail
+// with a bare "permission denied". The nearest existing directory on the
+// way to dir is asked, so nothing is created first.
+func execAllowed(dir string) error {
+	p := dir
+	var st unix.Statfs_t
+	for {
+		err := unix.Statfs(p, &st)
+		if err == nil {
+			break
+		}
+		if parent := filepath.Dir(p); parent != p && errors.Is(err, unix.ENOENT) {
+			p = parent
+			continue
+		}
+		return nil // cannot tell: the download will say what fails
+	}
+	if st.Flags&unix.ST_NOEXEC == 0 {
+		return nil
+	}
+	return fmt.Errorf("work directory %s is on a filesystem mounted noexec (%s): nothing can run from it, BusyBox included; "+
+		"remount it without noexec (sudo mount -o remount,exec %s) or give a --workdir on another filesystem, e.g. --workdir %s",
+		dir, mountPoint(p), mountPoint(p), state.DefaultRoot)
+}
+
+// mountPoint is the mount point of the filesystem that holds path, from
+// /proc/self/mountinfo: the longest mount point that is a prefix of it.
+func mountPoint(path string) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return path
+	}
+	best := "/"
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := strings.ReplaceAll(f[4], "\\040", " ")
+		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
 }

@@ -103,3 +103,31 @@ func TestSignalDuringDownloadExitsWithIt(t *testing.T) {
 		}
 	}
 }
+
+// A work directory on a noexec filesystem: download says noexec and what
+// to do, before it makes anything (issue 10, item 10).
+func TestDownloadIntoNoexecSaysSo(t *testing.T) {
+	if !asRoot() {
+		t.Skip("requires root: mounts a tmpfs with noexec (CI runs as root)")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOEXEC|syscall.MS_NOSUID|syscall.MS_NODEV, "size=16m"); err != nil {
+		t.Fatalf("mount a noexec tmpfs: %v", err)
+	}
+	defer func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+		if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), dir) {
+			t.Errorf("%s is still mounted", dir)
+		}
+	}()
+	wd := filepath.Join(dir, "lab")
+	r := runUHIn(t, wd, "download", "--from", "/bin/busybox")
+	if r.code != 1 || !strings.Contains(r.err, "mounted noexec ("+dir+")") || !strings.Contains(r.err, "remount it without noexec") || !strings.Contains(r.err, "--workdir on another filesystem") {
+		t.Errorf("download into noexec: exit %d\n%s", r.code, r.err)
+	}
+	if _, err := os.Lstat(wd); err == nil {
+		t.Errorf("%s was made", wd)
+	}
+}
