@@ -378,7 +378,14 @@ func TestBadInput(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO as --from was opened and read for ever (issue 10, item 9).
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := [][]string{
+		{"download", "--from", fifo},
+		{"download", "--from", "/dev/null"},
 		{"--workdir", link, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true"},
 		{"--workdir", filepath.Join(link, "sub"), "download", "--from", "/bin/busybox"},
 		{"--workdir", "", "download", "--from", "/bin/busybox"},
