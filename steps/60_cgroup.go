@@ -41,8 +41,14 @@ func init() {
 				"wait4(2) → SIGKILL; read memory.oom_control / memory.events: oom_kill",
 				"rmdir(\"<memory root>/underhood/<name>\")",
 			},
-			Differs: "The article's paths are cgroup v1 (tasks, memory.limit_in_bytes). On cgroup v2 the same lesson uses cgroup.procs and memory.max; underhood picks the right one. It also forbids swap, without which the hog may swap instead of being killed, and it tells an OOM kill from any other SIGKILL by the kernel's own counter.",
+			Differs: "The article's paths are cgroup v1 (tasks, memory.limit_in_bytes). On cgroup v2 the same lesson uses cgroup.procs and memory.max; underhood picks the right one. It also forbids swap, without which the hog may swap instead of being killed, and it tells an OOM kill from any other SIGKILL by the kernel's own counter. " +
+				"The BusyBox it runs on the host is a private copy of the one step 1 verified, checked against the checksum recorded then, not the shared root's bin/busybox, which a payload of the earlier steps could have replaced.",
 			Observe: "The payload is killed (exit status 137 = 128 + SIGKILL) and underhood reports the kernel's oom_kill counter going up. The cgroup is removed afterwards.",
+			NotIsolated: []string{
+				"Everything but memory: the payload runs on the host's filesystem, in the host's namespaces, as the host's root; a cgroup limits, it does not hide.",
+				"CPU: no limit ({limits} adds cpu.max); tasks: only underhood's default pids limit ({limits} shows a fork storm stopped).",
+				"Devices, I/O and network bandwidth: no limit at all.",
+			},
 		},
 		Check: StepCheck{Run: check.MemoryCgroup, Looks: "a memory cgroup with the article's limit of 7340032 bytes: the one made by hand (/sys/fs/cgroup/memory/busybox, or /sys/fs/cgroup/busybox on cgroup v2), and without --rootfs a probe like underhood's own",
 			Target: func(e check.Env) string { return "the memory cgroups in " + e.CgroupRoot },
