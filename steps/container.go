@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -271,4 +272,17 @@ func limitsOf(opt ContainerOptions) cgroup.Limits {
 		l.CPUQuota = int64(opt.CPUs * cgroup.DefaultCPUPeriod)
 	}
 	return l
+}
+
+// interruptCode is the exit status for a context cancelled by a signal:
+// 128 + the signal that came, from the context's cause; 130 (SIGINT) when
+// the cause does not say.
+func interruptCode(ctx context.Context) int {
+	var sg interface{ Signal() os.Signal }
+	if errors.As(context.Cause(ctx), &sg) {
+		if n, ok := sg.Signal().(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 130
 }
