@@ -391,6 +391,8 @@ func TestBadInput(t *testing.T) {
 		{"--workdir", "", "download", "--from", "/bin/busybox"},
 		{"--workdir=", "steps"},
 		{"download", "--from", ""},
+		{"run", "--cgroup-parent", "", "--", "/bin/busybox", "true"},
+		{"run", "--name", "", "--", "/bin/busybox", "true"},
 		{"download", "--url", "", "--sha256", strings.Repeat("0", 64)},
 		{"cgroup", "--memory", "abc"},
 		{"cgroup", "--memory", ""},
