@@ -30,6 +30,13 @@ func init() {
 				"mkdir(\"underhood/NAME\"), cgroup.procs   no limit: to find all its processes",
 			},
 			Observe: "busybox ls /proc and busybox ps -A show nothing: no proc filesystem is mounted in the new root, so there is no way to see processes.",
+			NotIsolated: []string{
+				"Processes: the shell is in the host's PID namespace; once proc is mounted it sees, and as root can signal, every process of the host ({mount-proc}).",
+				"Root: the shell is the host's root with every capability; it can mount, make device files, load kernel modules, and leave the chroot by the classic escape ({pivot-root} shows it, and pivot_root closing it).",
+				"Network, hostname, IPC and users are the host's: no namespace of its own for any of them.",
+				"Resources: no memory or CPU limit ({cgroup} and {limits}); underhood's cgroup only holds the run's processes, with a default task limit.",
+				"The root filesystem is shared by {chroot} to {unshare} and writable: what a payload leaves in it, the next step's payload finds.",
+			},
 			Differs: "The article's chroot runs the shell directly. underhood starts it through a small init of its own, and puts the run in a cgroup of its own, with no limit, only so that it can find and end every process of the run afterwards, even one that left its session.",
 		},
 		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into it",

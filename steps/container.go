@@ -2,10 +2,10 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -236,10 +236,11 @@ func containerEnv() []string {
 	return env
 }
 
-// hostEnv is for a payload on the host's filesystem (step 6): the lab's
-// BusyBox first in PATH.
-func hostEnv(root string) []string {
-	env := []string{"PATH=" + filepath.Join(root, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+// hostEnv is for a payload on the host's filesystem (step 6): bin, the
+// directory of the lab's verified BusyBox, first in PATH. Never a root
+// filesystem's bin/, where a payload of steps 3–5 could plant any command.
+func hostEnv(bin string) []string {
+	env := []string{"PATH=" + bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
 	if t := os.Getenv("TERM"); t != "" {
 		env = append(env, "TERM="+t)
 	}
@@ -277,4 +278,17 @@ func limitsOf(opt ContainerOptions) cgroup.Limits {
 		l.CPUQuota = int64(opt.CPUs * cgroup.DefaultCPUPeriod)
 	}
 	return l
+}
+
+// interruptCode is the exit status for a context cancelled by a signal:
+// 128 + the signal that came, from the context's cause; 130 (SIGINT) when
+// the cause does not say.
+func interruptCode(ctx context.Context) int {
+	var sg interface{ Signal() os.Signal }
+	if errors.As(context.Cause(ctx), &sg) {
+		if n, ok := sg.Signal().(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 130
 }

@@ -174,7 +174,7 @@ func (t *tour) waitEnter(prompt string, stopped error) error {
 	select {
 	case <-t.ctx.Done():
 		fmt.Fprintln(t.o.Err)
-		return &ui.ExitError{Code: 130, Err: stopped}
+		return &ui.ExitError{Code: interruptCode(t.ctx), Err: stopped}
 	case err := <-done:
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("tour: read the terminal: %w", err)
@@ -226,7 +226,7 @@ func payloadStatus(err error) (int, error) {
 	if err == nil {
 		return 0, nil
 	}
-	if errors.As(err, &ee) && ee.Err == nil && ee.Code != 130 && ee.Code != 143 {
+	if errors.As(err, &ee) && ee.Err == nil && ee.Code != 129 && ee.Code != 130 && ee.Code != 143 {
 		return ee.Code, nil
 	}
 	return 0, err

@@ -77,7 +77,9 @@ func prepareLab() error {
 }
 
 func removeCgroupParent() {
-	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
+	// Every hierarchy a run's cgroup lives in: memory, and on v1 pids and
+	// cpu too (their parents were left behind before).
+	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
 		_ = os.Remove(filepath.Join(root, cgParent))
 	}
 }
@@ -92,7 +94,15 @@ func runUH(t *testing.T, args ...string) result {
 	if t != nil {
 		t.Helper()
 	}
-	cmd := exec.Command(binary, append([]string{"--workdir", workdir}, args...)...)
+	return runUHIn(t, workdir, args...)
+}
+
+// runUHIn runs underhood with wd as work directory.
+func runUHIn(t *testing.T, wd string, args ...string) result {
+	if t != nil {
+		t.Helper()
+	}
+	cmd := exec.Command(binary, append([]string{"--workdir", wd}, args...)...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -131,9 +141,15 @@ func needLab(t *testing.T) {
 // parent.
 func assertClean(t *testing.T) {
 	t.Helper()
+	assertCleanIn(t, workdir)
+}
+
+// assertCleanIn is assertClean for the lab in the work directory wd.
+func assertCleanIn(t *testing.T, wd string) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		left := leftovers()
+		left := leftovers(wd)
 		if len(left) == 0 {
 			return
 		}
@@ -144,7 +160,7 @@ func assertClean(t *testing.T) {
 	}
 }
 
-func leftovers() []string {
+func leftovers(workdir string) []string {
 	var left []string
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(mi), "\n") {

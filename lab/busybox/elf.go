@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // arch names, for each Go architecture, the ELF machine its binaries carry
@@ -45,18 +47,29 @@ func CheckStatic(path string) error {
 }
 
 func checkStatic(path, goarch string) error {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO given as BusyBox must not hang the check.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("check BusyBox: %w", err)
+		return fmt.Errorf("check BusyBox: %w", &os.PathError{Op: "open", Path: path, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("check BusyBox: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not an ELF executable: it is not a regular file (%s)", path, fi.Mode().Type())
+		return fmt.Errorf("%s is not an ELF executable: it is not a regular file (%s)", path, fileType(fi.Mode()))
 	}
+	return checkStaticAt(f, path, goarch)
+}
+
+// checkStaticFile is CheckStatic of an open file, named path in messages.
+func checkStaticFile(f io.ReaderAt, path string) error {
+	return checkStaticAt(f, path, runtime.GOARCH)
+}
+
+func checkStaticAt(f io.ReaderAt, path, goarch string) error {
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return fmt.Errorf("%s is not an ELF executable%s", path, describeStart(f))

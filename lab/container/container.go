@@ -156,7 +156,12 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			res.Interrupted = sg
 		default:
 			if s.Context != nil && s.Context.Err() != nil {
-				res.Interrupted = syscall.SIGINT // caught before Run began
+				// Caught before Run began: the context's cause says which.
+				res.Interrupted = syscall.SIGINT
+				var sg interface{ Signal() os.Signal }
+				if errors.As(context.Cause(s.Context), &sg) {
+					res.Interrupted = sg.Signal()
+				}
 			}
 		}
 		return res.Interrupted != nil

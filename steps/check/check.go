@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -58,6 +59,9 @@ type Env struct {
 	FSType   func(path string) (int64, error)  // statfs f_type; the cgroup layout
 	LookPath func(file string) (string, error) // finds unshare(1)
 	Try      func(Probe) (string, error)       // runs a probe; Run is the real one
+	// HostBusybox is the BusyBox a probe may run on the host, outside the
+	// root: never the root's own bin/busybox, which a payload can replace.
+	HostBusybox func() (string, error)
 }
 
 // System is Env for this machine and the work directory w: its BusyBox and
@@ -76,6 +80,9 @@ func System(w state.Workdir) Env {
 		FSType:     cgroup.StatfsType,
 		LookPath:   exec.LookPath,
 		Try:        Run,
+		HostBusybox: func() (string, error) {
+			return busybox.TrustedHostCopy(w.Busybox(), w.Verified())
+		},
 	}
 }
 

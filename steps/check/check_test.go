@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -61,6 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		LookPath: func(string) (string, error) { return "/usr/bin/unshare", nil }}
 	f.env.FSType = f.fsType
 	f.env.Try = f.try
+	f.env.HostBusybox = func() (string, error) { return w.Busybox(), nil }
 	f.elf(w.Busybox(), false)
 	f.tree(w.Rootfs())
 	f.put("proc/swaps", noSwap)
@@ -307,6 +309,13 @@ func TestGolden(t *testing.T) {
 			_ = os.Symlink(f.env.Busybox, filepath.Join(f.env.Rootfs, "bin", "busybox"))
 		}, 1},
 
+		// A 151-byte script in place of BusyBox is no BusyBox (issue 10).
+		{"2-script-busybox", stage2, func(f *fixture) {
+			f.rm("lab/rootfs/bin/busybox")
+			f.put("lab/rootfs/bin/busybox", "#!/bin/sh\nid > /tmp/pwned\n")
+			_ = os.Chmod(filepath.Join(f.env.Rootfs, "bin", "busybox"), 0o755)
+		}, 1},
+
 		// 3: chroot
 		{"3-ok", stage3, nil, 0},
 		{"3-byhand-ok", stage3, func(f *fixture) { f.byHand() }, 0},
@@ -493,12 +502,12 @@ func TestRunReal(t *testing.T) {
 	if out, err := Run(Probe{Kind: TryChroot, Path: root}); err != nil || !strings.Contains(out, "proc") {
 		t.Errorf("chroot: %q, %v", out, err)
 	}
-	if out, err := Run(Probe{Kind: TryProc, Path: root}); err != nil {
+	if out, err := Run(Probe{Kind: TryProc, Path: root, Busybox: "/bin/busybox"}); err != nil {
 		t.Errorf("proc: %v", err)
 	} else if n, _ := processes(out); n < 2 {
 		t.Errorf("proc: ps lists %d processes:\n%s", n, out)
 	}
-	if out, err := Run(Probe{Kind: TryPIDNamespace, Path: root}); err != nil {
+	if out, err := Run(Probe{Kind: TryPIDNamespace, Path: root, Busybox: "/bin/busybox"}); err != nil {
 		t.Errorf("pid namespace: %v", err)
 	} else if n, first := processes(out); n != 1 || first != "1" {
 		t.Errorf("pid namespace: %d processes, first %s:\n%s", n, first, out)
@@ -506,5 +515,36 @@ func TestRunReal(t *testing.T) {
 	after, _ := os.ReadFile("/proc/self/mountinfo")
 	if !bytes.Equal(before, after) || strings.Contains(string(after), root) {
 		t.Errorf("the probes changed the host's mount table")
+	}
+}
+
+// A root whose bin/busybox a payload replaced with a script: the probes
+// of checks 4 and 5 run the verified BusyBox on the host, never that
+// script (issue 10, item 3).
+func TestProbeNeverRunsTheRootsBusyboxOnTheHost(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("requires root: chroot and namespaces (CI runs as root)")
+	}
+	if busybox.CheckStatic("/bin/busybox") != nil {
+		t.Skip("requires a static /bin/busybox (apt-get install busybox-static)")
+	}
+	root := t.TempDir()
+	f := &fixture{t: t}
+	f.tree(root)
+	marker := filepath.Join(t.TempDir(), "pwned")
+	script := "#!/bin/sh\nid > " + marker + "\n"
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []ProbeKind{TryProc, TryPIDNamespace} {
+		if _, err := Run(Probe{Kind: k, Path: root, Busybox: "/bin/busybox"}); err == nil {
+			t.Errorf("probe %d: ps ran in a root whose busybox is a script", k)
+		}
+		if _, err := Run(Probe{Kind: k, Path: root}); err == nil {
+			t.Errorf("probe %d without a verified BusyBox: no error", k)
+		}
+	}
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Fatalf("the planted script ran on the host: %s", b)
 	}
 }

@@ -24,6 +24,16 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Argv = args
 			opt.Context = cmd.Context()
+			// An empty value is a mistake (an unset shell variable), not a
+			// request for the default.
+			for _, f := range []struct{ name, want string }{
+				{"cgroup-parent", "a cgroup path below " + cgroup.DefaultParent + ", e.g. " + cgroup.DefaultParent + "/lab"},
+				{"name", "a name of 1 to 63 letters, digits, '.', '_' or '-'"},
+			} {
+				if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed && fl.Value.String() == "" {
+					return ui.Usagef("--%s \"\": give %s, or leave the flag out", f.name, f.want)
+				}
+			}
 			if s.Options&steps.WithMemory != 0 && cmd.Flags().Changed("memory") {
 				v, err := cgroup.ParseSize(mem)
 				if err != nil {
