@@ -22,7 +22,7 @@ import (
 func init() {
 	register(&Step{Name: "run", Title: "Put it all together: a full container", Part: Article, Kind: Container,
 		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards.",
-		Options:   WithMemory | WithName,
+		Options:   WithMemory | WithName | WithLimits,
 		Page:      "07-full-run.md",
 		Code:      []string{"lab/container/container.go Run", "lab/ns/setup.go setup", "lab/container/cleanup.go Cleanup"},
 		Ephemeral: true, Done: readyToRun, Run: Run,
@@ -110,6 +110,7 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	limit := limitOf(opt)
 	spec := RunSpec(name, w.Busybox(), limit, host, opt.CgroupParent)
 	spec.Keep = opt.Keep
+	spec.Limits = limitsOf(opt) // --pids and --cpus, as in step 9
 	spec.Started = func(r *container.Result) {
 		o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
 			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID)

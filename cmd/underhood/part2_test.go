@@ -38,12 +38,27 @@ func TestLimitsStopABombAndThrottle(t *testing.T) {
 		t.Errorf("no fork refused:\n%s", r.err)
 	}
 	assertClean(t)
-	for _, bad := range [][]string{{"--pids", "0"}, {"--cpus", "0"}, {"--cpus", "lots"}, {"--cpus", "9999"}} {
-		r := runUH(t, append([]string{"limits"}, bad...)...)
-		if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-			t.Errorf("%v: exit %d, %q; want exit 2 and one line", bad, r.code, r.err)
+	for _, bad := range [][]string{{"--pids", "0"}, {"--pids", "abc"}, {"--cpus", "0"}, {"--cpus", "lots"}, {"--cpus", "9999"}} {
+		for _, step := range []string{"limits", "run"} {
+			r := runUH(t, append([]string{step}, bad...)...)
+			if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 || !strings.Contains(r.err, bad[1]) || strings.Contains(r.err, "strconv") {
+				t.Errorf("%s %v: exit %d, %q; want exit 2 and one line naming the value", step, bad, r.code, r.err)
+			}
 		}
 	}
+	assertClean(t)
+}
+
+// run takes step 9's --pids (page 10 says so): eight background jobs in a
+// run limited to 4 tasks, and the shell cannot fork them all.
+func TestRunTakesPids(t *testing.T) {
+	needLab(t)
+	r := runUH(t, "run", "--pids", "4", "--cpus", "0.5", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c",
+		"for i in 1 2 3 4 5 6 7 8; do busybox sleep 1 & done; wait")
+	if !strings.Contains(r.err+r.out, "can't fork") {
+		t.Errorf("run --pids 4: every fork worked (exit %d)\n%s%s", r.code, r.out, r.err)
+	}
+	assertClean(t)
 }
 
 // Step 10: with runc's privileges CapEff is runc's set and mount, mknod and

@@ -17,7 +17,7 @@ import (
 // the flags (or after --) is the payload.
 func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOptions) error) *cobra.Command {
 	var opt steps.ContainerOptions
-	var mem, cpus string
+	var mem, pids, cpus string
 	c := &cobra.Command{
 		Use:  s.Name + " [flags] [-- CMD [ARG...]]",
 		Long: s.Long,
@@ -42,7 +42,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 				opt.Memory = v
 			}
 			if s.Options&steps.WithLimits != 0 {
-				if err := parseLimits(cmd, cpus, &opt); err != nil {
+				if err := parseLimits(cmd, pids, cpus, &opt); err != nil {
 					return err
 				}
 			}
@@ -58,7 +58,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 		c.Flags().StringVar(&opt.CgroupParent, "cgroup-parent", cgroup.DefaultParent, "the parent cgroup that holds underhood's cgroups")
 	}
 	if s.Options&steps.WithLimits != 0 {
-		c.Flags().Int64Var(&opt.Pids, "pids", cgroup.DefaultPids, "the most processes and threads the container may have")
+		c.Flags().StringVar(&pids, "pids", strconv.Itoa(cgroup.DefaultPids), "the most processes and threads the container may have")
 		c.Flags().StringVar(&cpus, "cpus", "", "CPU limit in CPUs, as docker's --cpus: 0.2 is 20 % of one CPU (default: none)")
 	}
 	if s.Options&steps.WithName != 0 {
@@ -69,10 +69,12 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 }
 
 // parseLimits checks --pids and --cpus.
-func parseLimits(cmd *cobra.Command, cpus string, opt *steps.ContainerOptions) error {
-	if opt.Pids < 1 || opt.Pids > 4194304 {
-		return ui.Usagef("--pids %d: give a number of processes from 1 to 4194304", opt.Pids)
+func parseLimits(cmd *cobra.Command, pids, cpus string, opt *steps.ContainerOptions) error {
+	n, err := strconv.ParseInt(pids, 10, 64)
+	if err != nil || n < 1 || n > 4194304 {
+		return ui.Usagef("--pids %q: give a number of processes from 1 to 4194304", pids)
 	}
+	opt.Pids = n
 	if !cmd.Flags().Changed("cpus") {
 		return nil
 	}
