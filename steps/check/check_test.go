@@ -213,6 +213,38 @@ func (f *fixture) handCgroup() *fixture {
 	return f
 }
 
+// limitHierarchies adds the v1 pids and cpu hierarchies.
+func (f *fixture) limitHierarchies() *fixture {
+	f.mkdir("cgroup/pids")
+	f.mkdir("cgroup/cpu")
+	return f
+}
+
+// box is page 9's cgroup box, its limits set; ran: the bomb and the loop
+// have run in it (the kernel's counters raised).
+func (f *fixture) box(ran bool) *fixture {
+	events, throttled := "max 0\n", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n"
+	if ran {
+		events, throttled = "max 118\n", "nr_periods 10\nnr_throttled 9\nthrottled_time 478870498\n"
+	}
+	if f.types["."] == unix.CGROUP2_SUPER_MAGIC {
+		f.put("cgroup/cgroup.subtree_control", "memory pids cpu\n")
+		f.put("cgroup/box/pids.max", "64\n")
+		f.put("cgroup/box/pids.events", events)
+		f.put("cgroup/box/cpu.max", "20000 100000\n")
+		f.put("cgroup/box/cpu.stat", strings.Replace(throttled, "throttled_time", "throttled_usec", 1))
+		f.put("cgroup/box/cgroup.procs", "")
+		return f
+	}
+	f.put("cgroup/pids/box/pids.max", "64\n")
+	f.put("cgroup/pids/box/pids.events", events)
+	f.put("cgroup/pids/box/cgroup.procs", "")
+	f.put("cgroup/cpu/box/cpu.cfs_quota_us", "20000\n")
+	f.put("cgroup/cpu/box/cpu.stat", throttled)
+	f.put("cgroup/cpu/box/cgroup.procs", "")
+	return f
+}
+
 func (f *fixture) write() {
 	f.put("proc/self/mountinfo", strings.ReplaceAll(strings.Join(f.mounts, "\n")+"\n", "$T", f.top))
 }
@@ -264,6 +296,7 @@ var (
 	stage5 = stage{5, "Isolate processes with a PID namespace", PIDNamespace}
 	stage6 = stage{6, "Limit memory with a cgroup", MemoryCgroup}
 	stage7 = stage{7, "Put it all together: a full container", Leftovers}
+	stage9 = stage{9, "More limits: processes and CPU", TaskCPULimits}
 )
 
 // Each case is one state of a machine, for one stage: the report must match
@@ -435,6 +468,23 @@ func TestGolden(t *testing.T) {
 				f.put("cgroup/memory/underhood/"+n+"/cgroup.procs", "")
 			}
 		}, 0},
+
+		// 9: task and CPU limits, the page's cgroup box
+		{"9-v1-no-box", stage9, func(f *fixture) { f.limitHierarchies() }, 0},
+		{"9-v1-byhand-ok", stage9, func(f *fixture) { f.limitHierarchies().box(true) }, 0},
+		{"9-v1-box-seen-too", stage9, func(f *fixture) { f.limitHierarchies().box(true) }, 0},
+		{"9-v1-byhand-not-run", stage9, func(f *fixture) { f.byHand().limitHierarchies().box(false) }, 1},
+		{"9-v1-byhand-no-box", stage9, func(f *fixture) { f.byHand().limitHierarchies() }, 1},
+		{"9-v1-byhand-no-limits", stage9, func(f *fixture) {
+			f.byHand().limitHierarchies().box(true)
+			f.put("cgroup/pids/box/pids.max", "max\n")
+			f.put("cgroup/cpu/box/cpu.cfs_quota_us", "-1\n")
+			f.put("cgroup/pids/box/cgroup.procs", "4242\n")
+		}, 1},
+		{"9-v1-no-pids-hierarchy", stage9, func(f *fixture) { f.byHand() }, 1},
+		{"9-v2-byhand-ok", stage9, func(f *fixture) { f.byHand().v2().box(true) }, 0},
+		{"9-v2-byhand-not-run", stage9, func(f *fixture) { f.byHand().v2().box(false) }, 1},
+		{"9-v2-no-cpu-handed-down", stage9, func(f *fixture) { f.byHand().v2() }, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
