@@ -197,7 +197,6 @@ func short(d string) string {
 	return d
 }
 
-
 func (t *tour) layers() (string, bool, error) {
 	sub, _, errs := t.sub(nil)
 	code, err := payloadStatus(Layers(sub, t.w, t.options()))

@@ -158,8 +158,11 @@ func TestFingerprint(t *testing.T) {
 	for name, change := range map[string]func(){
 		"content": func() { write(t, filepath.Join(lower, "etc/conf.d/a"), "b") },
 		"mode":    func() { must(t, os.Chmod(filepath.Join(lower, "bin/busybox"), 0o600)) },
-		"link":    func() { os.Remove(filepath.Join(lower, "bin/sh")); must(t, os.Symlink("other", filepath.Join(lower, "bin/sh"))) },
-		"new":     func() { write(t, filepath.Join(lower, "etc/new"), "") },
+		"link": func() {
+			os.Remove(filepath.Join(lower, "bin/sh"))
+			must(t, os.Symlink("other", filepath.Join(lower, "bin/sh")))
+		},
+		"new": func() { write(t, filepath.Join(lower, "etc/new"), "") },
 	} {
 		change()
 		b, err := Fingerprint(lower)
