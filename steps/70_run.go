@@ -120,6 +120,8 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 	}
-	try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
+	if opt.Image == "" {
+		try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
+	}
 	return start(o, w, opt, spec, def)
 }
