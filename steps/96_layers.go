@@ -40,19 +40,20 @@ func init() {
 			Why: "Step 7 copies the root for every run. With many containers, or a big root, that costs disk and time. overlayfs merges directories instead: reads fall through to the lower layer, a write copies the file up first, and a deletion leaves a whiteout (a character device 0/0) in the upper directory that hides the lower name. " +
 				"Image layers are the same idea: each is a set of changes on top of the one below.",
 			Shell: []string{
-				"mkdir -p /tmp/box/upper /tmp/box/work /tmp/box/merged",
-				"sudo mount -t overlay overlay -o lowerdir=$HOME/container,upperdir=/tmp/box/upper,workdir=/tmp/box/work /tmp/box/merged",
-				"sudo unshare -f -p --mount-proc=/tmp/box/merged/proc chroot /tmp/box/merged /bin/busybox sh",
+				"mkdir -p ~/box/upper ~/box/work ~/box/merged",
+				"o=lowerdir=$HOME/container,upperdir=$HOME/box/upper,workdir=$HOME/box/work",
+				"sudo mount -t overlay overlay -o $o ~/box/merged",
+				"cd ~/box/merged; sudo unshare -fp --mount-proc=proc chroot . /bin/busybox sh",
 				"#   inside: echo hi > /hello.txt; busybox rm /bin/busybox; exit",
-				"ls -l /tmp/box/upper /tmp/box/upper/bin     # c--------- 0, 0 busybox: the whiteout",
-				"sudo umount /tmp/box/merged && sudo rm -r /tmp/box",
+				"ls -l ~/box/upper ~/box/upper/bin   # c--------- 0, 0 busybox: a whiteout",
+				"cd; sudo umount ~/box/merged && sudo rm -r ~/box",
 			},
 			Syscalls: []string{
 				"mkdir(runs/<name>/upper, runs/<name>/work, runs/<name>/rootfs)",
-				"mount(\"overlay\", runs/<name>/rootfs, \"overlay\", 0, \"lowerdir=<rootfs>,upperdir=…,workdir=…\")",
-				"clone(CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS): the new namespace gets a copy of the overlay",
+				"mount(\"overlay\", rootfs, \"overlay\", 0, \"lowerdir=…,upperdir=…,workdir=…\")",
+				"clone(CLONE_NEWPID|CLONE_NEWNS|…): the namespace gets a copy of the overlay",
 				"… as in step 7: proc, devices, chroot(runs/<name>/rootfs), execve(payload)",
-				"afterwards: lstat every entry of upper (S_IFCHR 0/0 = whiteout, trusted.overlay.opaque = opaque)",
+				"lstat(upper/…): S_IFCHR 0/0 = whiteout, trusted.overlay.opaque = opaque",
 				"umount2(runs/<name>/rootfs), rm -r runs/<name>",
 			},
 			Differs: "The overlay is mounted in the host's mount table, before the container's namespace is made, as containerd does for runc: a run killed with -9 leaves it there until 'underhood cleanup'. " +

@@ -49,21 +49,24 @@ func init() {
 				"Fixed owners, times and order make the same tree give the same digest on every build.",
 			Shell: []string{
 				"mkdir -p ~/image/blobs/sha256 && cd ~/image",
-				"tar -C ~/container --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf layer.tar .",
-				"diff=$(sha256sum < layer.tar | cut -d' ' -f1); gzip -n layer.tar",
-				"layer=$(sha256sum < layer.tar.gz | cut -d' ' -f1); mv layer.tar.gz blobs/sha256/$layer",
-				"printf '{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/busybox\",\"sh\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\"]}}' $diff > config.json",
-				"# config.json and then manifest.json into blobs/sha256/<their sha256>, each with its size;",
-				"# index.json names the manifest, with \"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}",
+				"opts='--sort=name --owner=0 --group=0 --numeric-owner --mtime=@0'",
+				"tar -C ~/container $opts -cf layer.tar . && sha256sum layer.tar  # diff_id",
+				"gzip -n layer.tar && sha256sum layer.tar.gz       # the layer's digest",
+				"mv layer.tar.gz blobs/sha256/<its sha256>",
+				"# config: Cmd, Env, rootfs.diff_ids; manifest: the config and the layer,",
+				"# each by digest and size; both into blobs/sha256/<their sha256>;",
+				"# index.json: the manifest, tag in org.opencontainers.image.ref.name",
 				"echo '{\"imageLayoutVersion\":\"1.0.0\"}' > oci-layout",
-				"skopeo inspect oci:$HOME/image:latest; sudo umoci unpack --image ~/image:latest /tmp/bundle",
+				"skopeo inspect oci:$HOME/image:latest",
+				"sudo umoci unpack --image ~/image:latest /tmp/bundle",
 			},
 			Syscalls: []string{
-				"open + read every file of the root in lexical order → archive/tar → gzip → sha256",
+				"read every file of the root in lexical order → archive/tar → gzip → sha256",
 				"rename(blobs/sha256/.layer-*, blobs/sha256/<digest>)",
-				"write(config, manifest: encoding/json of the image-spec types), write(index.json, oci-layout)",
-				"underhood: verify every digest, untar through an os.Root on runs/<name>/rootfs, then step 7",
-				"runc: unpack again into a bundle, write config.json (namespaces, mounts, limits, capabilities), runc run",
+				"write(config, manifest): encoding/json of the image-spec's types",
+				"write(index.json), write(oci-layout)",
+				"underhood: verify the digests, untar via os.Root into runs/<name>/rootfs",
+				"runc: unpack into a bundle, write config.json, runc run --bundle",
 			},
 			Differs: "The tar and the digests are made by hand, with archive/tar and crypto/sha256, so that every byte of the layer can be read in lab/image; the JSON comes from the image-spec's own Go types (github.com/opencontainers/image-spec) rather than go-containerregistry, whose empty image is Docker-typed. " +
 				"A real image has a layer per build step, stacked as the overlay lowers of the layers step; this one has a single layer. Unpacking refuses what a hostile image could use to write outside its directory: ../ paths, links leading out, device nodes.",
@@ -342,5 +345,5 @@ func (t *tour) image() (string, bool, error) {
 	if code != 0 || !strings.Contains(errs.String(), "the same manifest digest") {
 		return fmt.Sprintf("the image did not go round as it should (exit status %d)", code), false, nil
 	}
-	return "A tar, its digests and three JSON files: an image that underhood and runc both run.", true, nil
+	return "A tar, its digests and three JSON files: an image that underhood and runc both run. It stays in the work directory, for run --image.", true, nil
 }

@@ -39,7 +39,7 @@ func Image(e Env) []Item {
 
 	tag, idx := indexItem(e, dir, redo)
 	items = append(items, idx)
-	if idx.Status != ui.OK {
+	if idx.Status == ui.Fail {
 		return append(items, skipped("blobs"), skipped("layer"), skipped("skopeo"))
 	}
 	m, _, err := image.Resolve(dir, tag)
