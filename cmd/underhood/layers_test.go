@@ -2,9 +2,11 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/underhood/underhood/lab/overlay"
 )
@@ -70,4 +72,33 @@ func assertNoOverlay(t *testing.T) {
 			t.Errorf("left: %v", left)
 		}
 	}
+}
+
+// Killed with -9 while its payload runs, underhood leaves the overlay
+// mounted on the host, journaled: cleanup unmounts it and removes the
+// upper and work directories.
+func TestLayersKill9ThenCleanup(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "layers", "--cgroup-parent", cgParent, "--",
+		"/bin/busybox", "sh", "-c", "echo x > /f; exec busybox sleep 60")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		left, _ := filepath.Glob(filepath.Join(workdir, "runs", "*", "upper", "f"))
+		return len(left) == 1
+	})
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if !strings.Contains(string(mi), " - overlay ") || !strings.Contains(string(mi), workdir) {
+		t.Errorf("no overlay mounted after kill -9: the cleanup below tests nothing")
+	}
+	r := runUH(t, "cleanup", "--all")
+	if r.code != 0 || !strings.Contains(r.out, "unmounted") {
+		t.Errorf("cleanup: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	assertNoOverlay(t)
+	assertClean(t)
 }
