@@ -18,10 +18,10 @@ import (
 
 // LayersWrite is the first run's payload: it writes a file, then deletes
 // the only binary of the root (the shell runs on from memory).
-const LayersWrite = `echo "written in the container" > /hello.txt; busybox ls /; busybox rm /bin/busybox; echo "deleted /bin/busybox"`
+const LayersWrite = `echo "written in the container" > /hello.txt; echo "/:" $(busybox ls /); busybox rm /bin/busybox; echo "deleted /bin/busybox"`
 
 // LayersRead is the second run's payload, on the same lower layer.
-const LayersRead = `busybox ls /bin; busybox cat /hello.txt 2>&1`
+const LayersRead = `echo "/bin:" $(busybox ls /bin); busybox cat /hello.txt 2>&1`
 
 func init() {
 	register(&Step{Name: "layers", Title: "Layers: the root as an overlay", Part: Beyond, Kind: Container,
@@ -140,7 +140,7 @@ func Layers(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	switch {
 	case before != after:
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("the lower layer %s changed: fingerprint %s before, %s after", lower, before, after)}
-	case !strings.Contains(out.String(), "busybox") || !strings.Contains(out.String(), "No such file"):
+	case !strings.Contains(out.String(), "/bin: busybox") || !strings.Contains(out.String(), "No such file"):
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("the second run did not find the root as it was: see its output above")}
 	case len(left) > 0:
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("an overlay is still mounted at %s: run 'sudo underhood cleanup --all'", left[0])}

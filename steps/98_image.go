@@ -26,7 +26,7 @@ import (
 const ImageTag = "latest"
 
 // ImagePayload is what the round trip runs from the image, twice.
-const ImagePayload = `echo "hello from the image"; busybox ls /`
+const ImagePayload = `echo "hello from the image:" $(busybox ls /)`
 
 // imageEnv is the environment the image's config carries.
 var imageEnv = []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/"}

@@ -48,7 +48,7 @@ func TestImageRoundTrip(t *testing.T) {
 	} else {
 		t.Log("no runc here: only underhood's run of the image (make setup installs runc)")
 	}
-	if n := strings.Count(r.out, "hello from the image\n"); n != runs {
+	if n := strings.Count(r.out, "hello from the image: bin dev etc proc sys\n"); n != runs {
 		t.Errorf("the payload's greeting printed %d times, want %d:\n%s", n, runs, r.out)
 	}
 	assertClean(t)
