@@ -75,8 +75,10 @@ func prepareLab() error {
 }
 
 func removeCgroupParent() {
-	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
-		_ = os.Remove(filepath.Join(root, cgParent))
+	// runc makes the parent in every v1 hierarchy, not only memory's.
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgParent))
+	for _, d := range append(dirs, filepath.Join("/sys/fs/cgroup", cgParent)) {
+		_ = os.Remove(d)
 	}
 }
 
