@@ -47,7 +47,7 @@ func Image(e Env) []Item {
 		return append(items, Item{"blobs", ui.Fail, err.Error(), orFix(redo, "each blob's file name is its sha256 (sha256sum "+filepath.Join(dir, "blobs/sha256")+"/*), and each descriptor gives its size in bytes (stat -c %s)")},
 			skipped("layer"), skipped("skopeo"))
 	}
-	items = append(items, Item{"blobs", ui.OK, fmt.Sprintf("manifest %s: a config and %d %s, every size and sha256 right", shortDigest(m.Config.Digest.String()), len(m.Layers), plural(len(m.Layers), "layer", "layers")), ""})
+	items = append(items, Item{"blobs", ui.OK, fmt.Sprintf("the manifest names a config (%s) and %d %s, every size and sha256 right", shortDigest(m.Config.Digest.String()), len(m.Layers), plural(len(m.Layers), "layer", "layers")), ""})
 	items = append(items, layerItem(e, dir, tag, redo))
 	return append(items, skopeoItem(e, dir, tag))
 }
