@@ -22,7 +22,7 @@ import (
 func init() {
 	register(&Step{Name: "run", Title: "Put it all together: a full container", Part: Article, Kind: Container,
 		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards.",
-		Options:   WithMemory | WithName | WithLimits,
+		Options:   WithMemory | WithName | WithLimits | WithImage,
 		Page:      "07-full-run.md",
 		Code:      []string{"lab/container/container.go Run", "lab/ns/setup.go setup", "lab/container/cleanup.go Cleanup"},
 		Ephemeral: true, Done: readyToRun, Run: Run,
@@ -109,17 +109,32 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	limit := limitOf(opt)
 	spec := RunSpec(name, w.Busybox(), limit, host, opt.CgroupParent)
+	def, from := shell, ""
+	if opt.Image != "" {
+		dir, tag := ParseImageRef(opt.Image)
+		argv, env, err := ImageCommand(dir, tag)
+		if err != nil {
+			return ui.Usagef("--image %s: %v", opt.Image, err)
+		}
+		if len(argv) == 0 && len(opt.Argv) == 0 {
+			return ui.Usagef("--image %s: the image names no command (Entrypoint, Cmd): give one after --", opt.Image)
+		}
+		spec = ImageSpec(name, dir, tag, limit, host, opt.CgroupParent)
+		spec.Env, def, from = env, argv, ", unpacked from the image "+opt.Image
+	}
 	spec.Keep = opt.Keep
 	spec.Limits = limitsOf(opt) // --pids and --cpus, as in step 9
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID)
+		o.Note("%s container %s: its own root in %s%s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, cgroup.FormatSize(limit), r.HostPID)
 		if !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 	}
-	try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
-	err = start(o, w, opt, spec, shell)
+	if opt.Image == "" {
+		try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
+	}
+	err = start(o, w, opt, spec, def)
 	if errors.Is(err, state.ErrRunExists) {
 		// Taken between the look above and the start: say by whom.
 		if taken := nameTaken(w, name); taken != nil {

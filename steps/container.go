@@ -36,6 +36,7 @@ type ContainerOptions struct {
 	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
 	Name         string   // step 7; "" = random
 	Keep         bool     // step 7
+	Image        string   // step 7: an OCI image layout, DIR[:TAG], as the root
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
 	Self         string // the container's first program; "" = underhood-init or /proc/self/exe

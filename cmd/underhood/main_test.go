@@ -77,10 +77,10 @@ func prepareLab() error {
 }
 
 func removeCgroupParent() {
-	// Every hierarchy a run's cgroup lives in: memory, and on v1 pids and
-	// cpu too (their parents were left behind before).
-	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		_ = os.Remove(filepath.Join(root, cgParent))
+	// runc makes the parent in every v1 hierarchy, not only memory's.
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgParent))
+	for _, d := range append(dirs, filepath.Join("/sys/fs/cgroup", cgParent)) {
+		_ = os.Remove(d)
 	}
 }
 

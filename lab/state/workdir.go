@@ -89,6 +89,9 @@ func (w Workdir) Cache() string { return filepath.Join(w.Root, "cache") }
 // Rootfs is the shared root filesystem that the rootfs preparation makes.
 func (w Workdir) Rootfs() string { return filepath.Join(w.Root, "rootfs") }
 
+// Image is the OCI image layout that packing the root filesystem makes.
+func (w Workdir) Image() string { return filepath.Join(w.Root, "image") }
+
 // Runs holds one directory per container run.
 func (w Workdir) Runs() string { return filepath.Join(w.Root, "runs") }
 

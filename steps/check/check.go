@@ -41,6 +41,7 @@ type Env struct {
 	Workdir state.Workdir // underhood's work directory: its runs are leftovers
 	Busybox string        // the BusyBox that downloading leaves
 	Rootfs  string        // the root filesystem
+	Image   string        // the OCI image layout made of it
 	// ByHand means the attendee made Busybox or Rootfs with the article's
 	// commands: hints give those commands instead of underhood's, and the
 	// memory check wants the hand-made cgroup.
@@ -71,6 +72,7 @@ func System(w state.Workdir) Env {
 		Workdir:    w,
 		Busybox:    w.Busybox(),
 		Rootfs:     w.Rootfs(),
+		Image:      w.Image(),
 		ProcRoot:   "/proc",
 		CgroupRoot: "/sys/fs/cgroup",
 		ScriptDir:  "/tmp/container",

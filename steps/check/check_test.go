@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		mounts: []string{"22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw", "23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw"},
 	}
 	w := state.Workdir{Root: filepath.Join(top, "lab")}
-	f.env = Env{Workdir: w, Busybox: w.Busybox(), Rootfs: w.Rootfs(),
+	f.env = Env{Workdir: w, Busybox: w.Busybox(), Rootfs: w.Rootfs(), Image: w.Image(),
 		ProcRoot: filepath.Join(top, "proc"), CgroupRoot: filepath.Join(top, "cgroup"), ScriptDir: filepath.Join(top, "tmp", "container"),
 		Cgroup: "busybox", Limit: 7340032, Euid: 0,
 		LookPath: func(string) (string, error) { return "/usr/bin/unshare", nil }}
@@ -77,6 +77,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) byHand() *fixture {
 	f.env.Rootfs = filepath.Join(f.top, "home", "container")
 	f.env.Busybox = filepath.Join(f.top, "home", "Downloads", "busybox")
+	f.env.Image = filepath.Join(f.top, "home", "image")
 	f.env.ByHand = true
 	f.elf(f.env.Busybox, false)
 	f.tree(f.env.Rootfs)

@@ -36,6 +36,9 @@ const (
 	// TryCgroup creates a cgroup below Host's underhood parent with Limit,
 	// reads the limit back and removes it again.
 	TryCgroup
+	// TrySkopeo runs skopeo inspect oci:Path (a layout directory and its
+	// tag, DIR:TAG) and returns its JSON.
+	TrySkopeo
 )
 
 // Probe is one thing to try.
@@ -77,6 +80,8 @@ func Run(p Probe) (string, error) {
 		return run(attr, bb, "sh", "-c", `"$0" mount -t proc proc "$1/proc" && exec "$0" chroot "$1" /bin/busybox ps -A`, bb, p.Path)
 	case TryCgroup:
 		return makeCgroup(p.Host, p.Limit)
+	case TrySkopeo:
+		return run(nil, "skopeo", "inspect", "oci:"+p.Path)
 	}
 	return "", fmt.Errorf("unknown probe %d", p.Kind)
 }

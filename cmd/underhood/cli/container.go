@@ -61,6 +61,9 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 		c.Flags().StringVar(&pids, "pids", strconv.Itoa(cgroup.DefaultPids), "the most processes and threads the container may have")
 		c.Flags().StringVar(&cpus, "cpus", "", "CPU limit in CPUs, as docker's --cpus: 0.2 is 20 % of one CPU (default: none)")
 	}
+	if s.Options&steps.WithImage != 0 {
+		c.Flags().StringVar(&opt.Image, "image", "", "run an OCI image layout, DIR[:TAG], as the root (e.g. the image step's)")
+	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")
 		c.Flags().BoolVar(&opt.Keep, "keep", false, "keep the run directory afterwards (remove it with 'underhood cleanup NAME')")
