@@ -246,6 +246,12 @@ func (f *fixture) box(ran bool) *fixture {
 	return f
 }
 
+// status writes /proc/PID/status with the lines Privileges reads.
+func (f *fixture) status(pid int, name, bnd, eff string, nnp, seccomp int) *fixture {
+	f.put(fmt.Sprintf("proc/%d/status", pid), fmt.Sprintf("Name:\t%s\nCapInh:\t0000000000000000\nCapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t%s\nCapAmb:\t0000000000000000\nNoNewPrivs:\t%d\nSeccomp:\t%d\n", name, eff, eff, bnd, nnp, seccomp))
+	return f
+}
+
 func (f *fixture) write() {
 	f.put("proc/self/mountinfo", strings.ReplaceAll(strings.Join(f.mounts, "\n")+"\n", "$T", f.top))
 }
@@ -290,14 +296,15 @@ type stage struct {
 }
 
 var (
-	stage1 = stage{1, "Download BusyBox", Busybox}
-	stage2 = stage{2, "Prepare the root filesystem", Layout}
-	stage3 = stage{3, "Change the root directory", Chroot}
-	stage4 = stage{4, "Mount /proc and see the host's processes", Proc}
-	stage5 = stage{5, "Isolate processes with a PID namespace", PIDNamespace}
-	stage6 = stage{6, "Limit memory with a cgroup", MemoryCgroup}
-	stage7 = stage{7, "Put it all together: a full container", Leftovers}
-	stage9 = stage{9, "More limits: processes and CPU", TaskCPULimits}
+	stage1  = stage{1, "Download BusyBox", Busybox}
+	stage2  = stage{2, "Prepare the root filesystem", Layout}
+	stage3  = stage{3, "Change the root directory", Chroot}
+	stage4  = stage{4, "Mount /proc and see the host's processes", Proc}
+	stage5  = stage{5, "Isolate processes with a PID namespace", PIDNamespace}
+	stage6  = stage{6, "Limit memory with a cgroup", MemoryCgroup}
+	stage7  = stage{7, "Put it all together: a full container", Leftovers}
+	stage9  = stage{9, "More limits: processes and CPU", TaskCPULimits}
+	stage10 = stage{10, "Fewer privileges: capabilities and seccomp", Privileges}
 )
 
 // Each case is one state of a machine, for one stage: the report must match
@@ -486,6 +493,14 @@ func TestGolden(t *testing.T) {
 		{"9-v2-byhand-ok", stage9, func(f *fixture) { f.byHand().v2().box(true) }, 0},
 		{"9-v2-byhand-not-run", stage9, func(f *fixture) { f.byHand().v2().box(false) }, 1},
 		{"9-v2-no-cpu-handed-down", stage9, func(f *fixture) { f.byHand().v2() }, 1},
+
+		// 10: privileges, the page's setpriv shell
+		{"10-none", stage10, func(f *fixture) { f.status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0) }, 0},
+		{"10-byhand-none", stage10, func(f *fixture) { f.byHand().status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0) }, 1},
+		{"10-setpriv", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 1, 0) }, 0},
+		{"10-setpriv-no-nnp", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 0, 0) }, 1},
+		{"10-setpriv-more-effective", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020200420", 1, 0) }, 1},
+		{"10-runc-like", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 1, 2) }, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
