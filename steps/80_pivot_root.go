@@ -54,8 +54,8 @@ func init() {
 			Observe: "The first run prints the host's own /etc/hostname from inside the container: chroot held nothing. The second prints 'Held': pivot_root did. " +
 				"What this still does not isolate: root in the container keeps every capability (it could mount the host's disk again), the network, IPC and users; the privileges step closes the first.",
 		},
-		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into the root filesystem (the escape itself is shown by the step)",
-			ByHand: "try the escape in a chroot by hand, then pivot_root as the page shows"},
+		Check: StepCheck{Run: check.PivotRoot, Looks: "a shell pivoted into the root filesystem by hand: its own mount namespace, pivot_root not chroot, the old root unmounted",
+			ByHand: "pivot_root into %s by hand as the page shows, and keep its shell open"},
 		Tour: TourStop{About: [2]string{
 			"chroot is no jail: a root process in it can walk out to the host's files.",
 			"pivot_root swaps the namespace's root and unmounts the old one: nothing to climb back to.",

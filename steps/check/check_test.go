@@ -246,6 +246,26 @@ func (f *fixture) box(ran bool) *fixture {
 	return f
 }
 
+// rooted is a process whose root is the root filesystem, in the mount
+// namespace ns (this shell's is mnt:[4026531832]), with mountinfo lines
+// as its namespace shows them ($T for the top).
+func (f *fixture) rooted(pid int, ns string, mounts ...string) *fixture {
+	f.rm("proc/self/ns/mnt")
+	if err := os.Symlink("mnt:[4026531832]", f.path("proc/self/ns/mnt")); err != nil {
+		f.t.Fatal(err)
+	}
+	d := fmt.Sprintf("proc/%d", pid)
+	f.mkdir(d + "/ns")
+	f.put(d+"/comm", "sh\n")
+	f.put(d+"/mountinfo", strings.ReplaceAll(strings.Join(mounts, "\n")+"\n", "$T", f.top))
+	for _, l := range [][2]string{{f.env.Rootfs, d + "/root"}, {ns, d + "/ns/mnt"}} {
+		if err := os.Symlink(l[0], f.path(l[1])); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return f
+}
+
 // status writes /proc/PID/status with the lines Privileges reads.
 func (f *fixture) status(pid int, name, bnd, eff string, nnp, seccomp int) *fixture {
 	f.put(fmt.Sprintf("proc/%d/status", pid), fmt.Sprintf("Name:\t%s\nCapInh:\t0000000000000000\nCapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t%s\nCapAmb:\t0000000000000000\nNoNewPrivs:\t%d\nSeccomp:\t%d\n", name, eff, eff, bnd, nnp, seccomp))
@@ -303,6 +323,7 @@ var (
 	stage5  = stage{5, "Isolate processes with a PID namespace", PIDNamespace}
 	stage6  = stage{6, "Limit memory with a cgroup", MemoryCgroup}
 	stage7  = stage{7, "Put it all together: a full container", Leftovers}
+	stage8  = stage{8, "pivot_root: why chroot is not a jail", PivotRoot}
 	stage9  = stage{9, "More limits: processes and CPU", TaskCPULimits}
 	stage10 = stage{10, "Fewer privileges: capabilities and seccomp", Privileges}
 )
@@ -475,6 +496,18 @@ func TestGolden(t *testing.T) {
 			for _, n := range []string{"box-1111111111", "box-2222222222", "clitest-x/box-3333333333"} {
 				f.put("cgroup/memory/underhood/"+n+"/cgroup.procs", "")
 			}
+		}, 0},
+
+		// 8: pivot_root by hand, the page's shell left open
+		{"8-none", stage8, nil, 0},
+		{"8-byhand-none", stage8, func(f *fixture) { f.byHand() }, 1},
+		{"8-byhand-chroot-same-namespace", stage8, func(f *fixture) { f.byHand().rooted(4400, "mnt:[4026531832]") }, 1},
+		{"8-byhand-chroot", stage8, func(f *fixture) { f.byHand().rooted(4400, "mnt:[4026532176]") }, 1},
+		{"8-byhand-old-root-mounted", stage8, func(f *fixture) {
+			f.byHand().rooted(4400, "mnt:[4026532176]", "300 299 8:2 /home/container / rw - ext4 /dev/sda2 rw", "301 300 8:2 / /.oldroot rw - ext4 /dev/sda2 rw")
+		}, 1},
+		{"8-byhand-ok", stage8, func(f *fixture) {
+			f.byHand().rooted(4400, "mnt:[4026532176]", "300 299 8:2 /home/container / rw - ext4 /dev/sda2 rw", "302 300 0:50 / /proc rw - proc proc rw")
 		}, 0},
 
 		// 9: task and CPU limits, the page's cgroup box
