@@ -31,6 +31,34 @@ type Options struct {
 	Euid  int
 	// FSType is statfs's f_type for a path; nil means the real statfs.
 	FSType func(path string) (int64, error)
+	// Words name the workshop's steps and commands in the rows; the
+	// workshop (steps.DoctorWords) fills them in, and doctor itself knows
+	// no step numbers and no command line. Empty words read neutrally.
+	Words Words
+}
+
+// Words are what the rows call the workshop's steps and commands.
+type Words struct {
+	RootSteps    string // the steps that need root, as the workshop numbers them
+	MemoryStep   string // the step that limits memory
+	DownloadStep string // the step that downloads BusyBox
+	Doctor       string // the command that runs doctor as root
+	Download     string // the command that downloads BusyBox
+}
+
+// orNeutral fills the empty words with phrases that name no command.
+func (w Words) orNeutral() Words {
+	or := func(s *string, neutral string) {
+		if *s == "" {
+			*s = neutral
+		}
+	}
+	or(&w.RootSteps, "the steps that run containers")
+	or(&w.MemoryStep, "the memory limit")
+	or(&w.DownloadStep, "the download")
+	or(&w.Doctor, "doctor as root")
+	or(&w.Download, "the download")
+	return w
 }
 
 // Check is one row of the report. Hint says what to do; it is empty on OK.
@@ -64,6 +92,7 @@ func Run(o Options) Report {
 	if o.FSType == nil {
 		o.FSType = cgroup.StatfsType
 	}
+	o.Words = o.Words.orNeutral()
 	d := &doctor{o: o}
 	d.root()
 	d.kernel()

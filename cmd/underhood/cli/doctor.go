@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/underhood/underhood/lab/doctor"
+	"github.com/underhood/underhood/steps"
 )
 
 // NewCmdDoctor makes the doctor command.
@@ -26,6 +27,7 @@ It exits 1 when a check fails.`,
 				Workdir: g.workdir,
 				Probe:   true,
 				Euid:    os.Geteuid(),
+				Words:   steps.DoctorWords(g.workdir),
 			}).Print(g.io, asJSON)
 		},
 	}
