@@ -44,6 +44,13 @@ func CheckStatic(path string) error {
 	return checkStatic(path, runtime.GOARCH)
 }
 
+// CheckStaticFor is CheckStatic for the Go architecture goarch ("arm64").
+func CheckStaticFor(path, goarch string) error { return checkStatic(path, goarch) }
+
+// MachineName is the kernel's name (uname -m) for a Go architecture:
+// "x86_64" for amd64, "aarch64" for arm64; "" for one it does not know.
+func MachineName(goarch string) string { return arch[goarch].name }
+
 func checkStatic(path, goarch string) error {
 	f, err := os.Open(path)
 	if err != nil {

@@ -24,13 +24,23 @@ import (
 func (d *doctor) asRoot() string { return "run it as root: " + d.o.Words.Doctor }
 
 func (d *doctor) root() {
-	if d.o.Euid == 0 {
+	_, err := d.o.LookPath("sudo")
+	sudo := err == nil
+	bare := strings.TrimPrefix(d.o.Words.Doctor, "sudo ")
+	switch {
+	case d.o.Euid == 0 && sudo:
 		d.add("running as root", ui.OK, "uid 0", "")
-		return
+	case d.o.Euid == 0:
+		d.add("running as root", ui.OK, "uid 0, and no sudo on this machine: type every command shown without its leading sudo", "")
+	case sudo:
+		d.add("running as root", ui.Warn,
+			fmt.Sprintf("uid %d: doctor can only look, not try; %s need root", d.o.Euid, d.o.Words.RootSteps),
+			fmt.Sprintf("%s (and sudo for %s)", d.o.Words.Doctor, d.o.Words.RootSteps))
+	default:
+		d.add("running as root", ui.Warn,
+			fmt.Sprintf("uid %d, and no sudo on this machine: doctor can only look, not try; %s need root", d.o.Euid, d.o.Words.RootSteps),
+			fmt.Sprintf("become root (su -, or log in as root), then run the commands without sudo: %s", bare))
 	}
-	d.add("running as root", ui.Warn,
-		fmt.Sprintf("uid %d: doctor can only look, not try; %s need root", d.o.Euid, d.o.Words.RootSteps),
-		fmt.Sprintf("%s (and sudo for %s)", d.o.Words.Doctor, d.o.Words.RootSteps))
 }
 
 var releaseRE = regexp.MustCompile(`^(\d+)\.(\d+)`)
@@ -314,7 +324,7 @@ func (d *doctor) busybox() {
 	download := dl + ", or " + dl + " --from /bin/busybox"
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		d.add(name, ui.Warn, fmt.Sprintf("missing at %s: %s downloads it", path, d.o.Words.DownloadStep), download)
+		d.add(name, ui.Warn, fmt.Sprintf("missing at %s: %s fetches it", path, d.o.Words.DownloadStep), download)
 		return
 	}
 	if err != nil {

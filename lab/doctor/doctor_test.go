@@ -30,6 +30,12 @@ type machine struct {
 	selfCgroup string
 	fsTypes    map[string]int64  // relative to the cgroup root
 	files      map[string]string // relative to the cgroup root
+	procFiles  map[string]string // relative to /proc
+	sysFiles   map[string]string // relative to /sys
+	rootFiles  map[string]string // relative to /: /.dockerenv, /etc/wsl.conf
+	machine    string            // uname -m; "" is x86_64
+	goarch     string            // "" is amd64
+	noSudo     bool
 }
 
 const (
@@ -43,6 +49,7 @@ func (m machine) options(t *testing.T) Options {
 	t.Helper()
 	dir := t.TempDir()
 	proc, cg, wd := filepath.Join(dir, "proc"), filepath.Join(dir, "cgroup"), filepath.Join(dir, "work")
+	sys, root := filepath.Join(dir, "sys"), filepath.Join(dir, "root")
 	put := func(path, content string) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -63,6 +70,18 @@ func (m machine) options(t *testing.T) Options {
 	for k, v := range m.sysctls {
 		put(filepath.Join(proc, "sys", k), v+"\n")
 	}
+	for k, v := range m.procFiles {
+		put(filepath.Join(proc, k), v)
+	}
+	for k, v := range m.sysFiles {
+		put(filepath.Join(sys, k), v)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range m.rootFiles {
+		put(filepath.Join(root, k), v)
+	}
 	for rel := range m.fsTypes {
 		if err := os.MkdirAll(filepath.Join(cg, rel), 0o755); err != nil {
 			t.Fatal(err)
@@ -81,7 +100,21 @@ func (m machine) options(t *testing.T) Options {
 		}
 		return 0xef53, nil
 	}
-	return Options{ProcRoot: proc, CgroupRoot: cg, Workdir: state.Workdir{Root: wd}, Euid: 1000, Probe: true, FSType: fsType, Words: testWords}
+	lookPath := func(file string) (string, error) {
+		if file == "sudo" && !m.noSudo {
+			return "/usr/bin/sudo", nil
+		}
+		return "", &fs.PathError{Op: "lookpath", Path: file, Err: fs.ErrNotExist}
+	}
+	machine, goarch := m.machine, m.goarch
+	if machine == "" {
+		machine = "x86_64"
+	}
+	if goarch == "" {
+		goarch = "amd64"
+	}
+	return Options{ProcRoot: proc, CgroupRoot: cg, SysRoot: sys, FileRoot: root, Workdir: state.Workdir{Root: wd},
+		Euid: 1000, Probe: true, FSType: fsType, Words: testWords, Machine: machine, GOARCH: goarch, LookPath: lookPath}
 }
 
 // testWords stand for the workshop's names, which doctor takes as given.
@@ -161,8 +194,8 @@ func TestRunHybrid(t *testing.T) {
 		"busybox":             ui.Warn,
 		"unprivileged userns": ui.Warn,
 	})
-	if len(r.Checks) != 17 {
-		t.Errorf("%d checks, want 17", len(r.Checks))
+	if len(r.Checks) != 19 {
+		t.Errorf("%d checks, want 19", len(r.Checks))
 	}
 	if c := find(t, r, "cgroup layout"); !strings.HasPrefix(c.Detail, "hybrid: ") || !strings.Contains(c.Detail, "(hugetlb)") {
 		t.Errorf("layout detail %q", c.Detail)
@@ -173,7 +206,7 @@ func TestRunHybrid(t *testing.T) {
 	if c := find(t, r, "swap"); !strings.Contains(c.Detail, "on (2.0 GiB on 1 device)") || !strings.Contains(c.Detail, "memory.memsw.limit_in_bytes exists") {
 		t.Errorf("swap detail %q", c.Detail)
 	}
-	if c := find(t, r, "busybox"); c.Hint != "<download>, or <download> --from /bin/busybox" || !strings.HasSuffix(c.Detail, ": <download step> downloads it") {
+	if c := find(t, r, "busybox"); c.Hint != "<download>, or <download> --from /bin/busybox" || !strings.HasSuffix(c.Detail, ": <download step> fetches it") {
 		t.Errorf("busybox row %+v", c)
 	}
 	if c := find(t, r, "running as root"); c.Detail != "uid 1000: doctor can only look, not try; <root steps> need root" ||
