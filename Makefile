@@ -83,11 +83,19 @@ docs-check:
 
 # Boot Debian's kernel under qemu (software emulation) and run the lab and the
 # root tests inside, on pure cgroup v2 and on pure v1 (two VMs at once).
-.PHONY: vm-test vagrant-check
+.PHONY: vm-test vm-test-arm64 vagrant-check
 vm-test:
 	scripts/vm-test.sh
 
-# The Vagrant set-up without a hypervisor: vagrant validate, shellcheck, and
-# scripts/provision.sh run in a Debian 12 tree by chroot (needs root).
+# The same on arm64: Debian's arm64 kernel under qemu-system-aarch64 (TCG),
+# an arm64 BusyBox, underhood and tests built with GOARCH=arm64; cgroup v2,
+# the /init checks and the tests of lab/cgroup and lab/doctor.
+# VM_DRY_RUN=1 fetches and builds without booting.
+vm-test-arm64:
+	VM_ARCH=arm64 scripts/vm-test.sh
+
+# The VM set-ups without a hypervisor: vagrant validate, the Lima template and
+# the cloud-init file parsed and checked, shellcheck, and scripts/provision.sh
+# run in Debian 12 amd64 and arm64 trees by chroot (needs root).
 vagrant-check:
 	scripts/check-vagrant.sh

@@ -46,6 +46,13 @@ func CheckStatic(path string) error {
 	return checkStatic(path, runtime.GOARCH)
 }
 
+// CheckStaticFor is CheckStatic for the Go architecture goarch ("arm64").
+func CheckStaticFor(path, goarch string) error { return checkStatic(path, goarch) }
+
+// MachineName is the kernel's name (uname -m) for a Go architecture:
+// "x86_64" for amd64, "aarch64" for arm64; "" for one it does not know.
+func MachineName(goarch string) string { return arch[goarch].name }
+
 func checkStatic(path, goarch string) error {
 	// O_NONBLOCK: a FIFO given as BusyBox must not hang the check.
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
