@@ -334,7 +334,7 @@ in_tree() {
     cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$root/etc/ssl/certs/ca-certificates.crt"
     exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       HOME=/root LANG=C.UTF-8 "$@"
-  ' in_tree "$PWD/$CHECK_DIR/$SUITE-$TREE_ARCH-minbase" "$PWD/$CHECK_DIR/upper-$TREE_ARCH" "$PWD" "$PWD/$CHECK_DIR/gomodcache" "$@" \
+  ' in_tree "$PWD/$CHECK_DIR/$SUITE-$TREE_ARCH-minbase" "$PWD/$CHECK_DIR/upper-$TREE_ARCH" "$PWD" "$PWD/$CHECK_DIR/_gomodcache" "$@" \
     >"$log" 2>&1
 }
 
@@ -356,7 +356,8 @@ check_provision() {
   want_machine=$(case $a in amd64) echo x86_64 ;; arm64) echo aarch64 ;; *) echo "$a" ;; esac)
   rm -rf "$u"
   # Go's module cache is read-only on purpose; the toolchain it holds is
-  # kept between runs of this check (delete $d/gomodcache to fetch it again).
+  # kept between runs of this check (delete $d/_gomodcache to fetch it
+  # again); the _ keeps the Go sources it holds out of go test ./... here.
 
   rc=0
   in_tree "$l-provision-1.log" env PROVISION_SRC=/src bash /src/scripts/provision.sh || rc=$?
