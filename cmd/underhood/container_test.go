@@ -611,3 +611,59 @@ func findProc(dir, applet, arg string) int {
 	}
 	return 0
 }
+
+// cleanup --all leaves a user's directory under runs/ alone and says so
+// (issue 10, item 1: it used to delete it, file and all).
+func TestCleanupKeepsUsersDirectory(t *testing.T) {
+	needLab(t)
+	dir := filepath.Join(workdir, "runs", "thesis")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f := filepath.Join(dir, "chapter1.txt")
+	if err := os.WriteFile(f, []byte("six months of work\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runUH(t, "cleanup", "--all")
+	if _, err := os.Stat(f); err != nil {
+		t.Fatalf("cleanup --all removed %s: exit %d\n%s%s", f, r.code, r.out, r.err)
+	}
+	if r.code != 0 || !strings.Contains(r.out, "thesis: not underhood's (it has no journal): left alone") {
+		t.Errorf("cleanup --all: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	os.RemoveAll(dir)
+	assertClean(t)
+}
+
+// A FIFO in place of a journal: ps and cleanup --all end, and say what it
+// is (issue 10, item 9: both used to hang forever, deaf to Ctrl-C).
+func TestFIFOJournalDoesNotHang(t *testing.T) {
+	needLab(t)
+	dir := filepath.Join(workdir, "runs", "fifo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := syscall.Mkfifo(filepath.Join(dir, "journal"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"ps"}, {"cleanup", "--all"}} {
+		cmd := exec.Command(binary, append([]string{"--workdir", workdir, "--no-color"}, args...)...)
+		done := make(chan struct{})
+		var out []byte
+		go func() { out, _ = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("%v hung on a FIFO for a journal", args)
+		}
+		if !strings.Contains(string(out), "not underhood's") || cmd.ProcessState.ExitCode() != 0 {
+			t.Errorf("%v: exit %d\n%s", args, cmd.ProcessState.ExitCode(), out)
+		}
+	}
+	os.RemoveAll(dir)
+	assertClean(t)
+}

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,12 @@ import (
 
 // Report says what a cleanup did for one run.
 type Report struct {
-	Name      string
-	Live      int // the run is live, held by this underhood PID: left alone
+	Name string
+	Live int // the run is live, held by this underhood PID: left alone
+	// Foreign says why the directory is not a run of underhood's (no
+	// journal, or one underhood cannot have written): nothing in it was
+	// touched.
+	Foreign   string
 	Killed    []int
 	Unmounted []string
 	Cgroups   []string
@@ -28,7 +33,7 @@ type Report struct {
 
 // Empty reports whether there was nothing to do.
 func (r Report) Empty() bool {
-	return r.Live == 0 && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
+	return r.Live == 0 && r.Foreign == "" && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
 }
 
 // MountinfoPath is where cleanup looks for mounts left below a run; a
@@ -40,24 +45,36 @@ var MountinfoPath = "/proc/self/mountinfo"
 // cgroups and deletes its directory. A run that is not there is not an
 // error: cleanup is idempotent. A live run (its underhood holds the
 // journal's lock) is left alone and reported as such: its own underhood
-// cleans up after it.
+// cleans up after it. So is a directory that is not underhood's (Foreign).
 func Cleanup(w state.Workdir, host cgroup.Host, name string) (Report, error) {
-	return replay(w, host, name, false, false)
+	if err := state.ValidName(name); err != nil {
+		return Report{Name: name}, err
+	}
+	if err := owned(w); err != nil {
+		return Report{Name: name}, ignoreMissing(err)
+	}
+	return cleanupRun(w, host, name)
 }
 
-// CleanupAll cleans every run in the work directory.
+// CleanupAll cleans every run in the work directory, and removes what
+// runs cut short while being made left.
 func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
+	if err := owned(w); err != nil {
+		return nil, ignoreMissing(err)
+	}
 	names, err := w.ListRuns()
 	if err != nil {
 		return nil, err
 	}
 	var out []Report
-	var errs []error
+	temps, err := w.SweepTemps()
+	errs := []error{err}
+	for _, d := range temps {
+		out = append(out, Report{Name: filepath.Base(d), Removed: d})
+	}
 	for _, n := range names {
-		r, err := replay(w, host, n, false, false)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		r, err := cleanupRun(w, host, n)
+		errs = append(errs, err)
 		if !r.Empty() {
 			out = append(out, r)
 		}
@@ -65,20 +82,26 @@ func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
 	return out, errors.Join(errs...)
 }
 
-// undo is the end of every Run: the same replay as cleanup.
-func undo(w state.Workdir, host cgroup.Host, name string, keep bool) error {
-	_, err := replay(w, host, name, keep, true)
+// owned refuses a work directory that is not underhood's: nothing in it
+// may be deleted.
+func owned(w state.Workdir) error {
+	if err := w.Owned(); err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	return nil
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no work directory: nothing to clean
+	}
 	return err
 }
 
-// replay undoes a run from its journal. owner says the caller is the run's
-// own underhood (which holds the lock); anyone else must take the lock
-// first, and leaves a live run alone.
-func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool) (Report, error) {
+// cleanupRun undoes a run that its underhood left: under the run's lock,
+// and only what the run's own journal recorded.
+func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) {
 	rep := Report{Name: name}
-	if err := state.ValidName(name); err != nil {
-		return rep, err
-	}
 	dir := w.Run(name)
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return rep, nil
@@ -86,38 +109,84 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 	if err := ownPath(w, dir); err != nil {
 		return rep, err
 	}
-	if !owner {
-		lock, err := state.Lock(dir)
-		if errors.Is(err, state.ErrRunLive) {
-			es, _ := state.ReadJournal(dir)
-			rep.Live = state.Summarize(name, dir, es).Owner.PID
-			if rep.Live == 0 {
-				rep.Live = -1
-			}
-			return rep, nil
-		}
-		if err != nil {
-			return rep, fmt.Errorf("cleanup %s: %w", name, err)
-		}
-		if lock != nil {
-			defer lock.Close()
-		}
+	lock, err := state.Lock(dir)
+	var bad *state.BadJournalError
+	switch {
+	case errors.Is(err, state.ErrRunLive):
+		rep.Live = livePID(name, dir)
+		return rep, nil
+	case errors.Is(err, state.ErrNoJournal):
+		rep.Foreign = "it has no journal"
+		return rep, nil
+	case errors.As(err, &bad):
+		rep.Foreign = "its " + bad.Error()
+		return rep, nil
+	case err != nil:
+		return rep, fmt.Errorf("cleanup %s: %w", name, err)
 	}
-	es, err := state.ReadJournal(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	defer lock.Close()
+	es, _, err := state.ReadEntries(lock)
+	if errors.As(err, &bad) {
+		rep.Foreign = "its " + bad.Error()
+		return rep, nil
+	}
+	if err != nil {
 		return rep, fmt.Errorf("cleanup %s: %w", name, err)
 	}
 	info := state.Summarize(name, dir, es)
-	var errs []error
+	if !info.Ours() {
+		rep.Foreign = "its journal does not begin with this directory, as underhood's do"
+		return rep, nil
+	}
+	return rep, undoRun(w, host, info, &rep, false, false)
+}
 
-	// 1. Processes: only the one we started, recognised by PID and start
-	// time, so a reused PID is never hit.
+// livePID is the PID of the underhood that holds a live run, -1 if the
+// journal does not say.
+func livePID(name, dir string) int {
+	es, _ := state.ReadJournal(dir)
+	if pid := state.Summarize(name, dir, es).Owner.PID; pid > 0 {
+		return pid
+	}
+	return -1
+}
+
+// undo is the end of every Run: the same steps as a cleanup, from what
+// the run holds in memory.
+func undo(w state.Workdir, host cgroup.Host, j *state.Journal, keep bool) error {
+	info := state.Summarize(filepath.Base(j.Dir), j.Dir, j.Entries())
+	if err := ownPath(w, j.Dir); err != nil {
+		return err
+	}
+	var rep Report
+	return undoRun(w, host, info, &rep, keep, true)
+}
+
+// undoRun undoes a run in the order it was made, backwards: processes,
+// mounts, cgroups, then the directory. owner says the caller is the run's
+// own underhood.
+func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, keepDir, owner bool) error {
+	errs := kill(w, info, rep, owner)
+	errs = append(errs, unmount(info, rep)...)
+	errs = append(errs, removeCgroups(host, info, rep)...)
+	// The run directory stays if something above failed (a mount left
+	// below it must not be walked into).
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return removeDir(info, rep, keepDir)
+}
+
+// kill ends the payload, recognised by PID and start time so that a
+// reused PID is never hit, and what it left in its process group.
+func kill(w state.Workdir, info state.RunInfo, rep *Report, owner bool) []error {
+	var errs []error
 	if p := info.Payload; p.PID > 0 && proc.Host.Same(p.PID, p.Start) {
 		_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		if waitGone(p.PID, p.Start, 5*time.Second) {
 			rep.Killed = append(rep.Killed, p.PID)
 		} else {
-			errs = append(errs, fmt.Errorf("cleanup %s: process %d survived SIGKILL", name, p.PID))
+			errs = append(errs, fmt.Errorf("cleanup %s: process %d survived SIGKILL", info.Name, p.PID))
 		}
 	}
 	// What the payload started and left behind (a background job, where
@@ -135,8 +204,13 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 			}
 		}
 	}
+	return errs
+}
 
-	// 2. Mounts: those the journal names and any the host sees below the run.
+// unmount unmounts, deepest first, the mounts the journal names and any
+// the host sees below the run.
+func unmount(info state.RunInfo, rep *Report) []error {
+	dir := info.Dir
 	targets := map[string]bool{}
 	for _, m := range info.Mounts {
 		if within(dir, m) {
@@ -148,6 +222,7 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 			targets[m.Mountpoint] = true
 		}
 	}
+	var errs []error
 	for _, t := range deepestFirst(targets) {
 		if err := mount.Unmount(t); err != nil {
 			errs = append(errs, err)
@@ -158,11 +233,15 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 	if len(rep.Unmounted) > 0 {
 		infos, _ := mount.Read(MountinfoPath)
 		if left := mount.Under(infos, dir); len(left) > 0 {
-			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", name, left[0].Mountpoint, name, left[0].Mountpoint))
+			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", info.Name, left[0].Mountpoint, info.Name, left[0].Mountpoint))
 		}
 	}
+	return errs
+}
 
-	// 3. cgroups.
+// removeCgroups removes the run's cgroups, the last made first.
+func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report) []error {
+	var errs []error
 	for i := len(info.Cgroups) - 1; i >= 0; i-- {
 		p := info.Cgroups[i]
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
@@ -170,32 +249,30 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 			continue
 		}
 		m, err := cgroup.Open(host, p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cleanup %s: %w", name, err))
-			continue
+		if err == nil {
+			err = m.Remove()
 		}
-		if err := m.Remove(); err != nil {
-			errs = append(errs, fmt.Errorf("cleanup %s: %w", name, err))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
 			continue
 		}
 		rep.Cgroups = append(rep.Cgroups, p)
 		removeEmptyParents(host, p)
 	}
+	return errs
+}
 
-	// 4. The run directory, unless something above failed (a mount left
-	// below it must not be walked into) or it is to be kept.
-	if len(errs) > 0 {
-		return rep, errors.Join(errs...)
+// removeDir deletes the run directory, unless it is to be kept.
+func removeDir(info state.RunInfo, rep *Report, keep bool) error {
+	if keep {
+		rep.Kept = info.Dir
+		return nil
 	}
-	if keepDir {
-		rep.Kept = dir
-		return rep, nil
+	if err := removeTree(info.Dir); err != nil {
+		return fmt.Errorf("cleanup %s: %w", info.Name, err)
 	}
-	if err := removeTree(dir); err != nil {
-		return rep, fmt.Errorf("cleanup %s: %w", name, err)
-	}
-	rep.Removed = dir
-	return rep, nil
+	rep.Removed = info.Dir
+	return nil
 }
 
 // ownPath refuses anything that is not a real directory of ours: a run

@@ -187,7 +187,7 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	res.Dir = j.Dir
 	defer func() {
 		reapOrphans()
-		if cerr := undo(w, s.Cgroups, s.Name, s.Keep); cerr != nil && err == nil {
+		if cerr := undo(w, s.Cgroups, j, s.Keep); cerr != nil && err == nil {
 			err = cerr
 		}
 		j.Close() // releases the run's lock: only now may a cleanup look at it

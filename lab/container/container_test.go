@@ -1,10 +1,13 @@
 package container
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/state"
@@ -118,5 +121,123 @@ func TestRandomNames(t *testing.T) {
 			t.Fatalf("duplicate %q in 1000", n)
 		}
 		seen[n] = true
+	}
+}
+
+// A directory under runs/ that has no journal is not underhood's: cleanup
+// reports it and removes nothing in it (issue 10, item 1). Before, cleanup
+// --all deleted it with the user's file.
+func TestCleanupLeavesDirectoryWithoutJournal(t *testing.T) {
+	w := state.Workdir{Root: t.TempDir()}
+	thesis := filepath.Join(w.Runs(), "thesis")
+	os.MkdirAll(thesis, 0o755)
+	f := filepath.Join(thesis, "chapter1.txt")
+	os.WriteFile(f, []byte("six months of work\n"), 0o644)
+	// and one whose journal does not begin as underhood's do
+	forged := filepath.Join(w.Runs(), "forged")
+	os.MkdirAll(forged, 0o755)
+	os.WriteFile(filepath.Join(forged, "journal"), []byte(`{"op":"run","name":"forged"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(forged, "data"), []byte("keep"), 0o644)
+	reps, err := CleanupAll(w, cgroup.Host{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 2 || reps[0].Name != "forged" || reps[1].Name != "thesis" ||
+		!strings.Contains(reps[1].Foreign, "no journal") || !strings.Contains(reps[0].Foreign, "journal") || reps[0].Removed != "" {
+		t.Errorf("reports %+v", reps)
+	}
+	for _, p := range []string{f, filepath.Join(forged, "data")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("cleanup removed %s: %v", p, err)
+		}
+	}
+	if r, err := Cleanup(w, cgroup.Host{}, "thesis"); err != nil || r.Foreign == "" {
+		t.Errorf("cleanup thesis: %+v, %v", r, err)
+	}
+}
+
+// A work directory that is not underhood's (no marker, and files
+// underhood does not make) is refused whole: not even a run with a good
+// journal in it is touched.
+func TestCleanupRefusesWorkdirNotOurs(t *testing.T) {
+	w := state.Workdir{Root: t.TempDir()}
+	j, err := w.CreateRun("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	os.WriteFile(filepath.Join(w.Root, "notes.txt"), []byte("mine"), 0o644)
+	var no *state.NotOursError
+	if _, err := CleanupAll(w, cgroup.Host{}); !errors.As(err, &no) {
+		t.Errorf("cleanup --all in a directory not underhood's: %v", err)
+	}
+	if _, err := Cleanup(w, cgroup.Host{}, "r"); !errors.As(err, &no) {
+		t.Errorf("cleanup r in a directory not underhood's: %v", err)
+	}
+	if _, err := os.Stat(w.Run("r")); err != nil {
+		t.Errorf("the run was removed: %v", err)
+	}
+	// Once marked (Ensure of a run would refuse it too), cleanup works.
+	os.WriteFile(filepath.Join(w.Root, state.MarkerFile), nil, 0o644)
+	if reps, err := CleanupAll(w, cgroup.Host{}); err != nil || len(reps) != 1 || reps[0].Removed == "" {
+		t.Errorf("cleanup in a marked directory: %+v, %v", reps, err)
+	}
+}
+
+// A FIFO, a directory or a symlink in place of a journal: ps and cleanup
+// end at once (a FIFO's open used to block them forever), say what it is,
+// and touch nothing (issue 10, items 7 and 9).
+func TestJournalNotAFile(t *testing.T) {
+	w := state.Workdir{Root: t.TempDir()}
+	makers := map[string]func(p string) error{
+		"fifo":    func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		"dir":     func(p string) error { return os.Mkdir(p, 0o755) },
+		"symlink": func(p string) error { return os.Symlink("/etc/passwd", p) },
+	}
+	says := map[string]string{"fifo": "is a FIFO", "dir": "is a directory", "symlink": "is a symbolic link"}
+	for name, mk := range makers {
+		os.MkdirAll(w.Run(name), 0o755)
+		if err := mk(filepath.Join(w.Run(name), state.JournalFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	var list []Status
+	var reps []Report
+	var lerr, cerr error
+	go func() {
+		defer close(done)
+		list, lerr = List(w)
+		reps, cerr = CleanupAll(w, cgroup.Host{})
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// Unblock the FIFO's reader so that the test can end.
+		f, _ := os.OpenFile(filepath.Join(w.Run("fifo"), state.JournalFile), os.O_WRONLY, 0)
+		f.Close()
+		t.Fatal("ps or cleanup hung on a FIFO for a journal")
+	}
+	if lerr != nil || cerr != nil {
+		t.Fatalf("list %v, cleanup %v", lerr, cerr)
+	}
+	for _, s := range list {
+		if s.State != NotOurs {
+			t.Errorf("ps: %s is %q, want %q", s.Name, s.State, NotOurs)
+		}
+	}
+	if len(reps) != 3 {
+		t.Fatalf("reports %+v", reps)
+	}
+	for _, r := range reps {
+		if !strings.Contains(r.Foreign, says[r.Name]) || r.Removed != "" {
+			t.Errorf("%s: %+v, want Foreign %q", r.Name, r, says[r.Name])
+		}
+		if _, err := os.Lstat(filepath.Join(w.Run(r.Name), state.JournalFile)); err != nil {
+			t.Errorf("%s: the journal was removed: %v", r.Name, err)
+		}
+	}
+	if b, err := os.ReadFile("/etc/passwd"); err != nil || len(b) == 0 {
+		t.Errorf("the symlink's target: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -52,8 +53,18 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 					reps = append(reps, r)
 				}
 			}
+			var notOurs *state.NotOursError
+			if errors.As(err, &notOurs) {
+				return ui.Usage(err) // a --workdir that is not underhood's: nothing touched
+			}
 			live := 0
 			for _, r := range reps {
+				if r.Foreign != "" {
+					live++
+					g.io.Printf("%s %s: not underhood's (%s): left alone; if it is yours, move it out of %s\n",
+						g.io.Yellow("left"), r.Name, r.Foreign, g.workdir.Runs())
+					continue
+				}
 				if r.Live != 0 {
 					live++
 					how := "stop it in its terminal (exit, or Ctrl-C)"
