@@ -47,11 +47,22 @@ func (s *suite) watchRuns() {
 		ents, _ := os.ReadDir(filepath.Join(s.work, "runs"))
 		s.mu.Lock()
 		for _, e := range ents {
-			s.seen[strings.TrimSuffix(e.Name(), ".tmp")] = true
+			s.seen[runName(e.Name())] = true
 		}
 		s.mu.Unlock()
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// runName is the run a directory under runs/ is for: a run being made is
+// .NAME.PID.new until it is complete.
+func runName(n string) string {
+	if t := strings.TrimSuffix(strings.TrimPrefix(n, "."), ".new"); t != n {
+		if i := strings.LastIndexByte(t, '.'); i > 0 {
+			return t[:i]
+		}
+	}
+	return n
 }
 
 func main() {
@@ -313,7 +324,7 @@ func (s *suite) fiftyAtOnce() {
 // cleanupRaces loops cleanup --all while runs keep starting: cleanup must
 // never undo a live run, and every run must still succeed.
 func (s *suite) cleanupRaces(d time.Duration) {
-	s.scenario(fmt.Sprintf("cleanup --all racing runs for %v", d), func() error {
+	s.scenario(fmt.Sprintf("cleanup --all races runs for %v", d), func() error {
 		stop := time.Now().Add(d)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -352,7 +363,7 @@ func (s *suite) cleanupRaces(d time.Duration) {
 // directory gives them.
 func (s *suite) hostile(top string) {
 	runs := filepath.Join(s.work, "runs")
-	s.scenario("cleanup --all keeps a directory under runs/ that has no journal", func() error {
+	s.scenario("cleanup --all keeps a user's thesis under runs/ (a directory with no journal)", func() error {
 		dir := filepath.Join(runs, "thesis")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -369,7 +380,7 @@ func (s *suite) hostile(top string) {
 		return nil
 	})
 	for _, cmd := range [][]string{{"ps"}, {"cleanup", "--all"}} {
-		s.scenario(fmt.Sprintf("%s with a FIFO for a journal ends", strings.Join(cmd, " ")), func() error {
+		s.scenario(fmt.Sprintf("%s with a fifo for a journal ends", strings.Join(cmd, " ")), func() error {
 			dir := filepath.Join(runs, "fifo")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
