@@ -31,6 +31,7 @@ type Entry struct {
 	Kind    string    `json:"kind,omitempty"`
 	Memory  int64     `json:"memory,omitempty"`
 	Created time.Time `json:"created,omitzero"`
+	Parent  string    `json:"parent,omitempty"` // the cgroup parent, as given
 
 	Path  string `json:"path,omitempty"`  // dir, cgroup, mount
 	PID   int    `json:"pid,omitempty"`   // owner (underhood), pid (payload, also its process group)
@@ -337,6 +338,7 @@ type RunInfo struct {
 	Dir     string
 	Kind    string
 	Memory  int64
+	Parent  string
 	Created time.Time
 	Owner   Entry // underhood's own process
 	Payload Entry // the container's first process
@@ -353,7 +355,7 @@ func Summarize(name, dir string, es []Entry) RunInfo {
 	for _, e := range es {
 		switch e.Op {
 		case "run":
-			r.Kind, r.Memory, r.Created = e.Kind, e.Memory, e.Created
+			r.Kind, r.Memory, r.Parent, r.Created = e.Kind, e.Memory, e.Parent, e.Created
 		case "owner":
 			r.Owner = e
 		case "pid":
