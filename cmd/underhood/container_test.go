@@ -667,3 +667,42 @@ func TestFIFOJournalDoesNotHang(t *testing.T) {
 	os.RemoveAll(dir)
 	assertClean(t)
 }
+
+// cleanup --all in a loop while runs keep starting: it never undoes a
+// live run, every run succeeds, nothing is left (issue 10, item 2: a run
+// was visible before it was locked, and some runs failed or left their
+// cgroup).
+func TestCleanupRacesRuns(t *testing.T) {
+	needLab(t)
+	stop := time.Now().Add(4 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fails []string
+	fail := func(s string) { mu.Lock(); fails = append(fails, s); mu.Unlock() }
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for time.Now().Before(stop) {
+			if r := runUH(nil, "cleanup", "--all"); r.code != 0 {
+				fail(fmt.Sprintf("cleanup --all: exit %d: %s%s", r.code, r.out, r.err))
+			}
+		}
+	}()
+	runs := 0
+	for ; time.Now().Before(stop); time.Sleep(100 * time.Millisecond) {
+		runs++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := runUH(nil, "run", "--cgroup-parent", cgParent, "--memory", "64M", "--", "/bin/busybox", "sleep", "0.3")
+			if r.code != 0 || strings.Contains(r.out+r.err, "cleaned") {
+				fail(fmt.Sprintf("run: exit %d: %s%s", r.code, r.out, r.err))
+			}
+		}()
+	}
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Errorf("%d of %d runs or cleanups failed; first:\n%s", len(fails), runs, fails[0])
+	}
+	assertClean(t)
+}
