@@ -23,17 +23,22 @@ type Report struct {
 	// Foreign says why the directory is not a run of underhood's (no
 	// journal, or one underhood cannot have written): nothing in it was
 	// touched.
-	Foreign   string
-	Killed    []int
+	Foreign string
+	Skipped int // journal lines over 64 KiB, which underhood never writes: ignored
+	Killed  []int
+	// Spared are what the journal named that is not the run's (a process
+	// or a cgroup of someone else's): left alone.
+	Spared    []string
 	Unmounted []string
 	Cgroups   []string
-	Removed   string // the run directory, once deleted
-	Kept      string // the run directory, kept on request
+	Cleared   []string // files made immutable inside the run: flag cleared
+	Removed   string   // the run directory, once deleted
+	Kept      string   // the run directory, kept on request
 }
 
 // Empty reports whether there was nothing to do.
 func (r Report) Empty() bool {
-	return r.Live == 0 && r.Foreign == "" && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
+	return r.Live == 0 && r.Foreign == "" && len(r.Spared) == 0 && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
 }
 
 // MountinfoPath is where cleanup looks for mounts left below a run; a
@@ -125,7 +130,7 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 		return rep, fmt.Errorf("cleanup %s: %w", name, err)
 	}
 	defer lock.Close()
-	es, _, err := state.ReadEntries(lock)
+	es, skipped, err := state.ReadEntries(lock)
 	if errors.As(err, &bad) {
 		rep.Foreign = "its " + bad.Error()
 		return rep, nil
@@ -138,6 +143,7 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 		rep.Foreign = "its journal does not begin with this directory, as underhood's do"
 		return rep, nil
 	}
+	rep.Skipped = skipped
 	return rep, undoRun(w, host, info, &rep, false, false)
 }
 
@@ -166,7 +172,7 @@ func undo(w state.Workdir, host cgroup.Host, j *state.Journal, keep bool) error 
 // mounts, cgroups, then the directory. owner says the caller is the run's
 // own underhood.
 func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, keepDir, owner bool) error {
-	errs := kill(w, info, rep, owner)
+	errs := kill(w, host, info, rep, owner)
 	errs = append(errs, unmount(info, rep)...)
 	errs = append(errs, removeCgroups(host, info, rep)...)
 	// The run directory stays if something above failed (a mount left
@@ -178,12 +184,14 @@ func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report,
 }
 
 // kill ends the payload, recognised by PID and start time so that a
-// reused PID is never hit, and what it left in its process group.
-func kill(w state.Workdir, info state.RunInfo, rep *Report, owner bool) []error {
+// reused PID is never hit, and what it left in its process group; only a
+// process that is the run's (see belongs), whatever the journal says.
+func kill(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, owner bool) []error {
 	var errs []error
 	if p := info.Payload; p.PID > 0 && proc.Host.Same(p.PID, p.Start) {
-		_ = syscall.Kill(p.PID, syscall.SIGKILL)
-		if waitGone(p.PID, p.Start, 5*time.Second) {
+		if why := belongs(w, host, info, p.PID); why != "" {
+			rep.Spared = append(rep.Spared, fmt.Sprintf("process %d: %s", p.PID, why))
+		} else if killWait(p.PID, p.Start) {
 			rep.Killed = append(rep.Killed, p.PID)
 		} else {
 			errs = append(errs, fmt.Errorf("cleanup %s: process %d survived SIGKILL", info.Name, p.PID))
@@ -195,16 +203,69 @@ func kill(w state.Workdir, info state.RunInfo, rep *Report, owner bool) []error 
 	if p := info.Payload; p.PGID > 0 && !owner {
 		for _, pid := range proc.Host.Group(p.PGID, w.Root) {
 			st, err := proc.Host.StartTime(pid)
-			if err != nil {
-				continue
-			}
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			if waitGone(pid, st, 5*time.Second) {
+			if err == nil && belongs(w, host, info, pid) == "" && killWait(pid, st) {
 				rep.Killed = append(rep.Killed, pid)
 			}
 		}
 	}
 	return errs
+}
+
+func killWait(pid int, start uint64) bool {
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return waitGone(pid, start, 5*time.Second)
+}
+
+// belongs says why the process pid is not the run's, or "" when it is:
+// its root or working directory is in the run's directory or the lab's
+// shared root, or it is in the run's own cgroup. A journal is a file on
+// disk: a PID in it must never be enough to kill a process.
+func belongs(w state.Workdir, host cgroup.Host, info state.RunInfo, pid int) string {
+	root, _ := os.Readlink(proc.Host.Path(pid, "root"))
+	cwd, _ := os.Readlink(proc.Host.Path(pid, "cwd"))
+	var dirs []string
+	for _, d := range []string{info.Dir, w.Rootfs()} {
+		dirs = append(dirs, d)
+		if real, err := filepath.EvalSymlinks(d); err == nil && real != d {
+			dirs = append(dirs, real) // /proc shows the path without links
+		}
+	}
+	for _, p := range []string{root, cwd} {
+		for _, d := range dirs {
+			if p != "" && within(d, p) {
+				return ""
+			}
+		}
+	}
+	if cg := runCgroup(host, info); cg != "" && host.MemoryRoot != "" {
+		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(cg, host.MemoryRoot), "/")
+		b, _ := os.ReadFile(proc.Host.Path(pid, "cgroup"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[2] == rel {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("not this run's (root %s, working directory %s, not in its cgroup): left alone", root, cwd)
+}
+
+// runCgroup is the one cgroup path the run's own name and parent give
+// ("" if none can be): a journal naming any other is not followed.
+func runCgroup(host cgroup.Host, info state.RunInfo) string {
+	parent := info.Parent
+	if parent == "" {
+		parent = cgroup.DefaultParent // a journal from before the parent was recorded
+		for _, c := range info.Cgroups {
+			if rel, err := filepath.Rel(host.MemoryRoot, c); err == nil && filepath.Base(c) == info.Name {
+				parent = filepath.Dir(rel)
+			}
+		}
+	}
+	m, err := cgroup.New(host, parent, info.Name)
+	if err != nil {
+		return ""
+	}
+	return m.Path()
 }
 
 // unmount unmounts, deepest first, the mounts the journal names and any
@@ -242,8 +303,13 @@ func unmount(info state.RunInfo, rep *Report) []error {
 // removeCgroups removes the run's cgroups, the last made first.
 func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report) []error {
 	var errs []error
+	own := runCgroup(host, info)
 	for i := len(info.Cgroups) - 1; i >= 0; i-- {
 		p := info.Cgroups[i]
+		if filepath.Clean(p) != own {
+			rep.Spared = append(rep.Spared, fmt.Sprintf("cgroup %s: not this run's (%s is): left alone", p, or(own, "none")))
+			continue
+		}
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			removeEmptyParents(host, p)
 			continue
@@ -262,13 +328,22 @@ func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report) []error {
 	return errs
 }
 
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
 // removeDir deletes the run directory, unless it is to be kept.
 func removeDir(info state.RunInfo, rep *Report, keep bool) error {
 	if keep {
 		rep.Kept = info.Dir
 		return nil
 	}
-	if err := removeTree(info.Dir); err != nil {
+	cleared, err := removeTree(info.Dir)
+	rep.Cleared = cleared
+	if err != nil {
 		return fmt.Errorf("cleanup %s: %w", info.Name, err)
 	}
 	rep.Removed = info.Dir

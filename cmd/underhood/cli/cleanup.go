@@ -78,11 +78,20 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 				for _, p := range r.Killed {
 					g.io.Printf("  killed process %d\n", p)
 				}
+				if r.Skipped > 0 {
+					g.io.Printf("  ignored %d journal line(s) over 64 KiB: underhood writes none\n", r.Skipped)
+				}
+				for _, sp := range r.Spared {
+					g.io.Printf("  %s %s\n", g.io.Yellow("left"), sp)
+				}
 				for _, m := range r.Unmounted {
 					g.io.Printf("  unmounted %s\n", m)
 				}
 				for _, c := range r.Cgroups {
 					g.io.Printf("  removed cgroup %s\n", c)
+				}
+				for _, c := range r.Cleared {
+					g.io.Printf("  cleared the immutable flag of %s\n", c)
 				}
 				if r.Removed != "" {
 					g.io.Printf("  removed %s\n", r.Removed)
