@@ -706,3 +706,31 @@ func TestCleanupRacesRuns(t *testing.T) {
 	}
 	assertClean(t)
 }
+
+// A --workdir that is not underhood's (no marker, a user's files in it)
+// is refused with exit 2 by run and cleanup alike, and nothing is made in
+// it (issue 10, item 1).
+func TestWorkdirNotOursRefused(t *testing.T) {
+	needLab(t)
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true"},
+		{"download", "--from", "/bin/busybox"},
+		{"cleanup", "--all"},
+	} {
+		cmd := exec.Command(binary, append([]string{"--workdir", home, "--no-color"}, args...)...)
+		out, _ := cmd.CombinedOutput()
+		// run stops earlier still: there is no BusyBox in a directory not underhood's
+		says := args[0] == "run" || strings.Contains(string(out), "is not underhood's")
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !says {
+			t.Errorf("%v: exit %d, want 2:\n%s", args, code, out)
+		}
+	}
+	if ents, _ := os.ReadDir(home); len(ents) != 1 {
+		t.Errorf("something was made in a directory not underhood's: %v", ents)
+	}
+	assertClean(t)
+}
