@@ -734,3 +734,39 @@ func TestWorkdirNotOursRefused(t *testing.T) {
 	}
 	assertClean(t)
 }
+
+// A file of a run's root made immutable while the payload runs (what a
+// payload with the host's capabilities may do with FS_IOC_SETFLAGS, as
+// chattr +i does): the run's own cleanup clears the flag and removes
+// everything (issue 10, item 7; before, the run ended with 'operation not
+// permitted' and left its directory for good).
+func TestRunWithImmutableFileCleansUp(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "frozen", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "30")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	f, err := os.Open(filepath.Join(workdir, "runs", "frozen", "rootfs", "bin", "busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(fl|0x10)) // FS_IMMUTABLE_FL
+	}
+	f.Close()
+	if err != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		t.Skipf("the work directory's filesystem has no inode flags: %v", err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(cmd.Wait()); code != 143 {
+		t.Errorf("after SIGTERM: exit %d, want 143\n%s", code, stderr.String())
+	}
+	assertClean(t)
+}
