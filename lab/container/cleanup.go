@@ -124,7 +124,7 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 		rep.Foreign = "it has no journal"
 		return rep, nil
 	case errors.As(err, &bad):
-		rep.Foreign = "its " + bad.Error()
+		rep.Foreign = "its journal " + bad.Why
 		return rep, nil
 	case err != nil:
 		return rep, fmt.Errorf("cleanup %s: %w", name, err)
@@ -132,7 +132,7 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 	defer lock.Close()
 	es, skipped, err := state.ReadEntries(lock)
 	if errors.As(err, &bad) {
-		rep.Foreign = "its " + bad.Error()
+		rep.Foreign = "its journal " + bad.Why
 		return rep, nil
 	}
 	if err != nil {

@@ -61,7 +61,7 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 			for _, r := range reps {
 				if r.Foreign != "" {
 					live++
-					g.io.Printf("%s %s: not underhood's (%s): left alone; if it is yours, move it out of %s\n",
+					g.io.Wrapf("%s %s: not underhood's (%s): left alone; if it is yours, move it out of %s\n",
 						g.io.Yellow("left"), r.Name, r.Foreign, g.workdir.Runs())
 					continue
 				}
@@ -82,7 +82,7 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 					g.io.Printf("  ignored %d journal line(s) over 64 KiB: underhood writes none\n", r.Skipped)
 				}
 				for _, sp := range r.Spared {
-					g.io.Printf("  %s %s\n", g.io.Yellow("left"), sp)
+					g.io.Wrapf("  %s %s\n", g.io.Yellow("left"), sp)
 				}
 				for _, m := range r.Unmounted {
 					g.io.Printf("  unmounted %s\n", m)
