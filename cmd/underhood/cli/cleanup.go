@@ -100,8 +100,11 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(reps) == live {
+			switch {
+			case len(reps) == 0:
 				g.io.Say("Nothing to clean up.")
+			case len(reps) == live:
+				g.io.Say("Nothing else to clean up.")
 			}
 			return nil
 		},
