@@ -730,6 +730,101 @@ func TestClosedPipeLeavesNothing(t *testing.T) {
 	assertClean(t)
 }
 
+// cleanup --all leaves a user's directory under runs/ alone and says so
+// (issue 10, item 1: it used to delete it, file and all).
+func TestCleanupKeepsUsersDirectory(t *testing.T) {
+	needLab(t)
+	dir := filepath.Join(workdir, "runs", "thesis")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f := filepath.Join(dir, "chapter1.txt")
+	if err := os.WriteFile(f, []byte("six months of work\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runUH(t, "cleanup", "--all")
+	if _, err := os.Stat(f); err != nil {
+		t.Fatalf("cleanup --all removed %s: exit %d\n%s%s", f, r.code, r.out, r.err)
+	}
+	if r.code != 0 || !strings.Contains(r.out, "thesis: not underhood's (it has no journal): left alone") {
+		t.Errorf("cleanup --all: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	os.RemoveAll(dir)
+	assertClean(t)
+}
+
+// A FIFO in place of a journal: ps and cleanup --all end, and say what it
+// is (issue 10, item 9: both used to hang forever, deaf to Ctrl-C).
+func TestFIFOJournalDoesNotHang(t *testing.T) {
+	needLab(t)
+	dir := filepath.Join(workdir, "runs", "fifo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := syscall.Mkfifo(filepath.Join(dir, "journal"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"ps"}, {"cleanup", "--all"}} {
+		cmd := exec.Command(binary, append([]string{"--workdir", workdir, "--no-color"}, args...)...)
+		done := make(chan struct{})
+		var out []byte
+		go func() { out, _ = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("%v hung on a FIFO for a journal", args)
+		}
+		if !strings.Contains(string(out), "not underhood's") || cmd.ProcessState.ExitCode() != 0 {
+			t.Errorf("%v: exit %d\n%s", args, cmd.ProcessState.ExitCode(), out)
+		}
+	}
+	os.RemoveAll(dir)
+	assertClean(t)
+}
+
+// cleanup --all in a loop while runs keep starting: it never undoes a
+// live run, every run succeeds, nothing is left (issue 10, item 2: a run
+// was visible before it was locked, and some runs failed or left their
+// cgroup).
+func TestCleanupRacesRuns(t *testing.T) {
+	needLab(t)
+	stop := time.Now().Add(4 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fails []string
+	fail := func(s string) { mu.Lock(); fails = append(fails, s); mu.Unlock() }
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for time.Now().Before(stop) {
+			if r := runUH(nil, "cleanup", "--all"); r.code != 0 {
+				fail(fmt.Sprintf("cleanup --all: exit %d: %s%s", r.code, r.out, r.err))
+			}
+		}
+	}()
+	runs := 0
+	for ; time.Now().Before(stop); time.Sleep(100 * time.Millisecond) {
+		runs++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := runUH(nil, "run", "--cgroup-parent", cgParent, "--memory", "64M", "--", "/bin/busybox", "sleep", "0.3")
+			if r.code != 0 || strings.Contains(r.out+r.err, "cleaned") {
+				fail(fmt.Sprintf("run: exit %d: %s%s", r.code, r.out, r.err))
+			}
+		}()
+	}
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Errorf("%d of %d runs or cleanups failed; first:\n%s", len(fails), runs, fails[0])
+	}
+	assertClean(t)
+}
+
 // newLab prepares a lab of its own (steps 1 and 2 from /bin/busybox) in a
 // temporary work directory, for a test that changes it.
 func newLab(t *testing.T) string {
@@ -782,4 +877,68 @@ func TestCgroupNeverRunsAPlantedBusybox(t *testing.T) {
 		t.Errorf("check 2 after rootfs: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	assertCleanIn(t, wd)
+}
+
+// A --workdir that is not underhood's (no marker, a user's files in it)
+// is refused with exit 2 by run and cleanup alike, and nothing is made in
+// it (issue 10, item 1).
+func TestWorkdirNotOursRefused(t *testing.T) {
+	needLab(t)
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true"},
+		{"download", "--from", "/bin/busybox"},
+		{"cleanup", "--all"},
+	} {
+		cmd := exec.Command(binary, append([]string{"--workdir", home, "--no-color"}, args...)...)
+		out, _ := cmd.CombinedOutput()
+		// run stops earlier still: there is no BusyBox in a directory not underhood's
+		says := args[0] == "run" || strings.Contains(string(out), "is not underhood's")
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !says {
+			t.Errorf("%v: exit %d, want 2:\n%s", args, code, out)
+		}
+	}
+	if ents, _ := os.ReadDir(home); len(ents) != 1 {
+		t.Errorf("something was made in a directory not underhood's: %v", ents)
+	}
+	assertClean(t)
+}
+
+// A file of a run's root made immutable while the payload runs (what a
+// payload with the host's capabilities may do with FS_IOC_SETFLAGS, as
+// chattr +i does): the run's own cleanup clears the flag and removes
+// everything (issue 10, item 7; before, the run ended with 'operation not
+// permitted' and left its directory for good).
+func TestRunWithImmutableFileCleansUp(t *testing.T) {
+	needLab(t)
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "frozen", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "30")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	f, err := os.Open(filepath.Join(workdir, "runs", "frozen", "rootfs", "bin", "busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(fl|0x10)) // FS_IMMUTABLE_FL
+	}
+	f.Close()
+	if err != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		t.Skipf("the work directory's filesystem has no inode flags: %v", err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(cmd.Wait()); code != 143 {
+		t.Errorf("after SIGTERM: exit %d, want 143\n%s", code, stderr.String())
+	}
+	assertClean(t)
 }

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,18 +18,27 @@ import (
 
 // Report says what a cleanup did for one run.
 type Report struct {
-	Name      string
-	Live      int // the run is live, held by this underhood PID: left alone
-	Killed    []int
+	Name string
+	Live int // the run is live, held by this underhood PID: left alone
+	// Foreign says why the directory is not a run of underhood's (no
+	// journal, or one underhood cannot have written): nothing in it was
+	// touched.
+	Foreign string
+	Skipped int // journal lines over 64 KiB, which underhood never writes: ignored
+	Killed  []int
+	// Spared are what the journal named that is not the run's (a process
+	// or a cgroup of someone else's): left alone.
+	Spared    []string
 	Unmounted []string
 	Cgroups   []string
-	Removed   string // the run directory, once deleted
-	Kept      string // the run directory, kept on request
+	Cleared   []string // files made immutable inside the run: flag cleared
+	Removed   string   // the run directory, once deleted
+	Kept      string   // the run directory, kept on request
 }
 
 // Empty reports whether there was nothing to do.
 func (r Report) Empty() bool {
-	return r.Live == 0 && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
+	return r.Live == 0 && r.Foreign == "" && len(r.Spared) == 0 && len(r.Killed) == 0 && len(r.Unmounted) == 0 && len(r.Cgroups) == 0 && r.Removed == ""
 }
 
 // MountinfoPath is where cleanup looks for mounts left below a run; a
@@ -40,24 +50,36 @@ var MountinfoPath = "/proc/self/mountinfo"
 // cgroups and deletes its directory. A run that is not there is not an
 // error: cleanup is idempotent. A live run (its underhood holds the
 // journal's lock) is left alone and reported as such: its own underhood
-// cleans up after it.
+// cleans up after it. So is a directory that is not underhood's (Foreign).
 func Cleanup(w state.Workdir, host cgroup.Host, name string) (Report, error) {
-	return replay(w, host, name, false, false)
+	if err := state.ValidName(name); err != nil {
+		return Report{Name: name}, err
+	}
+	if err := owned(w); err != nil {
+		return Report{Name: name}, ignoreMissing(err)
+	}
+	return cleanupRun(w, host, name)
 }
 
-// CleanupAll cleans every run in the work directory.
+// CleanupAll cleans every run in the work directory, and removes what
+// runs cut short while being made left.
 func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
+	if err := owned(w); err != nil {
+		return nil, ignoreMissing(err)
+	}
 	names, err := w.ListRuns()
 	if err != nil {
 		return nil, err
 	}
 	var out []Report
-	var errs []error
+	temps, err := w.SweepTemps()
+	errs := []error{err}
+	for _, d := range temps {
+		out = append(out, Report{Name: filepath.Base(d), Removed: d})
+	}
 	for _, n := range names {
-		r, err := replay(w, host, n, false, false)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		r, err := cleanupRun(w, host, n)
+		errs = append(errs, err)
 		if !r.Empty() {
 			out = append(out, r)
 		}
@@ -65,20 +87,26 @@ func CleanupAll(w state.Workdir, host cgroup.Host) ([]Report, error) {
 	return out, errors.Join(errs...)
 }
 
-// undo is the end of every Run: the same replay as cleanup.
-func undo(w state.Workdir, host cgroup.Host, name string, keep bool) error {
-	_, err := replay(w, host, name, keep, true)
+// owned refuses a work directory that is not underhood's: nothing in it
+// may be deleted.
+func owned(w state.Workdir) error {
+	if err := w.Owned(); err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	return nil
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no work directory: nothing to clean
+	}
 	return err
 }
 
-// replay undoes a run from its journal. owner says the caller is the run's
-// own underhood (which holds the lock); anyone else must take the lock
-// first, and leaves a live run alone.
-func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool) (Report, error) {
+// cleanupRun undoes a run that its underhood left: under the run's lock,
+// and only what the run's own journal recorded.
+func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) {
 	rep := Report{Name: name}
-	if err := state.ValidName(name); err != nil {
-		return rep, err
-	}
 	dir := w.Run(name)
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return rep, nil
@@ -86,38 +114,87 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 	if err := ownPath(w, dir); err != nil {
 		return rep, err
 	}
-	if !owner {
-		lock, err := state.Lock(dir)
-		if errors.Is(err, state.ErrRunLive) {
-			es, _ := state.ReadJournal(dir)
-			rep.Live = state.Summarize(name, dir, es).Owner.PID
-			if rep.Live == 0 {
-				rep.Live = -1
-			}
-			return rep, nil
-		}
-		if err != nil {
-			return rep, fmt.Errorf("cleanup %s: %w", name, err)
-		}
-		if lock != nil {
-			defer lock.Close()
-		}
+	lock, err := state.Lock(dir)
+	var bad *state.BadJournalError
+	switch {
+	case errors.Is(err, state.ErrRunLive):
+		rep.Live = livePID(name, dir)
+		return rep, nil
+	case errors.Is(err, state.ErrNoJournal):
+		rep.Foreign = "it has no journal"
+		return rep, nil
+	case errors.As(err, &bad):
+		rep.Foreign = "its journal " + bad.Why
+		return rep, nil
+	case err != nil:
+		return rep, fmt.Errorf("cleanup %s: %w", name, err)
 	}
-	es, err := state.ReadJournal(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	defer lock.Close()
+	es, skipped, err := state.ReadEntries(lock)
+	if errors.As(err, &bad) {
+		rep.Foreign = "its journal " + bad.Why
+		return rep, nil
+	}
+	if err != nil {
 		return rep, fmt.Errorf("cleanup %s: %w", name, err)
 	}
 	info := state.Summarize(name, dir, es)
-	var errs []error
+	if !info.Ours() {
+		rep.Foreign = "its journal does not begin with this directory, as underhood's do"
+		return rep, nil
+	}
+	rep.Skipped = skipped
+	return rep, undoRun(w, host, info, &rep, false, false)
+}
 
-	// 1. Processes: only the one we started, recognised by PID and start
-	// time, so a reused PID is never hit.
+// livePID is the PID of the underhood that holds a live run, -1 if the
+// journal does not say.
+func livePID(name, dir string) int {
+	es, _ := state.ReadJournal(dir)
+	if pid := state.Summarize(name, dir, es).Owner.PID; pid > 0 {
+		return pid
+	}
+	return -1
+}
+
+// undo is the end of every Run: the same steps as a cleanup, from what
+// the run holds in memory.
+func undo(w state.Workdir, host cgroup.Host, j *state.Journal, keep bool) error {
+	info := state.Summarize(filepath.Base(j.Dir), j.Dir, j.Entries())
+	if err := ownPath(w, j.Dir); err != nil {
+		return err
+	}
+	var rep Report
+	return undoRun(w, host, info, &rep, keep, true)
+}
+
+// undoRun undoes a run in the order it was made, backwards: processes,
+// mounts, cgroups, then the directory. owner says the caller is the run's
+// own underhood.
+func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, keepDir, owner bool) error {
+	errs := kill(w, host, info, rep, owner)
+	errs = append(errs, unmount(info, rep)...)
+	errs = append(errs, removeCgroups(host, info, rep)...)
+	// The run directory stays if something above failed (a mount left
+	// below it must not be walked into).
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return removeDir(info, rep, keepDir)
+}
+
+// kill ends the payload, recognised by PID and start time so that a
+// reused PID is never hit, and what it left in its process group; only a
+// process that is the run's (see belongs), whatever the journal says.
+func kill(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, owner bool) []error {
+	var errs []error
 	if p := info.Payload; p.PID > 0 && proc.Host.Same(p.PID, p.Start) {
-		_ = syscall.Kill(p.PID, syscall.SIGKILL)
-		if waitGone(p.PID, p.Start, 5*time.Second) {
+		if why := belongs(w, host, info, p.PID); why != "" {
+			rep.Spared = append(rep.Spared, fmt.Sprintf("process %d: %s", p.PID, why))
+		} else if killWait(p.PID, p.Start) {
 			rep.Killed = append(rep.Killed, p.PID)
 		} else {
-			errs = append(errs, fmt.Errorf("cleanup %s: process %d survived SIGKILL", name, p.PID))
+			errs = append(errs, fmt.Errorf("cleanup %s: process %d survived SIGKILL", info.Name, p.PID))
 		}
 	}
 	// What the payload started and left behind (a background job, where
@@ -126,17 +203,75 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 	if p := info.Payload; p.PGID > 0 && !owner {
 		for _, pid := range proc.Host.Group(p.PGID, w.Root) {
 			st, err := proc.Host.StartTime(pid)
-			if err != nil {
-				continue
-			}
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			if waitGone(pid, st, 5*time.Second) {
+			if err == nil && belongs(w, host, info, pid) == "" && killWait(pid, st) {
 				rep.Killed = append(rep.Killed, pid)
 			}
 		}
 	}
+	return errs
+}
 
-	// 2. Mounts: those the journal names and any the host sees below the run.
+func killWait(pid int, start uint64) bool {
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return waitGone(pid, start, 5*time.Second)
+}
+
+// belongs says why the process pid is not the run's, or "" when it is:
+// its root or working directory is in the run's directory or the lab's
+// shared root, or it is in the run's own cgroup. A journal is a file on
+// disk: a PID in it must never be enough to kill a process.
+func belongs(w state.Workdir, host cgroup.Host, info state.RunInfo, pid int) string {
+	root, _ := os.Readlink(proc.Host.Path(pid, "root"))
+	cwd, _ := os.Readlink(proc.Host.Path(pid, "cwd"))
+	var dirs []string
+	for _, d := range []string{info.Dir, w.Rootfs()} {
+		dirs = append(dirs, d)
+		if real, err := filepath.EvalSymlinks(d); err == nil && real != d {
+			dirs = append(dirs, real) // /proc shows the path without links
+		}
+	}
+	for _, p := range []string{root, cwd} {
+		for _, d := range dirs {
+			if p != "" && within(d, p) {
+				return ""
+			}
+		}
+	}
+	if cg := runCgroup(host, info); cg != "" && host.MemoryRoot != "" {
+		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(cg, host.MemoryRoot), "/")
+		b, _ := os.ReadFile(proc.Host.Path(pid, "cgroup"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[2] == rel {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("not this run's (root %s, working directory %s, not in its cgroup): left alone", root, cwd)
+}
+
+// runCgroup is the one cgroup path the run's own name and parent give
+// ("" if none can be): a journal naming any other is not followed.
+func runCgroup(host cgroup.Host, info state.RunInfo) string {
+	parent := info.Parent
+	if parent == "" {
+		parent = cgroup.DefaultParent // a journal from before the parent was recorded
+		for _, c := range info.Cgroups {
+			if rel, err := filepath.Rel(host.MemoryRoot, c); err == nil && filepath.Base(c) == info.Name {
+				parent = filepath.Dir(rel)
+			}
+		}
+	}
+	m, err := cgroup.New(host, parent, info.Name)
+	if err != nil {
+		return ""
+	}
+	return m.Path()
+}
+
+// unmount unmounts, deepest first, the mounts the journal names and any
+// the host sees below the run.
+func unmount(info state.RunInfo, rep *Report) []error {
+	dir := info.Dir
 	targets := map[string]bool{}
 	for _, m := range info.Mounts {
 		if within(dir, m) {
@@ -148,6 +283,7 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 			targets[m.Mountpoint] = true
 		}
 	}
+	var errs []error
 	for _, t := range deepestFirst(targets) {
 		if err := mount.Unmount(t); err != nil {
 			errs = append(errs, err)
@@ -158,44 +294,60 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 	if len(rep.Unmounted) > 0 {
 		infos, _ := mount.Read(MountinfoPath)
 		if left := mount.Under(infos, dir); len(left) > 0 {
-			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", name, left[0].Mountpoint, name, left[0].Mountpoint))
+			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", info.Name, left[0].Mountpoint, info.Name, left[0].Mountpoint))
 		}
 	}
+	return errs
+}
 
-	// 3. cgroups.
+// removeCgroups removes the run's cgroups, the last made first.
+func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report) []error {
+	var errs []error
+	own := runCgroup(host, info)
 	for i := len(info.Cgroups) - 1; i >= 0; i-- {
 		p := info.Cgroups[i]
+		if filepath.Clean(p) != own {
+			rep.Spared = append(rep.Spared, fmt.Sprintf("cgroup %s: not this run's (%s is): left alone", p, or(own, "none")))
+			continue
+		}
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			removeEmptyParents(host, p)
 			continue
 		}
 		m, err := cgroup.Open(host, p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cleanup %s: %w", name, err))
-			continue
+		if err == nil {
+			err = m.Remove()
 		}
-		if err := m.Remove(); err != nil {
-			errs = append(errs, fmt.Errorf("cleanup %s: %w", name, err))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
 			continue
 		}
 		rep.Cgroups = append(rep.Cgroups, p)
 		removeEmptyParents(host, p)
 	}
+	return errs
+}
 
-	// 4. The run directory, unless something above failed (a mount left
-	// below it must not be walked into) or it is to be kept.
-	if len(errs) > 0 {
-		return rep, errors.Join(errs...)
+func or(s, alt string) string {
+	if s == "" {
+		return alt
 	}
-	if keepDir {
-		rep.Kept = dir
-		return rep, nil
+	return s
+}
+
+// removeDir deletes the run directory, unless it is to be kept.
+func removeDir(info state.RunInfo, rep *Report, keep bool) error {
+	if keep {
+		rep.Kept = info.Dir
+		return nil
 	}
-	if err := removeTree(dir); err != nil {
-		return rep, fmt.Errorf("cleanup %s: %w", name, err)
+	cleared, err := removeTree(info.Dir)
+	rep.Cleared = cleared
+	if err != nil {
+		return fmt.Errorf("cleanup %s: %w", info.Name, err)
 	}
-	rep.Removed = dir
-	return rep, nil
+	rep.Removed = info.Dir
+	return nil
 }
 
 // ownPath refuses anything that is not a real directory of ours: a run

@@ -150,6 +150,64 @@ const DefaultGrace = 2 * time.Second
 // whatever happens. The error is about underhood's own work; the payload's
 // fate is in the Result.
 func Run(w state.Workdir, s Spec) (res *Result, err error) {
+	r := newRun(w, s)
+	// The signal handler stays until the cleanup is done (deferred first,
+	// so run last), so that a signal cannot cut the cleanup short either.
+	defer signal.Stop(r.sigs)
+	if err := r.prepare(); err != nil || r.interrupted() {
+		return r.res, err
+	}
+	if err := r.create(); err != nil {
+		return r.res, err
+	}
+	defer func() {
+		if cerr := r.finish(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if r.s.Terminal || r.s.SameGroup {
+		signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN)
+		defer restoreTerminal(saveTerminal())
+	}
+	// Pdeathsig follows the thread that started the child: keep this
+	// goroutine on one thread until the payload is gone. As a subreaper,
+	// underhood inherits what the payload leaves running, to end it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+	if err := r.start(); err != nil {
+		return r.res, err
+	}
+	if err := r.setUp(); err != nil || r.interrupted() {
+		r.child.Abort()
+		return r.res, err
+	}
+	if err := r.release(); err != nil || !r.res.Released {
+		return r.res, err
+	}
+	r.wait()
+	return r.res, nil
+}
+
+// run is one Run under way: what it has made so far.
+type run struct {
+	w        state.Workdir
+	s        Spec
+	res      *Result
+	sigs     chan os.Signal
+	cg       cgroup.Manager
+	j        *state.Journal
+	root     string // the payload's root directory
+	cmd      *exec.Cmd
+	child    *ns.Child
+	needJoin bool // the child is to be moved into its cgroup after start
+}
+
+// newRun fills in the defaults and takes the signals: from the first line,
+// one that comes before the payload runs stops the start, one that comes
+// later is forwarded.
+func newRun(w state.Workdir, s Spec) *run {
 	if s.Name == "" {
 		s.Name = RandomName(s.Kind)
 	}
@@ -159,213 +217,225 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if s.Grace == 0 {
 		s.Grace = DefaultGrace
 	}
-	res = &Result{Name: s.Name, limit: s.Memory, limits: s.Limits}
+	r := &run{w: w, s: s, sigs: make(chan os.Signal, 4),
+		res: &Result{Name: s.Name, limit: s.Memory, limits: s.Limits}}
+	signal.Notify(r.sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	return r
+}
 
-	// Signals are ours from the first line: one that comes before the
-	// payload runs stops the start, one that comes later is forwarded.
-	// The handler stays until the cleanup is done (deferred first, so run
-	// last), so that a signal cannot cut the cleanup short either.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	interrupted := func() bool {
-		if res.Interrupted != nil {
-			return true
-		}
-		select {
-		case sg := <-sigs:
-			res.Interrupted = sg
-		default:
-			if s.Context != nil && s.Context.Err() != nil {
-				// Caught before Run began: the context's cause says which.
-				res.Interrupted = syscall.SIGINT
-				var sg interface{ Signal() os.Signal }
-				if errors.As(context.Cause(s.Context), &sg) {
-					res.Interrupted = sg.Signal()
-				}
+// interrupted reports whether a signal came (or the context was cancelled
+// before Run began), noting the first one.
+func (r *run) interrupted() bool {
+	if r.res.Interrupted != nil {
+		return true
+	}
+	select {
+	case sg := <-r.sigs:
+		r.res.Interrupted = sg
+	default:
+		if r.s.Context != nil && r.s.Context.Err() != nil {
+			// Caught before Run began: the context's cause says which.
+			r.res.Interrupted = syscall.SIGINT
+			var sg interface{ Signal() os.Signal }
+			if errors.As(context.Cause(r.s.Context), &sg) {
+				r.res.Interrupted = sg.Signal()
 			}
 		}
-		return res.Interrupted != nil
 	}
+	return r.res.Interrupted != nil
+}
 
-	var cg cgroup.Manager
+// prepare validates the cgroup before anything exists on disk.
+func (r *run) prepare() error {
+	var err error
 	switch {
-	case s.Memory > 0:
-		// Validate before anything exists on disk.
-		if cg, err = cgroup.New(s.Cgroups, s.CgroupParent, s.Name); err != nil {
-			return res, err
-		}
-	case s.Track:
-		if c, err := cgroup.New(s.Cgroups, s.CgroupParent, s.Name); err == nil {
-			cg, res.limit = c, cgroup.NoLimit
+	case r.s.Memory > 0:
+		r.cg, err = cgroup.New(r.s.Cgroups, r.s.CgroupParent, r.s.Name)
+	case r.s.Track:
+		if c, err := cgroup.New(r.s.Cgroups, r.s.CgroupParent, r.s.Name); err == nil {
+			r.cg, r.res.limit = c, cgroup.NoLimit
 		}
 	}
-	if interrupted() {
-		return res, nil
+	r.needJoin = r.cg != nil
+	r.root = r.s.Rootfs
+	return err
+}
+
+// create makes the run's directory with its journal, locked, and records
+// what the run is and who runs it.
+func (r *run) create() error {
+	if err := r.w.Ensure(); err != nil {
+		return err
 	}
-	if err := w.Ensure(); err != nil {
-		return res, err
-	}
-	j, err := w.CreateRun(s.Name)
+	j, err := r.w.CreateRun(r.s.Name)
 	if err != nil {
-		return res, err
+		return err
 	}
-	res.Dir = j.Dir
-	defer func() {
-		reapOrphans()
-		if cerr := undo(w, s.Cgroups, s.Name, s.Keep); cerr != nil && err == nil {
-			err = cerr
-		}
-		j.Close() // releases the run's lock: only now may a cleanup look at it
-		res.Kept = s.Keep
-	}()
-	if err := j.Record(state.Entry{Op: "run", Name: s.Name, Kind: s.Kind, Memory: s.Memory, Created: time.Now().UTC()}); err != nil {
-		return res, err
+	r.j, r.res.Dir = j, j.Dir
+	if r.ownRoot() {
+		r.root = filepath.Join(j.Dir, "rootfs")
+	}
+	if err := j.Record(state.Entry{Op: "run", Name: r.s.Name, Kind: r.s.Kind, Memory: r.s.Memory,
+		Parent: r.s.CgroupParent, Created: time.Now().UTC()}); err != nil {
+		return err
 	}
 	if st, err := proc.Host.StartTime(os.Getpid()); err == nil {
 		_ = j.Record(state.Entry{Op: "owner", PID: os.Getpid(), Start: st})
 	}
-
-	// own: the run has a root of its own in its directory (made from
-	// BusyBox, an image, or an overlay on the shared Rootfs).
-	own := s.Rootfs == "" || s.Overlay || s.Image != ""
-	root := s.Rootfs
-	if own {
-		root = filepath.Join(j.Dir, "rootfs")
-	}
-	if s.Overlay {
+	if r.s.Overlay {
 		// Before the clone: the payload's new mount namespace starts as a
 		// copy of this one, overlay included, whatever the propagation.
-		if err := mountOverlay(j, s.Rootfs, root, res); err != nil {
-			return res, err
+		return mountOverlay(j, r.s.Rootfs, r.root, r.res)
+	}
+	return nil
+}
+
+// ownRoot: the run has a root of its own in its directory (made from
+// BusyBox, an image, or an overlay on the shared Rootfs).
+func (r *run) ownRoot() bool { return r.s.Rootfs == "" || r.s.Overlay || r.s.Image != "" }
+
+// finish ends what the payload left, undoes the run and only then
+// releases its lock: only now may a cleanup look at it.
+func (r *run) finish() error {
+	reapOrphans()
+	err := undo(r.w, r.s.Cgroups, r.j, r.s.Keep)
+	r.j.Close()
+	r.res.Kept = r.s.Keep
+	return err
+}
+
+func (r *run) newCmd() *exec.Cmd {
+	s := r.s
+	cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: r.root,
+		Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup})
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+	return cmd
+}
+
+// start starts the child, which waits, blocked, until release: its
+// start-up overlaps with making its root and its cgroup. On cgroup v2 the
+// child is born in its cgroup (clone3 with CLONE_INTO_CGROUP), which costs
+// nothing; on v1, or where that is not to be had, setUp moves it there.
+func (r *run) start() error {
+	if r.cg != nil && r.cg.Version() == 2 {
+		if err := r.createCgroup(); err != nil {
+			return err
 		}
 	}
-	newCmd := func() *exec.Cmd {
-		cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
-			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup})
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
-		return cmd
-	}
-	cmd := newCmd()
-
-	// On cgroup v2 the child is born in its cgroup (clone3 with
-	// CLONE_INTO_CGROUP), which costs nothing; on v1, or where that is not
-	// to be had, it is moved there below, while its runtime starts up.
-	needJoin := cg != nil
-	if cg != nil && cg.Version() == 2 {
-		if err := createCgroup(j, cg, res); err != nil && !s.Track {
-			return res, err
-		} else if err != nil {
-			cg, needJoin = nil, false // only tracking: go on without
+	r.cmd = r.newCmd()
+	var dir *os.File
+	if r.cg != nil && r.cg.Version() == 2 {
+		if d, err := os.Open(r.cg.Path()); err == nil {
+			dir = d
+			r.cmd.SysProcAttr.UseCgroupFD = true
+			r.cmd.SysProcAttr.CgroupFD = int(dir.Fd())
+			r.needJoin = false
 		}
 	}
-	if cg != nil && cg.Version() == 2 {
-		if dir, err := os.Open(cg.Path()); err == nil {
-			defer dir.Close()
-			cmd.SysProcAttr.UseCgroupFD = true
-			cmd.SysProcAttr.CgroupFD = int(dir.Fd())
-			needJoin = false
-		}
-	}
-
-	if s.Terminal || s.SameGroup {
-		signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN)
-		defer restoreTerminal(saveTerminal())
-	}
-
-	// Pdeathsig follows the thread that started the child: keep this
-	// goroutine on one thread until the payload is gone. As a subreaper,
-	// underhood inherits what the payload leaves running, to end it.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-	// The child starts now and waits, blocked, until Release: its start-up
-	// overlaps with making its root and its cgroup.
-	child, err := ns.Start(cmd)
-	if err != nil && cmd.SysProcAttr.UseCgroupFD {
+	child, err := ns.Start(r.cmd)
+	if err != nil && r.cmd.SysProcAttr.UseCgroupFD {
 		// A kernel before 5.7 has no CLONE_INTO_CGROUP: join after start.
-		cmd = newCmd()
-		child, err = ns.Start(cmd)
-		needJoin = true
+		r.cmd = r.newCmd()
+		child, err = ns.Start(r.cmd)
+		r.needJoin = true
+	}
+	if dir != nil {
+		dir.Close()
 	}
 	if err != nil {
-		return res, err
+		return err
 	}
-	pid := cmd.Process.Pid
-	res.HostPID = pid
+	r.child = child
+	pid := r.cmd.Process.Pid
+	r.res.HostPID = pid
 	st, _ := proc.Host.StartTime(pid)
 	pgid := pid
-	if s.SameGroup {
+	if r.s.SameGroup {
 		pgid = unix.Getpgrp()
 	}
-	if err := j.Record(state.Entry{Op: "pid", PID: pid, Start: st, PGID: pgid}); err != nil {
+	if err := r.j.Record(state.Entry{Op: "pid", PID: pid, Start: st, PGID: pgid}); err != nil {
 		child.Abort()
-		return res, err
+		return err
 	}
-	if own {
-		if err := j.Record(state.Entry{Op: "dir", Path: root}); err != nil {
-			child.Abort()
-			return res, err
-		}
-		if err := makeRoot(root, s, res.Overlay != nil); err != nil {
-			child.Abort()
-			return res, err
-		}
-	}
-	if cg != nil && res.Cgroup == "" {
-		if err := createCgroup(j, cg, res); err != nil && !s.Track {
-			child.Abort()
-			return res, err
-		} else if err != nil {
-			cg, needJoin = nil, false // only tracking: go on without
-		}
-	}
-	if needJoin {
-		if err := cg.Join(pid); err != nil && !s.Track {
-			child.Abort()
-			return res, err
-		}
-	}
-	if interrupted() {
-		child.Abort()
-		return res, nil
-	}
-	if s.Started != nil {
-		s.Started(res)
-	}
-	if err := child.Release(); err != nil {
-		_ = cmd.Wait()
-		if interrupted() {
-			return res, nil
-		}
-		var se *ns.SetupError
-		if errors.As(err, &se) {
-			res.SetupFailed = se.Code
-		} else if errors.Is(err, ns.ErrDied) {
-			code, sig := exitStatus(cmd.ProcessState, nil)
-			err = fmt.Errorf("%w (exit status %d%s); if a memory limit is set, it may be too low for it to start", err, code, sigName(sig))
-		}
-		return res, err
-	}
-	res.Released = true
+	return nil
+}
 
-	waitErr := wait(cmd, sigs, s.Grace, res)
-	code, sig := exitStatus(cmd.ProcessState, waitErr)
-	res.ExitCode, res.Signal = code, sig
-	if res.Overlay != nil {
-		res.Changes, _ = overlay.Changes(res.Overlay.Upper)
-	}
-	if cg != nil {
-		if n, err := cg.OOMKills(); err == nil {
-			res.OOMKills = n
-			res.OOMKilled = n > 0
+// setUp makes the run's own root and its cgroup while the child starts,
+// and moves the child into the cgroup.
+func (r *run) setUp() error {
+	if r.ownRoot() {
+		if err := r.j.Record(state.Entry{Op: "dir", Path: r.root}); err != nil {
+			return err
 		}
-		res.Counters, _ = cg.Counters()
+		if err := makeRoot(r.root, r.s, r.res.Overlay != nil); err != nil {
+			return err
+		}
+	}
+	if r.cg != nil && r.res.Cgroup == "" {
+		if err := r.createCgroup(); err != nil {
+			return err
+		}
+	}
+	if r.needJoin {
+		if err := r.cg.Join(r.cmd.Process.Pid); err != nil && !r.s.Track {
+			return err
+		}
+	}
+	return nil
+}
+
+// createCgroup makes the run's cgroup; one that only tracks the run goes
+// without when it cannot be made.
+func (r *run) createCgroup() error {
+	err := createCgroup(r.j, r.cg, r.res)
+	if err != nil && r.s.Track {
+		r.cg, r.needJoin, err = nil, false, nil
+	}
+	return err
+}
+
+// release lets the payload run. A start that failed says why: its exit
+// status (126, 127) or that it died before it ran.
+func (r *run) release() error {
+	if r.s.Started != nil {
+		r.s.Started(r.res)
+	}
+	err := r.child.Release()
+	if err == nil {
+		r.res.Released = true
+		return nil
+	}
+	_ = r.cmd.Wait()
+	if r.interrupted() {
+		return nil
+	}
+	var se *ns.SetupError
+	if errors.As(err, &se) {
+		r.res.SetupFailed = se.Code
+	} else if errors.Is(err, ns.ErrDied) {
+		code, sig := exitStatus(r.cmd.ProcessState, nil)
+		err = fmt.Errorf("%w (exit status %d%s); if a memory limit is set, it may be too low for it to start", err, code, sigName(sig))
+	}
+	return err
+}
+
+// wait waits for the payload to end and reads how it ended.
+func (r *run) wait() {
+	waitErr := wait(r.cmd, r.sigs, r.s.Grace, r.res)
+	code, sig := exitStatus(r.cmd.ProcessState, waitErr)
+	r.res.ExitCode, r.res.Signal = code, sig
+	if r.res.Overlay != nil {
+		r.res.Changes, _ = overlay.Changes(r.res.Overlay.Upper)
+	}
+	if r.cg != nil {
+		if n, err := r.cg.OOMKills(); err == nil {
+			r.res.OOMKills = n
+			r.res.OOMKilled = n > 0
+		}
+		r.res.Counters, _ = r.cg.Counters()
 	}
 	c := code
-	_ = j.Record(state.Entry{Op: "exit", Code: &c})
-	return res, nil
+	_ = r.j.Record(state.Entry{Op: "exit", Code: &c})
 }
 
 func sigName(sig syscall.Signal) string {

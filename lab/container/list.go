@@ -25,6 +25,10 @@ const (
 	Exited   = "exited"   // ended, its directory kept (--keep)
 	Stale    = "stale"    // its underhood died: 'underhood cleanup' removes it
 	Starting = "starting" // the payload is not started yet
+	// NotOurs is a directory with no journal of underhood's (none, or a
+	// FIFO, a directory or a file that does not begin as underhood's do):
+	// cleanup leaves it alone.
+	NotOurs = "not underhood's"
 )
 
 // List reads every run's journal.
@@ -36,9 +40,14 @@ func List(w state.Workdir) ([]Status, error) {
 	out := make([]Status, 0, len(names))
 	for _, n := range names {
 		dir := w.Run(n)
-		es, _ := state.ReadJournal(dir)
+		es, err := state.ReadJournal(dir)
 		i := state.Summarize(n, dir, es)
 		s := Status{Name: n, Kind: i.Kind, HostPID: i.Payload.PID, Memory: i.Memory, Created: i.Created, Dir: dir}
+		if err != nil || !i.Ours() {
+			s.State = NotOurs
+			out = append(out, s)
+			continue
+		}
 		if len(i.Cgroups) > 0 {
 			s.Cgroup = i.Cgroups[0]
 		}

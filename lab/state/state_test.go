@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -110,5 +111,84 @@ func TestResolveRefusesSymlinks(t *testing.T) {
 	}
 	if w, err := Resolve(filepath.Join(real, "lab")); err != nil || w.Root != filepath.Join(real, "lab") {
 		t.Errorf("a real path: %v, %v", w, err)
+	}
+}
+
+// Ensure marks a new work directory, adopts an old one that holds only
+// what underhood makes, and refuses one with anything else in it.
+func TestEnsureMarksAndAdopts(t *testing.T) {
+	fresh := Workdir{Root: filepath.Join(t.TempDir(), "new")}
+	if err := fresh.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(fresh.Root, MarkerFile)); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("no marker in a new work directory: %v", err)
+	}
+	if err := fresh.Ensure(); err != nil {
+		t.Errorf("second Ensure: %v", err)
+	}
+	old := Workdir{Root: t.TempDir()}
+	os.MkdirAll(old.Runs(), 0o755)
+	os.WriteFile(old.Busybox(), []byte("x"), 0o755)
+	if err := old.Ensure(); err != nil {
+		t.Errorf("an old lab layout was not adopted: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(old.Root, MarkerFile)); err != nil {
+		t.Errorf("adopted without a marker: %v", err)
+	}
+	home := Workdir{Root: t.TempDir()}
+	os.WriteFile(filepath.Join(home.Root, "thesis.tex"), nil, 0o644)
+	var no *NotOursError
+	if err := home.Ensure(); !errors.As(err, &no) || !strings.Contains(err.Error(), `"thesis.tex"`) {
+		t.Errorf("a directory of the user's: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(home.Root, MarkerFile)); err == nil {
+		t.Error("a directory not underhood's was marked")
+	}
+	// A marker that is a symlink is not followed, and not trusted.
+	odd := Workdir{Root: t.TempDir()}
+	os.WriteFile(filepath.Join(odd.Root, "x"), nil, 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(odd.Root, MarkerFile))
+	if err := odd.Owned(); err == nil {
+		t.Error("a symlinked marker was trusted")
+	}
+}
+
+// A run's directory is locked from the moment it has its name, and a
+// temporary one left by a creator that died is swept.
+func TestCreateRunLockedAndSweep(t *testing.T) {
+	w := Workdir{Root: t.TempDir()}
+	j, err := w.CreateRun("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Live(w.Run("r")) {
+		t.Error("a new run is not locked")
+	}
+	if es := j.Entries(); len(es) != 1 || es[0].Op != "dir" || es[0].Path != w.Run("r") {
+		t.Errorf("entries in memory %+v", es)
+	}
+	left, _ := filepath.Glob(filepath.Join(w.Runs(), ".*"))
+	if len(left) != 0 {
+		t.Errorf("temporary names left: %v", left)
+	}
+	j.Close()
+	// A creator that died (PID 999999999 is none) before the rename.
+	dead := filepath.Join(w.Runs(), ".x.999999999.new")
+	os.Mkdir(dead, 0o755)
+	os.WriteFile(filepath.Join(dead, JournalFile), []byte(`{"op":"dir"}`+"\n"), 0o644)
+	mine := filepath.Join(w.Runs(), ".y."+strconv.Itoa(os.Getpid())+".new")
+	os.Mkdir(mine, 0o755)
+	notOurs := filepath.Join(w.Runs(), ".z.999999999.new")
+	os.Mkdir(notOurs, 0o755)
+	os.WriteFile(filepath.Join(notOurs, "data"), nil, 0o644)
+	swept, err := w.SweepTemps()
+	if err != nil || len(swept) != 1 || swept[0] != dead {
+		t.Errorf("swept %v, %v", swept, err)
+	}
+	for _, p := range []string{mine, notOurs} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s swept: %v", p, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -98,7 +99,64 @@ func (w Workdir) Runs() string { return filepath.Join(w.Root, "runs") }
 // Run is the directory of the run called name.
 func (w Workdir) Run(name string) string { return filepath.Join(w.Runs(), name) }
 
-// Ensure creates the work directory (0755) if it is missing.
+// MarkerFile marks a directory as underhood's work directory. It is written
+// when underhood makes (or adopts) the directory; cleanup deletes nothing
+// in a directory that is not underhood's.
+const MarkerFile = ".underhood"
+
+const markerText = "This directory is underhood's work directory: 'underhood cleanup' may remove the runs it recorded here.\n"
+
+// labNames are the entries underhood itself makes in a work directory: a
+// directory holding only these (or nothing) is one of underhood's, made
+// before the marker existed, and is adopted.
+var labNames = map[string]bool{"busybox": true, "rootfs": true, "runs": true, "cache": true,
+	"progress.json": true, MarkerFile: true}
+
+// NotOursError means the work directory is not underhood's: it has no
+// marker and holds what underhood never makes.
+type NotOursError struct {
+	Root    string
+	Foreign []string // a few of the entries underhood did not make
+}
+
+func (e *NotOursError) Error() string {
+	return fmt.Sprintf("work directory %s is not underhood's: it has no %s marker and holds %s, which underhood does not make; give a new or empty directory",
+		e.Root, MarkerFile, strings.Join(e.Foreign, ", "))
+}
+
+// Owned reports whether the work directory is underhood's: it has the
+// marker, or holds nothing but what underhood makes (a work directory
+// from before the marker). A missing directory is fs.ErrNotExist.
+func (w Workdir) Owned() error {
+	fi, err := os.Lstat(filepath.Join(w.Root, MarkerFile))
+	if err == nil && fi.Mode().IsRegular() {
+		return nil
+	}
+	ents, err := os.ReadDir(w.Root)
+	if err != nil {
+		return fmt.Errorf("work directory %s: %w", w.Root, err)
+	}
+	var foreign []string
+	for _, e := range ents {
+		n := e.Name()
+		if labNames[n] || strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".part")) {
+			continue
+		}
+		if len(foreign) == 3 {
+			foreign = append(foreign, "…")
+			break
+		}
+		foreign = append(foreign, strconv.Quote(n))
+	}
+	if len(foreign) > 0 {
+		return &NotOursError{Root: w.Root, Foreign: foreign}
+	}
+	return nil
+}
+
+// Ensure creates the work directory (0755) if it is missing and marks it
+// as underhood's. An existing directory is used only if it is underhood's
+// (see Owned); one from before the marker gets it now.
 func (w Workdir) Ensure() error {
 	if err := os.MkdirAll(w.Root, 0o755); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
@@ -106,5 +164,29 @@ func (w Workdir) Ensure() error {
 		}
 		return fmt.Errorf("create work directory %s: %w", w.Root, err)
 	}
-	return nil
+	if err := w.Owned(); err != nil {
+		return err
+	}
+	return w.mark()
+}
+
+// mark writes the marker, unless it is there: a new file, never through
+// a symlink planted at its name.
+func (w Workdir) mark() error {
+	p := filepath.Join(w.Root, MarkerFile)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, lerr := os.Lstat(p); lerr == nil && fi.Mode().IsRegular() {
+			return nil
+		}
+		return fmt.Errorf("work directory %s: %s is not a regular file; remove it", w.Root, p)
+	}
+	if err != nil {
+		return fmt.Errorf("mark work directory %s: %w", w.Root, err)
+	}
+	_, err = f.WriteString(markerText)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

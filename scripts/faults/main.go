@@ -10,7 +10,7 @@
 // step, then cleanup; SIGINT, SIGTERM and SIGHUP during a run; fifty runs at
 // once; cleanup --all racing runs that keep starting; and the hostile
 // inputs found by trying to break the lab (a user's directory under runs/,
-// a FIFO for a journal, a symlinked work directory).
+// a FIFO for a journal, a forged journal, a symlinked work directory).
 package main
 
 import (
@@ -47,11 +47,22 @@ func (s *suite) watchRuns() {
 		ents, _ := os.ReadDir(filepath.Join(s.work, "runs"))
 		s.mu.Lock()
 		for _, e := range ents {
-			s.seen[strings.TrimSuffix(e.Name(), ".tmp")] = true
+			s.seen[runName(e.Name())] = true
 		}
 		s.mu.Unlock()
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// runName is the run a directory under runs/ is for: a run being made is
+// .NAME.PID.new until it is complete.
+func runName(n string) string {
+	if t := strings.TrimSuffix(strings.TrimPrefix(n, "."), ".new"); t != n {
+		if i := strings.LastIndexByte(t, '.'); i > 0 {
+			return t[:i]
+		}
+	}
+	return n
 }
 
 func main() {
@@ -313,7 +324,7 @@ func (s *suite) fiftyAtOnce() {
 // cleanupRaces loops cleanup --all while runs keep starting: cleanup must
 // never undo a live run, and every run must still succeed.
 func (s *suite) cleanupRaces(d time.Duration) {
-	s.scenario(fmt.Sprintf("cleanup --all racing runs for %v", d), func() error {
+	s.scenario(fmt.Sprintf("cleanup --all races runs for %v", d), func() error {
 		stop := time.Now().Add(d)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -352,7 +363,7 @@ func (s *suite) cleanupRaces(d time.Duration) {
 // directory gives them.
 func (s *suite) hostile(top string) {
 	runs := filepath.Join(s.work, "runs")
-	s.scenario("cleanup --all keeps a directory under runs/ that has no journal", func() error {
+	s.scenario("cleanup --all keeps a user's thesis under runs/ (a directory with no journal)", func() error {
 		dir := filepath.Join(runs, "thesis")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -369,7 +380,7 @@ func (s *suite) hostile(top string) {
 		return nil
 	})
 	for _, cmd := range [][]string{{"ps"}, {"cleanup", "--all"}} {
-		s.scenario(fmt.Sprintf("%s with a FIFO for a journal ends", strings.Join(cmd, " ")), func() error {
+		s.scenario(fmt.Sprintf("%s with a fifo for a journal ends", strings.Join(cmd, " ")), func() error {
 			dir := filepath.Join(runs, "fifo")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
@@ -385,6 +396,52 @@ func (s *suite) hostile(top string) {
 			return nil
 		})
 	}
+	s.scenario("cleanup --all spares a process that a forged journal names", func() error {
+		sleeper := exec.Command("sleep", "60")
+		if err := sleeper.Start(); err != nil {
+			return err
+		}
+		pid := sleeper.Process.Pid
+		defer func() { syscall.Kill(pid, syscall.SIGKILL); sleeper.Wait() }()
+		st, err := startTime(pid)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(runs, "forged")
+		if err := forge(dir, fmt.Sprintf(`{"op":"pid","pid":%d,"start":%d,"pgid":%d}`, pid, st, pid)); err != nil {
+			return err
+		}
+		out, err := s.underhood(30*time.Second, "cleanup", "--all")
+		if err != nil {
+			return fmt.Errorf("cleanup --all: %v: %s", err, lastLine(out))
+		}
+		if now, err := startTime(pid); err != nil || now != st {
+			return fmt.Errorf("cleanup --all killed process %d, which a forged journal named: %s", pid, out)
+		}
+		return nil
+	})
+	s.scenario("cleanup --all removes a run whose journal has a line over 64 KiB", func() error {
+		dir := filepath.Join(runs, "longline")
+		if err := forge(dir, `{"op":"mount","path":"`+strings.Repeat("x", 100<<10)+`"}`); err != nil {
+			return err
+		}
+		if out, err := s.underhood(30*time.Second, "cleanup", "--all"); err != nil {
+			return fmt.Errorf("cleanup --all: %v: %s", err, lastLine(out))
+		}
+		return nil
+	})
+	s.scenario("cleanup --all reports a journal that is a directory", func() error {
+		dir := filepath.Join(runs, "jdir")
+		if err := os.MkdirAll(filepath.Join(dir, "journal"), 0o755); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		out, err := s.underhood(30*time.Second, "cleanup", "--all")
+		if err != nil || !strings.Contains(out, "is a directory") {
+			return fmt.Errorf("cleanup --all: %v: %s", err, lastLine(out))
+		}
+		return nil
+	})
 	s.scenario("a symlinked --workdir is refused up front or works to the end", func() error {
 		link := filepath.Join(top, "link")
 		if err := os.Symlink(s.work, link); err != nil {
@@ -399,6 +456,38 @@ func (s *suite) hostile(top string) {
 		}
 		return nil
 	})
+}
+
+// forge writes a run directory whose journal begins as underhood's do,
+// then has the lines given.
+func forge(dir string, lines ...string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	j := fmt.Sprintf(`{"op":"dir","path":%q}`+"\n"+`{"op":"run","name":%q,"kind":"run"}`+"\n", dir, filepath.Base(dir))
+	for _, l := range lines {
+		j += l + "\n"
+	}
+	return os.WriteFile(filepath.Join(dir, "journal"), []byte(j), 0o644)
+}
+
+// startTime is field 22 of /proc/PID/stat, of a living process (a killed
+// child of ours stays a zombie until waited for).
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, fmt.Errorf("process %d is dead (state %s)", pid, f[0])
+	}
+	var st uint64
+	_, err = fmt.Sscan(f[19], &st)
+	return st, err
 }
 
 // waitArgs waits for a payload process "busybox APPLET ARG".

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -52,8 +53,18 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 					reps = append(reps, r)
 				}
 			}
+			var notOurs *state.NotOursError
+			if errors.As(err, &notOurs) {
+				return ui.Usage(err) // a --workdir that is not underhood's: nothing touched
+			}
 			live := 0
 			for _, r := range reps {
+				if r.Foreign != "" {
+					live++
+					g.io.Wrapf("%s %s: not underhood's (%s): left alone; if it is yours, move it out of %s\n",
+						g.io.Yellow("left"), r.Name, r.Foreign, g.workdir.Runs())
+					continue
+				}
 				if r.Live != 0 {
 					live++
 					how := "stop it in its terminal (exit, or Ctrl-C)"
@@ -67,11 +78,20 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 				for _, p := range r.Killed {
 					g.io.Printf("  killed process %d\n", p)
 				}
+				if r.Skipped > 0 {
+					g.io.Printf("  ignored %d journal line(s) over 64 KiB: underhood writes none\n", r.Skipped)
+				}
+				for _, sp := range r.Spared {
+					g.io.Wrapf("  %s %s\n", g.io.Yellow("left"), sp)
+				}
 				for _, m := range r.Unmounted {
 					g.io.Printf("  unmounted %s\n", m)
 				}
 				for _, c := range r.Cgroups {
 					g.io.Printf("  removed cgroup %s\n", c)
+				}
+				for _, c := range r.Cleared {
+					g.io.Printf("  cleared the immutable flag of %s\n", c)
 				}
 				if r.Removed != "" {
 					g.io.Printf("  removed %s\n", r.Removed)
@@ -80,8 +100,11 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(reps) == live {
+			switch {
+			case len(reps) == 0:
 				g.io.Say("Nothing to clean up.")
+			case len(reps) == live:
+				g.io.Say("Nothing else to clean up.")
 			}
 			return nil
 		},

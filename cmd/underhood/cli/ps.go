@@ -34,7 +34,7 @@ func NewCmdPs(g *globals) *cobra.Command {
 				return nil
 			}
 			var rows [][]string
-			stale := false
+			stale, notOurs := false, false
 			for _, s := range list {
 				pid, mem := "-", "-"
 				if s.HostPID > 0 {
@@ -50,12 +50,17 @@ func NewCmdPs(g *globals) *cobra.Command {
 				case container.Stale:
 					state = g.io.Yellow(state)
 					stale = true
+				case container.NotOurs:
+					notOurs = true
 				}
 				rows = append(rows, []string{s.Name, s.Kind, pid, state, mem, age(s.Created)})
 			}
 			g.io.Table([]string{"NAME", "KIND", "HOST PID", "STATE", "MEM LIMIT", "AGE"}, rows)
 			if stale {
 				g.io.Printf("\nStale runs were cut short (underhood was killed): 'sudo underhood cleanup --all' removes them.\n")
+			}
+			if notOurs {
+				g.io.Printf("\nA directory marked not underhood's has no journal underhood wrote: cleanup leaves it alone.\n")
 			}
 			return nil
 		},

@@ -50,6 +50,10 @@ func Execute(args []string) int {
 	if g.io == nil {
 		g.io = ui.System(true)
 	}
+	var notOurs *state.NotOursError
+	if errors.As(err, &notOurs) && ui.ExitCode(err) == 1 {
+		err = ui.Usage(err) // a --workdir that is not underhood's: bad input, nothing made
+	}
 	if msg := ui.Message(err); msg != "" {
 		g.io.Note("%s %s", g.io.Red("underhood:"), msg) // wrapped on a terminal
 	}
