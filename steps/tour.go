@@ -508,3 +508,15 @@ func (t *tour) privileges() (string, bool, error) {
 	}
 	return "Plain root could mount, make a device and escape; with runc's privileges all of it was refused.", true, nil
 }
+
+func (t *tour) network() (string, bool, error) {
+	sub, _, _ := t.sub(nil)
+	code, err := payloadStatus(Network(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 0 {
+		return fmt.Sprintf("the network did not behave as the step expects (exit status %d)", code), false, nil
+	}
+	return "Alone, only lo, down; joined by a veth pair, ping and TCP went both ways, and nothing else.", true, nil
+}

@@ -1,11 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/caps"
+	"github.com/underhood/underhood/lab/netns/nettest"
 )
 
 // Step 8: the escape reads a host file under chroot and is held by
@@ -56,4 +67,57 @@ func TestPrivilegesAreDropped(t *testing.T) {
 		t.Errorf("exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	assertClean(t)
+}
+
+// runUHInNewNet is runUH in a network namespace of the test's own: what
+// underhood takes for the host's network is the test's, never the machine's.
+// It is killed after a minute.
+func runUHInNewNet(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--workdir", workdir}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{out: out.String(), err: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		r.code = -1
+		r.err += err.Error()
+	}
+	return r
+}
+
+var netnsID = regexp.MustCompile(`net:\[\d+\]`)
+
+// Step 11: alone, only lo and down; joined by a veth pair, ping and TCP
+// both ways; the machine's network unchanged, no namespace left.
+func TestNetworkStep(t *testing.T) {
+	needLab(t)
+	before := nettest.Take(t)
+	r := runUHInNewNet(t, "network", "--cgroup-parent", cgParent)
+	all := r.out + r.err
+	for _, want := range []string{"lo: <LOOPBACK> mtu", "eth0 10.200.", "hello from the host", "nothing: 127.0.0.1",
+		`got "hello from the container" from the container, and "hello from inside"`, "That is the difference:"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q in the output", want)
+		}
+	}
+	if r.code != 0 || strings.Count(all, "1 packets received") != 2 {
+		t.Errorf("exit %d\n%s", r.code, all)
+	}
+	ids := netnsID.FindAllString(all, -1)
+	if len(ids) < 4 {
+		t.Errorf("namespaces named: %v, want the host's, the alone one's, the stand-in's", ids)
+	}
+	assertClean(t)
+	nettest.Gone(t, ids...)
+	nettest.Unchanged(t, before)
 }

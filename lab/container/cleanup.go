@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/state"
 )
@@ -22,8 +24,9 @@ type Report struct {
 	Killed    []int
 	Unmounted []string
 	Cgroups   []string
-	Removed   string // the run directory, once deleted
-	Kept      string // the run directory, kept on request
+	Veths     []string // host ends of veth pairs removed
+	Removed   string   // the run directory, once deleted
+	Kept      string   // the run directory, kept on request
 }
 
 // Empty reports whether there was nothing to do.
@@ -159,6 +162,23 @@ func replay(w state.Workdir, host cgroup.Host, name string, keepDir, owner bool)
 		infos, _ := mount.Read(MountinfoPath)
 		if left := mount.Under(infos, dir); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", name, left[0].Mountpoint, name, left[0].Mountpoint))
+		}
+	}
+
+	// A veth's host end that outlived its run: the pair goes with the
+	// container's namespace, so this is rare; only a veth of that name is
+	// removed, in cleanup's own namespace, where 'run --net veth' made it.
+	if !owner && len(info.Veths) > 0 {
+		links, _ := netns.Links(nil)
+		for _, v := range info.Veths {
+			if !slices.ContainsFunc(links, func(l netns.Link) bool { return l.Name == v && l.Kind == "veth" }) {
+				continue
+			}
+			if err := netns.Delete(nil, v); err != nil {
+				errs = append(errs, fmt.Errorf("cleanup %s: %w", name, err))
+				continue
+			}
+			rep.Veths = append(rep.Veths, v)
 		}
 	}
 

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/ns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/rootfs"
@@ -46,6 +47,10 @@ type Spec struct {
 	Clone    uintptr
 	Flags    ns.Flags
 	Hostname string
+
+	// Net connects a container with its own network namespace
+	// (CLONE_NEWNET in Clone) by a veth pair, before the payload runs.
+	Net *Network
 
 	// Memory is the cgroup memory limit in bytes; 0 means no cgroup.
 	// Limits are the cgroup's task and CPU limits; Pids 0 is
@@ -80,6 +85,13 @@ type Spec struct {
 	// Started is called once the payload's process exists, before it runs,
 	// with its PID as the host sees it.
 	Started func(r *Result)
+}
+
+// Network is a veth pair from Host (nil: underhood's own network
+// namespace, the host's) to the container's namespace.
+type Network struct {
+	Host *os.File
+	Veth netns.Veth
 }
 
 // Result is how a run went.
@@ -274,6 +286,20 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		}
 		if err := makeRoot(root, s.Busybox, s.Flags&ns.BindDev != 0, s.CopyIn); err != nil {
 			child.Abort()
+			return res, err
+		}
+	}
+	if s.Net != nil {
+		// Recorded first: a cleanup after kill -9 removes a host end that
+		// outlived the run (the pair goes by itself with the container's
+		// namespace).
+		if err := j.Record(state.Entry{Op: "veth", Name: s.Net.Veth.Host}); err != nil {
+			child.Abort()
+			return res, err
+		}
+		if err := netns.Connect(s.Net.Host, pid, s.Net.Veth); err != nil {
+			child.Abort()
+			_ = netns.Delete(s.Net.Host, s.Net.Veth.Host)
 			return res, err
 		}
 	}

@@ -80,6 +80,12 @@ func Connect(host *os.File, pid int, v Veth) error {
 	})
 }
 
+// Up brings the interface called name up in ns (nil: the caller's own):
+// ip link set NAME up.
+func Up(ns *os.File, name string) error {
+	return in(ns, func(c *conn) error { return c.configure(name, netip.Prefix{}) })
+}
+
 // Delete removes the interface called name in ns (nil: the caller's own);
 // one that is not there is no error. Removing either end of a veth pair
 // removes both.

@@ -73,6 +73,9 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 				for _, c := range r.Cgroups {
 					g.io.Printf("  removed cgroup %s\n", c)
 				}
+				for _, v := range r.Veths {
+					g.io.Printf("  removed veth %s\n", v)
+				}
 				if r.Removed != "" {
 					g.io.Printf("  removed %s\n", r.Removed)
 				}
