@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,6 +113,17 @@ func NetworkSpec(name, busyboxPath string, limit int64, cg cgroup.Host, parent s
 	s.Clone |= unix.CLONE_NEWNET
 	s.Net = &container.Network{Host: host, Veth: v}
 	return s
+}
+
+// NetModes are the values of run --net.
+var NetModes = []string{"host", "none", "veth"}
+
+// ValidNet checks a --net value.
+func ValidNet(mode string) error {
+	if slices.Contains(NetModes, mode) {
+		return nil
+	}
+	return fmt.Errorf("--net %q: give host (the host's network), none (a namespace with only lo) or veth (a veth pair to the host)", mode)
 }
 
 // VethFor names a run's pair: uh-<the run's random part> on the host (at

@@ -35,6 +35,7 @@ type ContainerOptions struct {
 	Pids         int64    // task limit; 0 = cgroup.DefaultPids
 	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
 	Name         string   // step 7; "" = random
+	Net          string   // step 7: host (""), none or veth; see NetModes
 	Keep         bool     // step 7
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup

@@ -121,3 +121,39 @@ func TestNetworkStep(t *testing.T) {
 	nettest.Gone(t, ids...)
 	nettest.Unchanged(t, before)
 }
+
+// run --net none: only lo; run --net veth: eth0 on a /30 and the host's end
+// answers a ping. underhood runs in a network namespace of the test's, so
+// the "host" end is there; the machine's network is unchanged afterwards.
+func TestRunNet(t *testing.T) {
+	needLab(t)
+	before := nettest.Take(t)
+	r := runUHInNewNet(t, "run", "--net", "none", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c",
+		"busybox readlink /proc/self/ns/net; echo links=$(busybox ip -o link | busybox wc -l)")
+	if r.code != 0 || !strings.Contains(r.out, "links=1") || !strings.Contains(r.err, "only lo, down") {
+		t.Errorf("--net none: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	ids := netnsID.FindAllString(r.out, -1)
+	assertClean(t)
+	// The host's end is .1 when the container's is .2.
+	ping := `a=$(busybox ip -4 -o addr show eth0 | busybox awk '{split($4, b, "[./]"); print b[1]"."b[2]"."b[3]"."b[4]-1}')
+busybox ip -4 -o addr show eth0 | busybox awk '{print "eth0", $4}'
+busybox readlink /proc/self/ns/net
+busybox ping -c 1 -W 2 $a | busybox grep received`
+	r = runUHInNewNet(t, "run", "--net", "veth", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", ping)
+	if r.code != 0 || !strings.Contains(r.out, "eth0 10.200.") || !strings.Contains(r.out, "1 packets received") ||
+		!strings.Contains(r.err, "Network: veth uh-") {
+		t.Errorf("--net veth: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	ids = append(ids, netnsID.FindAllString(r.out, -1)...)
+	if len(ids) != 2 {
+		t.Errorf("namespaces named: %v", ids)
+	}
+	assertClean(t)
+	nettest.Gone(t, ids...)
+	nettest.Unchanged(t, before)
+	r = runUH(t, "run", "--net", "bridge")
+	if r.code != 2 || !strings.Contains(r.err, "none") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("--net bridge: exit %d, %q", r.code, r.err)
+	}
+}

@@ -36,6 +36,11 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 					return err
 				}
 			}
+			if s.Options&steps.WithNet != 0 {
+				if err := steps.ValidNet(opt.Net); err != nil {
+					return ui.Usage(err)
+				}
+			}
 			if runF != nil {
 				return runF(&opt)
 			}
@@ -50,6 +55,9 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	if s.Options&steps.WithLimits != 0 {
 		c.Flags().Int64Var(&opt.Pids, "pids", cgroup.DefaultPids, "the most processes and threads the container may have")
 		c.Flags().StringVar(&cpus, "cpus", "", "CPU limit in CPUs, as docker's --cpus: 0.2 is 20 % of one CPU (default: none)")
+	}
+	if s.Options&steps.WithNet != 0 {
+		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")
