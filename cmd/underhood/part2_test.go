@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/caps"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/netns/nettest"
 )
 
@@ -155,5 +156,84 @@ busybox ping -c 1 -W 2 $a | busybox grep received`
 	r = runUH(t, "run", "--net", "bridge")
 	if r.code != 2 || !strings.Contains(r.err, "none") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
 		t.Errorf("--net bridge: exit %d, %q", r.code, r.err)
+	}
+}
+
+// check 11 judges the shell way, done for real with ip(8) and nsenter(1):
+// the "host" is a network namespace of the test's, where the check runs
+// too; a container that waits, a veth pair, addresses, then the check.
+func TestCheckNetworkByHand(t *testing.T) {
+	needLab(t)
+	for _, c := range []string{"ip", "nsenter"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("requires %s (iproute2, util-linux)", c)
+		}
+	}
+	before := nettest.Take(t)
+	host, err := netns.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostID, _ := netns.ID(host)
+	defer func() {
+		host.Close()
+		nettest.Gone(t, hostID)
+		nettest.Unchanged(t, before)
+	}()
+	box := exec.Command("/bin/busybox", "sleep", "60")
+	box.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := box.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = box.Wait(); close(done) }()
+	pid := fmt.Sprint(box.Process.Pid)
+	boxNS, _ := netns.Of(box.Process.Pid)
+	boxID, _ := netns.ID(boxNS)
+	boxNS.Close()
+	defer func() {
+		_ = unix.Kill(box.Process.Pid, unix.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("process %s still there 5s after SIGKILL", pid)
+		}
+		nettest.Gone(t, boxID)
+	}()
+	// sh runs a command line in the stand-in host, with a deadline.
+	sh := func(line string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", "-c", line)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.Env = append(os.Environ(), "NO_COLOR=1", "PID="+pid, "UH="+binary, "WD="+workdir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := netns.Do(host, cmd.Run)
+		r := result{out: out.String()}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			r.code = -1
+		}
+		return r
+	}
+	if r := sh(`ip link set lo up && ip link add veth-t type veth peer name eth0 netns $PID &&
+nsenter -t $PID -n ip addr add 10.200.1.2/30 dev eth0 && nsenter -t $PID -n ip link set eth0 up &&
+nsenter -t $PID -n ip link set lo up`); r.code != 0 {
+		t.Fatalf("by hand: exit %d\n%s", r.code, r.out)
+	}
+	r := sh(`"$UH" --workdir "$WD" check 11`)
+	if r.code != 1 || !strings.Contains(r.out, "veth-t has no address in 10.200.1.0/30") ||
+		!strings.Contains(r.out, "sudo ip addr add 10.200.1.1/30 dev veth-t && sudo ip link set veth-t up") {
+		t.Errorf("the host's end without an address: exit %d\n%s", r.code, r.out)
+	}
+	if r := sh(`ip addr add 10.200.1.1/30 dev veth-t && ip link set veth-t up`); r.code != 0 {
+		t.Fatalf("by hand: exit %d\n%s", r.code, r.out)
+	}
+	r = sh(`"$UH" --workdir "$WD" check 11`)
+	if r.code != 0 || !strings.Contains(r.out, "All 5 checks pass") || !strings.Contains(r.out, "10.200.1.2 answered in") {
+		t.Errorf("done by hand: exit %d\n%s", r.code, r.out)
 	}
 }

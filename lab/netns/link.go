@@ -19,6 +19,9 @@ type Link struct {
 	Name  string
 	Kind  string // veth, …; "" for lo and physical devices
 	Up    bool   // IFF_UP: the administrative state
+	// Peer is a veth's other end, by its index in the namespace it is in
+	// (IFLA_LINK); 0 when there is none.
+	Peer  int
 	Addrs []netip.Prefix
 }
 
@@ -119,6 +122,9 @@ func Links(ns *os.File) ([]Link, error) {
 				Up: binary.NativeEndian.Uint32(m.Data[8:])&unix.IFF_UP != 0}
 			a := parseAttrs(m.Data[unix.SizeofIfInfomsg:])
 			l.Name = strings.TrimRight(string(a[unix.IFLA_IFNAME]), "\x00")
+			if p := a[unix.IFLA_LINK]; len(p) == 4 {
+				l.Peer = int(binary.NativeEndian.Uint32(p))
+			}
 			if li, ok := a[unix.IFLA_LINKINFO]; ok {
 				l.Kind = strings.TrimRight(string(parseAttrs(li)[unix.IFLA_INFO_KIND]), "\x00")
 			}

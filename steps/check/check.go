@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -59,6 +60,9 @@ type Env struct {
 	FSType   func(path string) (int64, error)  // statfs f_type; the cgroup layout
 	LookPath func(file string) (string, error) // finds unshare(1)
 	Try      func(Probe) (string, error)       // runs a probe; Run is the real one
+	// Links lists the interfaces of process pid's network namespace, or
+	// of the checker's own with pid 0.
+	Links func(pid int) ([]netns.Link, error)
 }
 
 // System is Env for this machine and the work directory w: its BusyBox and
@@ -77,6 +81,7 @@ func System(w state.Workdir) Env {
 		FSType:     cgroup.StatfsType,
 		LookPath:   exec.LookPath,
 		Try:        Run,
+		Links:      Links,
 	}
 }
 
