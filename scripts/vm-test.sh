@@ -25,7 +25,7 @@
 #   VM_TEST_SKIP  -test.skip for them ('^TestDocsOutputs$': it runs the
 #                 guide's shell commands, with sudo and bash, which the VM has not)
 #   VM_HOST_TOOLS host programs the tests call, copied in with their
-#                 libraries ("lsns ps": util-linux's and procps', not BusyBox's)
+#                 libraries ("lsns ps ip nsenter": util-linux, procps, iproute2; not BusyBox's)
 #   VM_VERBOSE    1: copy the serial console to the terminal as it comes
 #   GO            the go command (go)
 set -euo pipefail
@@ -37,7 +37,7 @@ VM_TIMEOUT=${VM_TIMEOUT:-300}
 VM_JOBS=${VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor}
 VM_TEST_SKIP=${VM_TEST_SKIP-^TestDocsOutputs\$}
-VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps}
+VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter}
 VM_ACCEL=${VM_ACCEL:-tcg}
 VM_VERBOSE=${VM_VERBOSE:-0}
 GO=${GO:-go}
@@ -55,7 +55,7 @@ CHECKS="$CHECKS nothing-left-after-tests"
 
 # The kernel must have these built in: the initramfs carries no modules.
 KCONFIG="BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS PROC_FS SERIAL_8250_CONSOLE
-  CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS"
+  CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS NET_NS"
 
 say() { printf 'vm-test: %s\n' "$*"; }
 die() { printf 'vm-test: %s\n' "$*" >&2; exit 1; }
@@ -197,7 +197,7 @@ build_base() {
 # which /init puts first in $PATH.
 copy_tool() {
   local bin lib
-  bin=$(command -v "$1") || die "VM_HOST_TOOLS: no $1 on this machine (lsns: util-linux, ps: procps)"
+  bin=$(command -v "$1") || die "VM_HOST_TOOLS: no $1 on this machine (lsns, nsenter: util-linux; ps: procps; ip: iproute2)"
   install -D -m 0755 "$(readlink -f "$bin")" "$2/usr/local/bin/$1"
   while read -r lib; do
     [ -e "$2$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$2$lib"

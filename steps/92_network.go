@@ -211,6 +211,15 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		strings.Contains(out.String(), "1 packets received")
 
 	o.Note("")
+	if err := netns.VethSupported(); errors.Is(err, netns.ErrNoVeth) {
+		if !aloneOK {
+			return &ui.ExitError{Code: 1, Err: errors.New("in a new network namespace, lo was not alone and down, or did not answer once up: see the output above")}
+		}
+		o.Warnf("%v: the third part, a veth pair, is left out.", err)
+		return nil
+	} else if err != nil {
+		return err
+	}
 	standIn, _ := netns.ID(host)
 	o.Note("%s then joined by a veth pair to a stand-in for the host (%s, a network namespace of the step's, so the machine's network is untouched): %s %s there, eth0 %s in the container:",
 		stepTag(o, s), standIn, v.Host, v.HostAddr, v.PeerAddr)

@@ -19,6 +19,7 @@ import (
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/inspect"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -517,6 +518,9 @@ func (t *tour) network() (string, bool, error) {
 	}
 	if code != 0 {
 		return fmt.Sprintf("the network did not behave as the step expects (exit status %d)", code), false, nil
+	}
+	if netns.VethSupported() != nil {
+		return "Alone, only lo, down; this kernel has no veth driver, so the pair was left out.", true, nil
 	}
 	return "Alone, only lo, down; joined by a veth pair, ping and TCP went both ways, and nothing else.", true, nil
 }

@@ -96,12 +96,22 @@ func runUHInNewNet(t *testing.T, args ...string) result {
 	return r
 }
 
+// needVeth skips, loudly, where the kernel cannot make veth pairs (the
+// VM test's kernel has CONFIG_VETH as a module, and no modules).
+func needVeth(t *testing.T) {
+	t.Helper()
+	if err := netns.VethSupported(); err != nil {
+		t.Skipf("requires veth pairs: %v", err)
+	}
+}
+
 var netnsID = regexp.MustCompile(`net:\[\d+\]`)
 
 // Step 11: alone, only lo and down; joined by a veth pair, ping and TCP
 // both ways; the machine's network unchanged, no namespace left.
 func TestNetworkStep(t *testing.T) {
 	needLab(t)
+	needVeth(t)
 	before := nettest.Take(t)
 	r := runUHInNewNet(t, "network", "--cgroup-parent", cgParent)
 	all := r.out + r.err
@@ -136,6 +146,9 @@ func TestRunNet(t *testing.T) {
 	}
 	ids := netnsID.FindAllString(r.out, -1)
 	assertClean(t)
+	if err := netns.VethSupported(); err != nil {
+		t.Skipf("--net veth: %v", err)
+	}
 	// The host's end is .1 when the container's is .2.
 	ping := `a=$(busybox ip -4 -o addr show eth0 | busybox awk '{split($4, b, "[./]"); print b[1]"."b[2]"."b[3]"."b[4]-1}')
 busybox ip -4 -o addr show eth0 | busybox awk '{print "eth0", $4}'
@@ -164,6 +177,7 @@ busybox ping -c 1 -W 2 $a | busybox grep received`
 // too; a container that waits, a veth pair, addresses, then the check.
 func TestCheckNetworkByHand(t *testing.T) {
 	needLab(t)
+	needVeth(t)
 	for _, c := range []string{"ip", "nsenter"} {
 		if _, err := exec.LookPath(c); err != nil {
 			t.Skipf("requires %s (iproute2, util-linux)", c)

@@ -23,6 +23,9 @@ func TestCleanupRemovesLeftoverVeth(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("requires root: network namespaces and veth pairs (CI runs as root)")
 	}
+	if err := netns.VethSupported(); err != nil {
+		t.Skipf("requires veth pairs: %v", err)
+	}
 	before := nettest.Take(t)
 	host, err := netns.New()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +69,7 @@ func Connect(host *os.File, pid int, v Veth) error {
 		body := slices.Concat(ifinfomsg(0, 0, 0), attr(unix.IFLA_IFNAME, cstr(v.Host)),
 			attr(unix.IFLA_LINKINFO, attr(unix.IFLA_INFO_KIND, cstr("veth")), attr(unix.IFLA_INFO_DATA, peer)))
 		if _, err := c.request(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, body); err != nil {
-			return fmt.Errorf("create veth %s with peer %s in the network namespace of %d: %w", v.Host, v.Peer, pid, err)
+			return fmt.Errorf("create veth %s with peer %s in the network namespace of %d: %w", v.Host, v.Peer, pid, vethErr(err))
 		}
 		return c.configure(v.Host, v.HostAddr)
 	})
@@ -88,6 +89,34 @@ func Connect(host *os.File, pid int, v Veth) error {
 func Up(ns *os.File, name string) error {
 	return in(ns, func(c *conn) error { return c.configure(name, netip.Prefix{}) })
 }
+
+// ErrNoVeth means the kernel cannot make veth pairs: no CONFIG_VETH, or
+// the module cannot be loaded.
+var ErrNoVeth = errors.New("this kernel has no veth driver (CONFIG_VETH): try sudo modprobe veth")
+
+func vethErr(err error) error {
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("%w (%v)", ErrNoVeth, err)
+	}
+	return err
+}
+
+// VethSupported makes a veth pair in a network namespace of its own and
+// removes it with the namespace: nil when the kernel can, else why not.
+var VethSupported = sync.OnceValue(func() error {
+	ns, err := New()
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return in(ns, func(c *conn) error {
+		peer := attr(vethInfoPeer, ifinfomsg(0, 0, 0), attr(unix.IFLA_IFNAME, cstr("probe1")))
+		body := slices.Concat(ifinfomsg(0, 0, 0), attr(unix.IFLA_IFNAME, cstr("probe0")),
+			attr(unix.IFLA_LINKINFO, attr(unix.IFLA_INFO_KIND, cstr("veth")), attr(unix.IFLA_INFO_DATA, peer)))
+		_, err := c.request(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, body)
+		return vethErr(err)
+	})
+})
 
 // Delete removes the interface called name in ns (nil: the caller's own);
 // one that is not there is no error. Removing either end of a veth pair

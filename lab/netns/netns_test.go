@@ -83,6 +83,9 @@ func needRoot(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("requires /bin/busybox (busybox-static)")
 	}
+	if err := VethSupported(); err != nil {
+		t.Skipf("requires veth pairs: %v", err)
+	}
 }
 
 // The whole scenario in namespaces the test makes: a stand-in for the host

@@ -174,7 +174,7 @@ func Network(e Env) []Item {
 			fmt.Sprintf(hintHostAddr, hostSide(peer), host.Name, host.Name)})
 		return rest(items, loName, pingName)
 	case !host.Up:
-		items = append(items, Item{hostName, ui.Fail, host.Name+" is down", "sudo ip link set " + host.Name + " up"})
+		items = append(items, Item{hostName, ui.Fail, host.Name + " is down", "sudo ip link set " + host.Name + " up"})
 		return rest(items, loName, pingName)
 	}
 	items = append(items, Item{hostName, ui.OK, host.String(), ""})
