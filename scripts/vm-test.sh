@@ -55,7 +55,7 @@ CHECKS="$CHECKS nothing-left-after-tests"
 
 # The kernel must have these built in: the initramfs carries no modules.
 KCONFIG="BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS PROC_FS SERIAL_8250_CONSOLE
-  CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS NET_NS"
+  CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS NET_NS USER_NS"
 
 say() { printf 'vm-test: %s\n' "$*"; }
 die() { printf 'vm-test: %s\n' "$*" >&2; exit 1; }

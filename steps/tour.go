@@ -524,3 +524,15 @@ func (t *tour) network() (string, bool, error) {
 	}
 	return "Alone, only lo, down; joined by a veth pair, ping and TCP went both ways, and nothing else.", true, nil
 }
+
+func (t *tour) userns() (string, bool, error) {
+	sub, _, _ := t.sub(nil)
+	code, err := payloadStatus(UserNS(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 0 {
+		return fmt.Sprintf("root in the user namespace was not nobody outside (exit status %d)", code), false, nil
+	}
+	return "Root inside both; in the user namespace it was uid 65534 to the host, and the root-only file stayed closed.", true, nil
+}

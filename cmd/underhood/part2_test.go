@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -250,4 +251,46 @@ nsenter -t $PID -n ip link set lo up`); r.code != 0 {
 	if r.code != 0 || !strings.Contains(r.out, "All 5 checks pass") || !strings.Contains(r.out, "10.200.1.2 answered in") {
 		t.Errorf("done by hand: exit %d\n%s", r.code, r.out)
 	}
+}
+
+// Step 12: root in both containers; in the user namespace it is 65534 on
+// the host, a file it makes is 65534's, and the root-only file is denied.
+// Where the way to the work directory is closed to other users, the run
+// refuses with the directory and the fix, and leaves nothing.
+func TestUserNamespace(t *testing.T) {
+	needLab(t)
+	tmp := filepath.Dir(workdir)
+	st, err := os.Stat(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(tmp, st.Mode().Perm())
+	r := runUH(t, "userns", "--cgroup-parent", cgParent)
+	if r.code != 1 || !strings.Contains(r.err, "which may not enter "+tmp+" (mode 0700): chmod o+x "+tmp) {
+		t.Errorf("closed work directory: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	assertClean(t)
+
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	r = runUH(t, "userns", "--cgroup-parent", cgParent)
+	all := r.out + r.err
+	for _, want := range []string{"runs as uid 0 (root)", "Escaped: read /tmp/underhood-secret-",
+		"runs as uid 65534 (nobody); its uid_map: 0 65534 1", "/made-inside is owned by 0:0",
+		"Denied: out of the root", "on the host, /made-inside is owned by 65534:65534"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q in the output", want)
+		}
+	}
+	if r.code != 0 || strings.Count(all, "uid=0 gid=0") != 2 {
+		t.Errorf("exit %d\n%s", r.code, all)
+	}
+	if left, _ := filepath.Glob("/tmp/underhood-secret-*"); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+	assertClean(t)
 }

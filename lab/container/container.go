@@ -48,6 +48,12 @@ type Spec struct {
 	Flags    ns.Flags
 	Hostname string
 
+	// Users, when not 0, gives the container a user namespace of its own
+	// whose uid and gid 0 are this host ID (65534, nobody): root inside,
+	// nobody outside. The top directory of its own root (Rootfs empty) is
+	// given to that ID, so that root inside owns it.
+	Users int
+
 	// Net connects a container with its own network namespace
 	// (CLONE_NEWNET in Clone) by a veth pair, before the payload runs.
 	Net *Network
@@ -85,6 +91,9 @@ type Spec struct {
 	// Started is called once the payload's process exists, before it runs,
 	// with its PID as the host sees it.
 	Started func(r *Result)
+	// Released is called once the payload runs, before underhood waits
+	// for it (its /proc/PID is there until then, even if it has exited).
+	Released func(r *Result)
 }
 
 // Network is a veth pair from Host (nil: underhood's own network
@@ -216,9 +225,19 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if root == "" {
 		root = filepath.Join(j.Dir, "rootfs")
 	}
+	if s.Users != 0 {
+		if s.Rootfs != "" {
+			return res, errors.New("a user namespace needs a root of the run's own (Rootfs empty)")
+		}
+		if err := reachable(root, s.Users); err != nil {
+			return res, err
+		}
+		s.Clone |= unix.CLONE_NEWUSER
+	}
 	newCmd := func() *exec.Cmd {
 		cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
-			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup})
+			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup,
+			Users: s.Users})
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
 		return cmd
 	}
@@ -288,6 +307,13 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			child.Abort()
 			return res, err
 		}
+		if s.Users != 0 {
+			// Root inside owns its /: the user the map names.
+			if err := os.Lchown(root, s.Users, s.Users); err != nil {
+				child.Abort()
+				return res, fmt.Errorf("give %s to uid %d: %w", root, s.Users, err)
+			}
+		}
 	}
 	if s.Net != nil {
 		// Recorded first: a cleanup after kill -9 removes a host end that
@@ -324,7 +350,11 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if s.Started != nil {
 		s.Started(res)
 	}
-	if err := child.Release(); err != nil {
+	err = child.Release()
+	if err == nil && s.Released != nil {
+		s.Released(res)
+	}
+	if err != nil {
 		_ = cmd.Wait()
 		if interrupted() {
 			return res, nil
@@ -507,6 +537,24 @@ func restoreTerminal(t terminal) {
 	}
 	if t.termios != nil {
 		_ = unix.IoctlSetTermios(0, unix.TCSETS, t.termios)
+	}
+}
+
+// reachable checks that uid, which owns nothing on the host, may walk
+// every directory down to root: a user namespace's root has no power over
+// the host's directories, and its first process must find its root.
+func reachable(root string, uid int) error {
+	for d := filepath.Dir(root); ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			return fmt.Errorf("user namespace: %s: %w", d, err)
+		}
+		if st.Mode&0o001 == 0 && int(st.Uid) != uid {
+			return fmt.Errorf("user namespace: the container's root is %d on the host, which may not enter %s (mode %04o): chmod o+x %s, or use a --workdir that every user may enter", uid, d, st.Mode&0o7777, d)
+		}
+		if d == "/" {
+			return nil
+		}
 	}
 }
 

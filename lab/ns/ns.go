@@ -51,6 +51,9 @@ type Config struct {
 	Hostname string   // with Hostname
 	Argv     []string // the payload; Argv[0] is looked up in the payload's PATH
 	Env      []string // the payload's environment
+	// Users maps the container's root (uid and gid 0) to this host ID in a
+	// user namespace of its own (with CLONE_NEWUSER in Clone).
+	Users int
 	// Terminal puts the payload in its own process group in the terminal's
 	// foreground, so Ctrl-C reaches the shell and not underhood.
 	Terminal bool
@@ -76,6 +79,17 @@ func Command(c Config) *exec.Cmd {
 		// The payload leads a process group of its own: what it starts stays
 		// in it, so that cleanup can find it even after underhood is gone.
 		Setpgid: !c.SameGroup,
+	}
+	if c.Clone&syscall.CLONE_NEWUSER != 0 {
+		// The map must be written after the clone and before the exec: a
+		// process that execs while its uid is unmapped loses every
+		// capability in the new namespace. Only Go's runtime can act in
+		// that window (runc does it in C before the Go runtime starts);
+		// it writes these to /proc/PID/uid_map and gid_map, then the child
+		// becomes uid and gid 0 of the namespace.
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.Users, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.Users, Size: 1}}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if c.Terminal {
 		cmd.SysProcAttr.Foreground = true
