@@ -294,3 +294,35 @@ func TestUserNamespace(t *testing.T) {
 	}
 	assertClean(t)
 }
+
+// inspect of a run --net veth container shows its interfaces: eth0 on its
+// /30, lo. All of it in a network namespace of the test's; the inspector's
+// host is PID 1, so the pair's other end (in the test's namespace) is not
+// the host's.
+func TestInspectNetwork(t *testing.T) {
+	needLab(t)
+	needVeth(t)
+	before := nettest.Take(t)
+	name := "nett-" + fmt.Sprint(time.Now().UnixNano()%1e9)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	script := `"$UH" --workdir "$WD" run --net veth --name "$N" --cgroup-parent "$CG" -- /bin/busybox sleep 3 &
+for i in $(seq 50); do
+  "$UH" --workdir "$WD" --no-color inspect "$N" >out 2>&1 && grep -q "inside  eth0" out && break; sleep 0.1
+done; cat out; rm -f out; wait`
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "UH="+binary, "WD="+workdir, "N="+name, "CG="+cgParent)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{`Network \(`, `inside\s+eth0\s+veth\s+UP\s+10\.200\.\d+\.\d+/30`, `inside\s+lo\s+UP\s+127\.0\.0\.1/8`, "No veth pair leads to the host's namespace"} {
+		if !regexp.MustCompile(want).Match(out) {
+			t.Errorf("no %s in\n%s", want, out)
+		}
+	}
+	assertClean(t)
+	nettest.Unchanged(t, before)
+}
