@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -325,4 +326,61 @@ done; cat out; rm -f out; wait`
 	}
 	assertClean(t)
 	nettest.Unchanged(t, before)
+}
+
+// check 12 judges the shell way done for real: unshare --user, then the
+// maps written by hand with echo into /proc/PID/uid_map and gid_map.
+func TestCheckUserNSByHand(t *testing.T) {
+	needLab(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("requires unshare (util-linux)")
+	}
+	box := exec.Command("unshare", "--user", "--fork", "/bin/busybox", "sleep", "60")
+	box.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := box.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = box.Wait(); close(done) }()
+	var sleep int
+	defer func() {
+		if sleep > 0 {
+			_ = unix.Kill(sleep, unix.SIGKILL)
+		}
+		_ = unix.Kill(box.Process.Pid, unix.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("unshare %d still there 5s after SIGKILL", box.Process.Pid)
+		}
+	}()
+	self, _ := os.Readlink("/proc/self/ns/user")
+	for i := 0; i < 100 && sleep == 0; i++ {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", box.Process.Pid, box.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if ns, _ := os.Readlink("/proc/" + f[0] + "/ns/user"); ns != "" && ns != self {
+				sleep, _ = strconv.Atoi(f[0])
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sleep == 0 {
+		t.Fatal("unshare --user started no child in a user namespace")
+	}
+	r := runUH(t, "check", "12")
+	// unshare(1) itself is in the namespace too, and the first of it.
+	if r.code != 1 || !strings.Contains(r.out, fmt.Sprintf("echo '0 65534 1' | sudo tee /proc/%d/uid_map", box.Process.Pid)) {
+		t.Errorf("before the maps: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	for _, f := range []string{"uid_map", "gid_map"} {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", sleep, f), []byte("0 65534 1\n"), 0); err != nil {
+			t.Fatalf("write %s by hand: %v", f, err)
+		}
+	}
+	r = runUH(t, "check", "12")
+	if r.code != 0 || !strings.Contains(r.out, "0 65534 1: uid 0 inside is 65534 outside") ||
+		!strings.Contains(r.out, "it started before the map") {
+		t.Errorf("after the maps: exit %d\n%s%s", r.code, r.out, r.err)
+	}
 }

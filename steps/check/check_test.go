@@ -272,7 +272,27 @@ var (
 	stage6  = stage{6, "Limit memory with a cgroup", MemoryCgroup}
 	stage7  = stage{7, "Put it all together: a full container", Leftovers}
 	stage11 = stage{11, "A network of its own: lo, then a veth pair", Network}
+	stage12 = stage{12, "A user namespace: root inside, nobody outside", UserNS}
 )
+
+// usersDone is the user namespace step done by hand: PID 5151 (sleep) in a
+// user namespace of its own whose uid and gid 0 are 65534, running as
+// 65534; PID 1 in the checker's.
+func (f *fixture) usersDone() *fixture {
+	link := func(pid int, id string) {
+		f.mkdir(fmt.Sprintf("proc/%d/ns", pid))
+		_ = os.Symlink(id, f.path(fmt.Sprintf("proc/%d/ns/user", pid)))
+	}
+	f.mkdir("proc/self/ns")
+	_ = os.Symlink("user:[4026531837]", f.path("proc/self/ns/user"))
+	link(1, "user:[4026531837]")
+	link(5151, "user:[4026532600]")
+	f.put("proc/5151/comm", "sleep\n")
+	f.put("proc/5151/uid_map", "         0      65534          1\n")
+	f.put("proc/5151/gid_map", "         0      65534          1\n")
+	f.put("proc/5151/status", "Name:\tsleep\nUid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n")
+	return f
+}
 
 // netDone is the network step done by hand: PID 4242 (sleep) in a
 // namespace of its own with eth0 10.200.1.2/30, its other end veth-host
@@ -478,6 +498,18 @@ func TestGolden(t *testing.T) {
 			f.errors[TryPing] = errors.New("no answer in 2s (i/o timeout)")
 		}, 1},
 
+		// 12: a user namespace, by hand
+		{"12-ok", stage12, func(f *fixture) { f.usersDone() }, 0},
+		{"12-no-namespace", stage12, func(f *fixture) { f.usersDone(); f.rm("proc/5151") }, 1},
+		{"12-no-map", stage12, func(f *fixture) { f.usersDone().put("proc/5151/uid_map", "") }, 1},
+		{"12-root-is-root", stage12, func(f *fixture) {
+			f.usersDone().put("proc/5151/uid_map", "         0          0          1\n")
+		}, 1},
+		{"12-no-gid-map", stage12, func(f *fixture) { f.usersDone().put("proc/5151/gid_map", "") }, 1},
+		{"12-started-before-map", stage12, func(f *fixture) {
+			f.usersDone().put("proc/5151/status", "Name:\tsleep\nUid:\t0\t0\t0\t0\n")
+		}, 0},
+
 		{"7-other-labs-cgroups", stage7, func(f *fixture) {
 			for _, n := range []string{"box-1111111111", "box-2222222222", "clitest-x/box-3333333333"} {
 				f.put("cgroup/memory/underhood/"+n+"/cgroup.procs", "")
@@ -520,7 +552,8 @@ func TestEveryFailHasAHint(t *testing.T) {
 	f.env.Euid = 1000
 	f.env.LookPath = func(string) (string, error) { return "", errors.New("not found") }
 	f.netDone()
-	for _, s := range []stage{stage1, stage2, stage3, stage4, stage5, stage6, stage7, stage11} {
+	f.usersDone()
+	for _, s := range []stage{stage1, stage2, stage3, stage4, stage5, stage6, stage7, stage11, stage12} {
 		for _, it := range f.report(s.n, s.title, s.run).Items {
 			if it.Status == ui.Fail && it.Hint == "" {
 				t.Errorf("step %d, %s: FAIL without a hint (%s)", s.n, it.Check, it.Detail)
