@@ -100,6 +100,12 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	limit := limitOf(opt)
 	spec := RunSpec(name, w.Busybox(), limit, host, opt.CgroupParent)
 	spec.Keep = opt.Keep
+	kinds := "PID, mount and UTS namespaces"
+	if opt.Isolation == "full" {
+		spec.Clone |= unix.CLONE_NEWIPC
+		spec.Flags |= ns.CgroupNS
+		kinds = "PID, mount, UTS, IPC and cgroup namespaces"
+	}
 	network := ""
 	switch opt.Net {
 	case "none":
@@ -115,8 +121,8 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		network = fmt.Sprintf(" Network: veth %s %s on the host, eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
 	}
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.%s",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID, network)
+		o.Note("%s container %s: its own root in %s, %s, memory limit %s, host PID %d.%s",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), kinds, cgroup.FormatSize(limit), r.HostPID, network)
 		if !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}

@@ -36,6 +36,7 @@ type ContainerOptions struct {
 	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
 	Name         string   // step 7; "" = random
 	Net          string   // step 7: host (""), none or veth; see NetModes
+	Isolation    string   // step 7: article (""), or full: IPC and cgroup namespaces too
 	Keep         bool     // step 7
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup

@@ -49,7 +49,7 @@ const (
 	WithMemory Option = 1 << iota // --memory, --cgroup-parent
 	WithName                      // --name, --keep
 	WithLimits                    // --pids, --cpus
-	WithNet                       // --net host|none|veth
+	WithNet                       // --net host|none|veth, --isolation article|full
 )
 
 // Step is one stage of the workshop, all of it in one place.

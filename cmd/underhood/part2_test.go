@@ -384,3 +384,36 @@ func TestCheckUserNSByHand(t *testing.T) {
 		t.Errorf("after the maps: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 }
+
+// run --isolation full: a System V shared memory segment the host made is
+// not in the container's IPC namespace, and /proc/self/cgroup inside names
+// the root of its own cgroup namespace; with the article's isolation, both
+// are the host's.
+func TestRunIsolationFull(t *testing.T) {
+	needLab(t)
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
+	if err != nil {
+		t.Skipf("requires System V shared memory: %v", err)
+	}
+	defer func() {
+		if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil {
+			t.Errorf("remove shm %d: %v", id, err)
+		}
+	}()
+	script := `echo shmids: $(busybox awk 'NR > 1 {print $2}' /proc/sysvipc/shm); busybox cat /proc/self/cgroup`
+	shm := regexp.MustCompile(`(?m)^shmids:.*\b` + strconv.Itoa(id) + `\b`)
+	r := runUH(t, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", script)
+	if r.code != 0 || !shm.MatchString(r.out) || !strings.Contains(r.out, cgParent) {
+		t.Errorf("--isolation article: the host's segment %d and cgroup paths should show; exit %d\n%s%s", id, r.code, r.out, r.err)
+	}
+	r = runUH(t, "run", "--isolation", "full", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", script)
+	if r.code != 0 || shm.MatchString(r.out) || strings.Contains(r.out, "underhood/") || !strings.Contains(r.err, "IPC and cgroup namespaces") {
+		t.Errorf("--isolation full: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.out), "\n")[1:] {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("cgroup line %q inside its own cgroup namespace: want the root, /", l)
+		}
+	}
+	assertClean(t)
+}

@@ -37,6 +37,7 @@ const (
 	PivotRoot                        // pivot_root(2) into root instead of chroot; the old root unmounted
 	MaskPaths                        // hide and freeze the host's parts of /proc and /sys (after MountProc)
 	DropPrivileges                   // last before the exec: runc's capabilities, no_new_privs, seccomp
+	CgroupNS                         // a cgroup namespace of its own, made once the child is in its cgroup
 )
 
 // Devices are the device nodes BindDev brings into the root.
@@ -198,6 +199,14 @@ func Init() {
 	waitForRelease()
 	closeInherited()
 	fl, root, hostname, argv := initArgs()
+	if fl&CgroupNS != 0 {
+		// Now, not at clone: the namespace's root is the cgroup the child
+		// is in when it is made, and on cgroup v1 the parent moves the
+		// child into its cgroup only after the clone.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			initFail(1, "unshare(CLONE_NEWCGROUP): %v", err)
+		}
+	}
 	if err := setup(fl, root, hostname); err != nil {
 		initFail(1, "%v", err)
 	}

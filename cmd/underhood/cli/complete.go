@@ -30,6 +30,7 @@ func addCompletion(g *globals, root *cobra.Command) {
 		}
 		if c.Flags().Lookup("net") != nil {
 			_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(steps.NetModes, cobra.ShellCompDirectiveNoFileComp))
+			_ = c.RegisterFlagCompletionFunc("isolation", cobra.FixedCompletions([]string{"article", "full"}, cobra.ShellCompDirectiveNoFileComp))
 		}
 		for _, f := range []string{"busybox", "from"} {
 			if c.Flags().Lookup(f) != nil {

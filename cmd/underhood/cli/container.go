@@ -40,6 +40,9 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 				if err := steps.ValidNet(opt.Net); err != nil {
 					return ui.Usage(err)
 				}
+				if opt.Isolation != "article" && opt.Isolation != "full" {
+					return ui.Usagef("--isolation %q: give article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)", opt.Isolation)
+				}
 			}
 			if runF != nil {
 				return runF(&opt)
@@ -58,6 +61,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	}
 	if s.Options&steps.WithNet != 0 {
 		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
+		c.Flags().StringVar(&opt.Isolation, "isolation", "article", "article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")

@@ -55,6 +55,19 @@ func TestNetFlag(t *testing.T) {
 			t.Errorf("%q: ran %v, exit %d, %v; want exit 2 naming host, none and veth", c.args, got != nil, ui.ExitCode(err), err)
 		}
 	}
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{{[]string{"--isolation", "full"}, true}, {[]string{"--isolation", "article"}, true}, {[]string{"--isolation", "max"}, false}} {
+		var got *steps.ContainerOptions
+		c2 := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+		c2.SetArgs(c.args)
+		c2.SilenceErrors, c2.SilenceUsage = true, true
+		err := c2.Execute()
+		if c.ok != (err == nil) || (c.ok && got.Isolation != c.args[1]) || (!c.ok && (ui.ExitCode(err) != 2 || !strings.Contains(err.Error(), "article") || !strings.Contains(err.Error(), "full"))) {
+			t.Errorf("%q: %v, %+v", c.args, err, got)
+		}
+	}
 	chroot, _ := steps.ByName("chroot")
 	c := NewCmdContainer(&globals{}, chroot, func(*steps.ContainerOptions) error { return nil })
 	c.SetArgs([]string{"--net", "none"})
