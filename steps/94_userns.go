@@ -38,7 +38,7 @@ busybox touch /made-inside && busybox ls -ln /made-inside | busybox awk '{print 
 }
 
 func init() {
-	register(&Step{Name: "userns", Title: "A user namespace: root inside, nobody outside", Part: Beyond, Kind: Container,
+	register(&Step{Name: "userns", Title: "Users: root inside, nobody outside", Part: Beyond, Kind: Container,
 		Long: "Runs the same checks twice, as root in a container: first as step 7 does, where\n" +
 			"root inside is the host's root (the chroot escape reads a file only root may\n" +
 			"read), then in a user namespace whose uid 0 is the host's nobody (65534):\n" +

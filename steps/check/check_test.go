@@ -272,7 +272,7 @@ var (
 	stage6  = stage{6, "Limit memory with a cgroup", MemoryCgroup}
 	stage7  = stage{7, "Put it all together: a full container", Leftovers}
 	stage11 = stage{11, "A network of its own: lo, then a veth pair", Network}
-	stage12 = stage{12, "A user namespace: root inside, nobody outside", UserNS}
+	stage12 = stage{12, "Users: root inside, nobody outside", UserNS}
 )
 
 // usersDone is the user namespace step done by hand: PID 5151 (sleep) in a
