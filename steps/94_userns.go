@@ -119,20 +119,19 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if len(opt.Argv) > 0 {
 		return start(o, w, opt, UserNSSpec(container.RandomName("users"), w.Busybox(), self, limit, host, opt.CgroupParent), nil)
 	}
-	secret, err := writeSecret()
-	if err != nil {
-		return err
-	}
-	defer os.Remove(secret)
-
+	// The file only the host's root may read is in each run's directory,
+	// outside its root: the run's cleanup removes it, even after a kill -9.
 	hostUID := func(r *container.Result) {
 		uid, m := uidOf(r.HostPID)
 		o.Note("  on the host, PID %d runs as uid %s%s", r.HostPID, uid, m)
 	}
+	rootName := container.RandomName("root")
+	secret := filepath.Join(w.Run(rootName), "host-only")
 	o.Note("%s root in the article's container, with underhood in it; %s is a file only the host's root may read (mode 0600):", stepTag(o, s), secret)
-	before := RunSpec(container.RandomName("root"), w.Busybox(), limit, host, opt.CgroupParent)
+	before := RunSpec(rootName, w.Busybox(), limit, host, opt.CgroupParent)
 	before.Kind, before.Argv = "userns", []string{"/bin/busybox", "sh", "-c", usersScript(secret, false)}
 	before.CopyIn = []container.CopyIn{{Dest: "bin/underhood", Src: self}}
+	before.Started = func(*container.Result) { _ = writeSecret(secret) }
 	before.Released = hostUID
 	var first bytes.Buffer
 	if r, err := launchTee(o, w, opt, &before, &first); err != nil || r.Interrupted != nil {
@@ -140,10 +139,12 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 
 	o.Note("")
-	o.Note("%s root in a user namespace whose uid and gid 0 are the host's %d (nobody):", stepTag(o, s), Nobody)
 	name := container.RandomName("users")
+	secret = filepath.Join(w.Run(name), "host-only")
+	o.Note("%s root in a user namespace whose uid and gid 0 are the host's %d (nobody); its host-only file is %s:", stepTag(o, s), Nobody, secret)
 	after := UserNSSpec(name, w.Busybox(), self, limit, host, opt.CgroupParent)
 	after.Argv = []string{"/bin/busybox", "sh", "-c", usersScript(secret, true)}
+	after.Started = func(*container.Result) { _ = writeSecret(secret) }
 	after.Released = hostUID
 	// Kept until the file made inside has been looked at from the host.
 	after.Keep = true
@@ -179,18 +180,17 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	return nil
 }
 
-// writeSecret makes a file in /tmp that only the host's root may read.
-func writeSecret() (string, error) {
-	p := filepath.Join("/tmp", container.RandomName("underhood-secret"))
+// writeSecret makes the file p that only the host's root may read.
+func writeSecret(p string) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("make the host-only file: %w", err)
+		return fmt.Errorf("make the host-only file: %w", err)
 	}
 	_, err = f.WriteString("only the host's root may read this\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return p, err
+	return err
 }
 
 // uidOf is the real uid of pid as the host sees it, with its user name
