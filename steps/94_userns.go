@@ -146,21 +146,15 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	after.Argv = []string{"/bin/busybox", "sh", "-c", usersScript(secret, true)}
 	after.Started = func(*container.Result) { _ = writeSecret(secret) }
 	after.Released = hostUID
-	// Kept until the file made inside has been looked at from the host.
-	after.Keep = true
-	var second bytes.Buffer
-	r, err := launchTee(o, w, opt, &after, &second)
 	made := "?"
-	if r != nil && r.Dir != "" {
+	after.Exited = func(r *container.Result) {
 		var st syscall.Stat_t
 		if syscall.Lstat(filepath.Join(r.Dir, "rootfs", "made-inside"), &st) == nil {
 			made = fmt.Sprintf("%d:%d", st.Uid, st.Gid)
 		}
-		if _, cerr := container.Cleanup(w, host, name); cerr != nil && err == nil {
-			err = cerr
-		}
 	}
-	if err != nil || r.Interrupted != nil {
+	var second bytes.Buffer
+	if r, err := launchTee(o, w, opt, &after, &second); err != nil || r.Interrupted != nil {
 		return stopped(o, err, r)
 	}
 	o.Note("  on the host, /made-inside is owned by %s", made)

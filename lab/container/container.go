@@ -94,6 +94,9 @@ type Spec struct {
 	// Released is called once the payload runs, before underhood waits
 	// for it (its /proc/PID is there until then, even if it has exited).
 	Released func(r *Result)
+	// Exited is called once the payload has ended, before anything of the
+	// run is removed: what it left in its root is still there to look at.
+	Exited func(r *Result)
 }
 
 // Network is a veth pair from Host (nil: underhood's own network
@@ -382,6 +385,9 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	}
 	c := code
 	_ = j.Record(state.Entry{Op: "exit", Code: &c})
+	if s.Exited != nil {
+		s.Exited(res)
+	}
 	return res, nil
 }
 
