@@ -25,7 +25,7 @@
 #   VM_TEST_SKIP  -test.skip for them ('^TestDocsOutputs$': it runs the
 #                 guide's shell commands, with sudo and bash, which the VM has not)
 #   VM_HOST_TOOLS host programs the tests call, copied in with their
-#                 libraries ("lsns ps ip nsenter": util-linux, procps, iproute2; not BusyBox's)
+#                 libraries ("lsns ps ip nsenter unshare": util-linux, procps, iproute2; not BusyBox's)
 #   VM_VERBOSE    1: copy the serial console to the terminal as it comes
 #   GO            the go command (go)
 set -euo pipefail
@@ -37,7 +37,7 @@ VM_TIMEOUT=${VM_TIMEOUT:-300}
 VM_JOBS=${VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor}
 VM_TEST_SKIP=${VM_TEST_SKIP-^TestDocsOutputs\$}
-VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter}
+VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter unshare}
 VM_ACCEL=${VM_ACCEL:-tcg}
 VM_VERBOSE=${VM_VERBOSE:-0}
 GO=${GO:-go}
@@ -49,7 +49,7 @@ test_name() { local p=${1#./}; echo "tests:${p%/}"; }
 # The checks /init must report for each layout, in its order.
 CHECKS="layout doctor steps download rootfs step3-chroot step4-mount-proc
   step5-unshare step6-cgroup-oom step6-oom-counter step7-run step7-run-hog
-  cleanup-killed-run cleanup-all nothing-left"
+  step11-network step12-userns cleanup-killed-run cleanup-all nothing-left"
 for pkg in $VM_TEST_PKGS; do CHECKS="$CHECKS $(test_name "$pkg")"; done
 CHECKS="$CHECKS nothing-left-after-tests"
 
