@@ -332,7 +332,8 @@ func TestCheckUserNSByHand(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("requires unshare (util-linux)")
 	}
-	box := exec.Command("unshare", "--user", "--fork", "/bin/busybox", "sleep", "60")
+	// --kill-child: the sleep goes with unshare, whatever the test does.
+	box := exec.Command("unshare", "--user", "--fork", "--kill-child", "/bin/busybox", "sleep", "60")
 	box.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := box.Start(); err != nil {
 		t.Fatal(err)
