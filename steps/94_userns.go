@@ -53,20 +53,22 @@ func init() {
 			Why: "Without a user namespace, uid 0 in a container is uid 0 on the host: whatever gets out (an escape, a mounted disk, a bug in the kernel) gets out as root. " +
 				"A user namespace has its own users: its uid_map says which host uid each of its uids is. Root inside holds every capability, but only over what its namespace owns; to the rest of the host it is the user the map names.",
 			Shell: []string{
-				"sudo unshare --user --pid --mount --uts --fork sh -c 'sleep 1000' &   # then, with its PID:",
+				"sudo unshare --user --pid --mount --uts --fork sleep 1000 &",
 				"PID=$(pgrep -n -x sleep)",
-				"echo '0 65534 1' | sudo tee /proc/$PID/uid_map   # uid 0 inside = 65534 outside",
+				"echo '0 65534 1' | sudo tee /proc/$PID/uid_map  # 0 inside = 65534 outside",
+				"echo deny | sudo tee /proc/$PID/setgroups",
 				"echo '0 65534 1' | sudo tee /proc/$PID/gid_map",
-				"sudo nsenter -t $PID -U -S 0 -G 0 busybox id   # uid=0 gid=0",
-				"ps -o uid,pid,cmd -p $PID                      # 65534 on the host",
-				"unshare --user --map-root-user id             # the same, as a normal user",
+				"sudo nsenter -t $PID -U -m -u -p -S 0 -G 0 busybox id   # uid=0 gid=0",
+				"ps -o uid,pid,cmd -p $PID                     # 65534 on the host",
+				"unshare --user --map-root-user id            # as a normal user",
 			},
 			Syscalls: []string{
-				"mkdir(root), copy BusyBox and underhood, chown(root, 65534, 65534), open(root)",
+				"mkdir(root), copy BusyBox and underhood, chown(root, 65534, 65534)",
 				"clone(CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS)",
-				"write(\"/proc/PID/uid_map\", \"0 65534 1\"), write(\"/proc/PID/setgroups\", \"deny\"), write(\"/proc/PID/gid_map\", \"0 65534 1\")",
-				"in the child: setgid(0), setuid(0), execve(\"/proc/self/exe\") with every capability of the new namespace",
-				"fchdir(root fd), mount(proc), mount(MS_BIND) ×3, sethostname, chroot(\".\"), execve(payload)",
+				"write(\"/proc/PID/uid_map\", \"0 65534 1\")",
+				"write(\"/proc/PID/setgroups\", \"deny\"), write(\"/proc/PID/gid_map\", \"0 65534 1\")",
+				"in the child: setgid(0), setuid(0), then execve(\"/proc/self/exe\")",
+				"mount(proc), mount(MS_BIND) ×3, sethostname, chroot(root), execve(payload)",
 			},
 			Differs: "The map must be written after the clone and before the child's first execve: a process that execs while its uid is unmapped loses its capabilities in the new namespace. " +
 				"A Go program cannot act in that window itself, so Go's runtime writes the map from underhood's own mapping (runc does it in C before its Go runtime starts); by hand you write it with echo, as the shell way shows. " +
