@@ -415,3 +415,32 @@ func TestRunIsolationFull(t *testing.T) {
 	}
 	assertClean(t)
 }
+
+// kill -9 of underhood while a run --net veth container runs: the pair goes
+// with the container's namespace, and cleanup --all removes the rest. In a
+// network namespace of the test's.
+func TestRunNetVethKilled(t *testing.T) {
+	needLab(t)
+	needVeth(t)
+	before := nettest.Take(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	script := `"$UH" --workdir "$WD" run --net veth --cgroup-parent "$CG" -- /bin/busybox sleep 30 >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 100); do ip -o link | grep -q ' uh-' && break; sleep 0.05; done
+echo "before: $(ip -o link | grep -c ' uh-')"
+kill -9 $pid; wait $pid
+for i in $(seq 100); do ip -o link | grep -q ' uh-' || break; sleep 0.05; done
+echo "after: $(ip -o link | grep -c ' uh-')"
+"$UH" --workdir "$WD" cleanup --all`
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "UH="+binary, "WD="+workdir, "CG="+cgParent)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "before: 1") || !strings.Contains(string(out), "after: 0") ||
+		!strings.Contains(string(out), "cleaned box-") {
+		t.Errorf("%v\n%s", err, out)
+	}
+	assertClean(t)
+	nettest.Unchanged(t, before)
+}
