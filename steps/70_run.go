@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -68,10 +69,40 @@ func RunSpec(name, busyboxPath string, limit int64, host cgroup.Host, parent str
 		Env: append(containerEnv(), `PS1=\h:\w\$ `)}
 }
 
+// rootlessReady checks what run --rootless needs: a user who is not root,
+// a work directory of the user's own, and no veth pair (its host end would
+// be in the host's network, which only root may change).
+func rootlessReady(w state.Workdir, opt ContainerOptions) error {
+	if os.Geteuid() == 0 {
+		return ui.Usagef("--rootless is for a user without root; as root, 'sudo underhood userns' maps the container's root to nobody")
+	}
+	if opt.Net == "veth" {
+		return ui.Usagef("--net veth needs root (its host end goes in the host's network); with --rootless, use --net none or host")
+	}
+	dir := w.Root
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == "/" {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+		return ui.Usagef("--rootless: the work directory %s is not yours to write (%s): give one with --workdir, e.g. --workdir ~/underhood", w.Root, dir)
+	}
+	if why := ns.UserNSRefused(""); why != "" {
+		return fmt.Errorf("--rootless: this kernel refuses user namespaces to users: %s", why)
+	}
+	return nil
+}
+
 // Run runs the full container.
 func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	s := of("run")
-	if err := needRoot(s.Name); err != nil {
+	if opt.Rootless {
+		if err := rootlessReady(w, opt); err != nil {
+			return err
+		}
+	} else if err := needRoot(s.Name); err != nil {
 		return err
 	}
 	if err := busybox.CheckStatic(w.Busybox()); err != nil {
@@ -79,7 +110,7 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
 	}
 	host, err := memoryHost(opt)
-	if err != nil {
+	if err != nil && !opt.Rootless {
 		return err
 	}
 	if opt.Name != "" {
@@ -101,6 +132,15 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	spec := RunSpec(name, w.Busybox(), limit, host, opt.CgroupParent)
 	spec.Keep = opt.Keep
 	kinds := "PID, mount and UTS namespaces"
+	memory := "memory limit " + cgroup.FormatSize(limit)
+	if opt.Rootless {
+		// A user namespace first, whose root is this user: the others are
+		// made with it, and belong to it.
+		spec.Users, spec.Group = os.Getuid(), os.Getgid()
+		spec.Memory = 0
+		kinds = "a user namespace (root inside is you, uid " + strconv.Itoa(os.Getuid()) + "), " + kinds
+		memory = "no memory limit (a user has no cgroup of its own to limit; root's are not for it)"
+	}
 	if opt.Isolation == "full" {
 		spec.Clone |= unix.CLONE_NEWIPC
 		spec.Flags |= ns.CgroupNS
@@ -121,9 +161,9 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		network = fmt.Sprintf(" Network: veth %s %s on the host, eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
 	}
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s, %s, memory limit %s, host PID %d.%s",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), kinds, cgroup.FormatSize(limit), r.HostPID, network)
-		if !r.SwapLimited && proc.Host.SwapOn() {
+		o.Note("%s container %s: its own root in %s, %s, %s, host PID %d.%s",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), kinds, memory, r.HostPID, network)
+		if !opt.Rootless && !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 	}

@@ -37,6 +37,7 @@ type ContainerOptions struct {
 	Name         string   // step 7; "" = random
 	Net          string   // step 7: host (""), none or veth; see NetModes
 	Isolation    string   // step 7: article (""), or full: IPC and cgroup namespaces too
+	Rootless     bool     // step 7: as a user, in a user namespace first, without cgroups
 	Keep         bool     // step 7
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
@@ -163,6 +164,8 @@ func report(o *ui.IO, spec container.Spec, r *container.Result) {
 	}
 	if r.Kept {
 		o.Note("Kept %s (--keep); remove it with 'sudo underhood cleanup %s'.", r.Dir, r.Name)
+	} else if spec.Kind == "run" && r.Cgroup == "" {
+		o.Note("Cleaned up: mounts and run directory removed.")
 	} else if spec.Kind == "run" || spec.Memory > 0 {
 		o.Note("Cleaned up: cgroup, mounts and run directory removed.")
 	}

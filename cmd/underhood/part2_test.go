@@ -20,6 +20,7 @@ import (
 	"github.com/underhood/underhood/lab/caps"
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/netns/nettest"
+	"github.com/underhood/underhood/lab/ns"
 )
 
 // Step 8: the escape reads a host file under chroot and is held by
@@ -443,4 +444,64 @@ echo "after: $(ip -o link | grep -c ' uh-')"
 	}
 	assertClean(t)
 	nettest.Unchanged(t, before)
+}
+
+// run --rootless as a user without root (nobody, 65534, as CI has no other
+// to spare): uid 0 inside, its own uid outside, no cgroup, nothing left.
+// As root, or with --net veth, or in a work directory not the user's, it
+// refuses with exit 2 and what to do.
+func TestRunRootless(t *testing.T) {
+	needLab(t)
+	if why := ns.UserNSRefused(""); why != "" {
+		t.Skipf("this kernel refuses user namespaces: %s", why)
+	}
+	if r := runUH(t, "run", "--rootless"); r.code != 2 || !strings.Contains(r.err, "userns' maps the container's root to nobody") {
+		t.Errorf("as root: exit %d, %q", r.code, r.err)
+	}
+	home := filepath.Join(filepath.Dir(workdir), "nobody")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	if err := os.Chown(home, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(wd string, args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, append([]string{"--workdir", wd, "--no-color"}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
+		cmd.Dir = home
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NO_COLOR=1"}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{out: out.String(), err: errb.String()}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			r.code, r.err = -1, r.err+err.Error()
+		}
+		return r
+	}
+	wd := filepath.Join(home, "lab")
+	if r := asNobody(wd, "download", "--from", "/bin/busybox"); r.code != 0 {
+		t.Fatalf("download as nobody: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	r := asNobody(wd, "run", "--rootless", "--", "/bin/busybox", "sh", "-c", "busybox id; busybox cat /proc/self/uid_map; echo pid=$$")
+	if r.code != 0 || !strings.Contains(r.out, "uid=0 gid=0") || !regexp.MustCompile(`(?m)^\s*0\s+65534\s+1$`).MatchString(r.out) ||
+		!strings.Contains(r.out, "pid=1") || !strings.Contains(r.err, "no memory limit") || !strings.Contains(r.err, "root inside is you, uid 65534") {
+		t.Errorf("run --rootless: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(wd, "runs")); len(ents) > 0 {
+		t.Errorf("runs left: %v", ents)
+	}
+	if r := asNobody(wd, "run", "--rootless", "--net", "veth"); r.code != 2 || !strings.Contains(r.err, "--net none") {
+		t.Errorf("--rootless --net veth: exit %d, %q", r.code, r.err)
+	}
+	if r := asNobody(workdir, "run", "--rootless"); r.code != 2 || !strings.Contains(r.err, "not yours to write") {
+		t.Errorf("a work directory of root's: exit %d, %q", r.code, r.err)
+	}
+	assertClean(t)
 }

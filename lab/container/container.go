@@ -53,6 +53,8 @@ type Spec struct {
 	// nobody outside. The top directory of its own root (Rootfs empty) is
 	// given to that ID, so that root inside owns it.
 	Users int
+	// Group is the host group of gid 0 inside; 0 means Users.
+	Group int
 
 	// Net connects a container with its own network namespace
 	// (CLONE_NEWNET in Clone) by a veth pair, before the payload runs.
@@ -235,12 +237,15 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		if err := reachable(root, s.Users); err != nil {
 			return res, err
 		}
+		if s.Group == 0 {
+			s.Group = s.Users
+		}
 		s.Clone |= unix.CLONE_NEWUSER
 	}
 	newCmd := func() *exec.Cmd {
 		cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
 			Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup,
-			Users: s.Users})
+			Users: s.Users, Group: s.Group})
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
 		return cmd
 	}
@@ -312,7 +317,7 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		}
 		if s.Users != 0 {
 			// Root inside owns its /: the user the map names.
-			if err := os.Lchown(root, s.Users, s.Users); err != nil {
+			if err := os.Lchown(root, s.Users, s.Group); err != nil {
 				child.Abort()
 				return res, fmt.Errorf("give %s to uid %d: %w", root, s.Users, err)
 			}

@@ -1,6 +1,8 @@
 package ns
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,5 +57,33 @@ func TestLookPath(t *testing.T) {
 	}
 	if _, err := lookPath("/no/such/file"); err == nil || !strings.Contains(err.Error(), "/no/such/file") {
 		t.Errorf("missing path error: %v", err)
+	}
+}
+
+// The setting that stops user namespaces is named, with its fix; those
+// that only bind users do not stop root.
+func TestUserNSRefused(t *testing.T) {
+	for _, c := range []struct {
+		files        map[string]string
+		unprivileged bool
+		want         string
+	}{
+		{map[string]string{"user/max_user_namespaces": "15000"}, true, ""},
+		{map[string]string{"user/max_user_namespaces": "0"}, false, "user.max_user_namespaces is 0"},
+		{map[string]string{"kernel/unprivileged_userns_clone": "0"}, true, "sudo sysctl kernel.unprivileged_userns_clone=1"},
+		{map[string]string{"kernel/unprivileged_userns_clone": "0"}, false, ""},
+		{map[string]string{"kernel/apparmor_restrict_unprivileged_userns": "1"}, true, "write uid_map: operation not permitted"},
+		{map[string]string{"kernel/apparmor_restrict_unprivileged_userns": "0"}, true, ""},
+	} {
+		dir := t.TempDir()
+		for f, v := range c.files {
+			p := filepath.Join(dir, f)
+			_ = os.MkdirAll(filepath.Dir(p), 0o755)
+			_ = os.WriteFile(p, []byte(v+"\n"), 0o644)
+		}
+		got := refused(dir, c.unprivileged)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%v, unprivileged %v: %q, want %q", c.files, c.unprivileged, got, c.want)
+		}
 	}
 }

@@ -62,6 +62,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	if s.Options&steps.WithNet != 0 {
 		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
 		c.Flags().StringVar(&opt.Isolation, "isolation", "article", "article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)")
+		c.Flags().BoolVar(&opt.Rootless, "rootless", false, "as a user, without sudo: a user namespace first, whose root is you; no cgroup")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")

@@ -68,6 +68,12 @@ func TestNetFlag(t *testing.T) {
 			t.Errorf("%q: %v, %+v", c.args, err, got)
 		}
 	}
+	var got *steps.ContainerOptions
+	c3 := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+	c3.SetArgs([]string{"--rootless", "--net", "none"})
+	if err := c3.Execute(); err != nil || got == nil || !got.Rootless || got.Net != "none" {
+		t.Errorf("--rootless: %v, %+v", err, got)
+	}
 	chroot, _ := steps.ByName("chroot")
 	c := NewCmdContainer(&globals{}, chroot, func(*steps.ContainerOptions) error { return nil })
 	c.SetArgs([]string{"--net", "none"})
