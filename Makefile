@@ -11,8 +11,13 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: build
 
+# underhood, and beside it underhood-init: the small program that becomes
+# each container's first process (underhood runs itself where it is missing).
+INIT    = $(dir $(BIN))underhood-init
+
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/underhood
+	CGO_ENABLED=0 $(GO) build -o $(INIT) ./cmd/underhood-init
 
 # vet + every test; the root-only tests run when this runs as root.
 # (It installs nothing: 'make setup' does, and CI runs it first.)
@@ -36,9 +41,10 @@ tidy-check:
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/underhood
+	install -D -m 0755 $(INIT) $(DESTDIR)$(PREFIX)/bin/underhood-init
 
 clean:
-	rm -f $(BIN)
+	rm -f $(BIN) $(INIT)
 
 # Set up this machine (BusyBox from the distribution as a fallback).
 setup:
@@ -77,11 +83,19 @@ docs-check:
 
 # Boot Debian's kernel under qemu (software emulation) and run the lab and the
 # root tests inside, on pure cgroup v2 and on pure v1 (two VMs at once).
-.PHONY: vm-test vagrant-check
+.PHONY: vm-test vm-test-arm64 vagrant-check
 vm-test:
 	scripts/vm-test.sh
 
-# The Vagrant set-up without a hypervisor: vagrant validate, shellcheck, and
-# scripts/provision.sh run in a Debian 12 tree by chroot (needs root).
+# The same on arm64: Debian's arm64 kernel under qemu-system-aarch64 (TCG),
+# an arm64 BusyBox, underhood and tests built with GOARCH=arm64; cgroup v2,
+# the /init checks and the tests of lab/cgroup and lab/doctor.
+# VM_DRY_RUN=1 fetches and builds without booting.
+vm-test-arm64:
+	VM_ARCH=arm64 scripts/vm-test.sh
+
+# The VM set-ups without a hypervisor: vagrant validate, the Lima template and
+# the cloud-init file parsed and checked, shellcheck, and scripts/provision.sh
+# run in Debian 12 amd64 and arm64 trees by chroot (needs root).
 vagrant-check:
 	scripts/check-vagrant.sh

@@ -2,24 +2,37 @@
 # check-vagrant: the checks of the Vagrant set-up that need no hypervisor.
 #   1. vagrant validate -p on vagrant/Vagrantfile (ruby -c where Debian has
 #      no vagrant package)
-#   2. shellcheck on every shell script of the repository
-#   3. scripts/provision.sh in a Debian 12 minbase tree (debootstrap, cached
+#   2. the Lima template (vagrant/lima.yaml) and the cloud-init file for
+#      Multipass and cloud VMs (vagrant/cloud-init.yaml): parsed as YAML
+#      (python3-yaml), their structure checked (Ubuntu 24.04 images whose
+#      URLs are for the arch they name, the provision script they call
+#      exists), and the scripts they carry written out for shellcheck and
+#      for running in the tree
+#   3. shellcheck on every shell script of the repository, and those
+#   4. scripts/provision.sh in a Debian 12 minbase tree (debootstrap, cached
 #      in $CHECK_DIR), run by chroot against this checkout: it must install
 #      BusyBox and Go through apt and the Go module proxy, install underhood,
 #      do nothing the second time, and handle PROVISION_CGROUP=v1 and v2;
-#      then underhood doctor and underhood steps must run in the tree.
+#      the Lima and cloud-init scripts must provision through it; then
+#      underhood doctor and underhood steps must run in the tree.
+#   5. the same in an arm64 tree (debootstrap --foreign, run through
+#      qemu-user's binfmt handler): first run, second run, an arm64
+#      underhood, doctor and steps.
 # Prints PASS or FAIL per check; exits 1 on any FAIL. Needs root (debootstrap,
 # chroot, mounts), which CI is.
 #
 # Environment:
 #   CHECK_DIR     where the cached tree and logs go (build/vagrant-check)
 #   CHECK_MIRROR  the Debian mirror for debootstrap (http://deb.debian.org/debian)
+#   CHECK_ARCHES  the trees to provision (amd64 arm64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CHECK_DIR=${CHECK_DIR:-build/vagrant-check}
 CHECK_MIRROR=${CHECK_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
+CHECK_ARCHES=${CHECK_ARCHES:-amd64 arm64}
+TREE_ARCH=amd64 # the tree in_tree runs in
 
 say() { printf 'vagrant-check: %s\n' "$*"; }
 die() { printf 'vagrant-check: %s\n' "$*" >&2; exit 1; }
@@ -32,7 +45,7 @@ declare -a timings=()
 t0=0
 phase() { t0=$(date +%s%N); say "$*"; }
 phase_end() {
-  timings+=("$(awk -v a="$t0" -v b="$(date +%s%N)" -v n="$1" 'BEGIN { printf "%-14s %6.1f s", n, (b - a) / 1e9 }')")
+  timings+=("$(awk -v a="$t0" -v b="$(date +%s%N)" -v n="$1" 'BEGIN { printf "%-18s %6.1f s", n, (b - a) / 1e9 }')")
 }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot and mounts): sudo make vagrant-check"
@@ -52,6 +65,10 @@ install_tools() {
   command -v shellcheck >/dev/null || need+=(shellcheck)
   command -v debootstrap >/dev/null || need+=(debootstrap)
   command -v unshare >/dev/null || need+=(util-linux)
+  python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
+  case " $CHECK_ARCHES " in
+    *" arm64 "*) [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || need+=(qemu-user-static binfmt-support) ;;
+  esac
   if ! command -v vagrant >/dev/null; then
     # Read whole first: grep -q would end apt-cache early, failing the pipe.
     local policy
@@ -91,6 +108,7 @@ want.each do |name, provs|
   errs << "#{name} provisioners #{got.inspect}, want #{provs.inspect}" unless got == provs
   first = c.vm.provisioners.first
   errs << "#{name} does not run ../scripts/provision.sh" unless first && first.config.path == "../scripts/provision.sh"
+  errs << "#{name}: PROVISION_VM is not vagrant" unless first && first.config.env["PROVISION_VM"] == "vagrant"
   src = first && first.config.env["PROVISION_SRC"]
   folder = c.vm.synced_folders[src]
   errs << "#{name}: PROVISION_SRC=#{src.inspect} is not the repository synced from .." unless folder && folder[:hostpath] == ".." && !folder[:disabled]
@@ -127,7 +145,109 @@ check_vagrantfile() {
   fi
 }
 
-# --- 2. shellcheck -------------------------------------------------------------
+# --- 2. the Lima template and the cloud-init file -------------------------------
+
+# Parses vagrant/lima.yaml and vagrant/cloud-init.yaml and checks what they
+# must hold; writes the scripts they carry to $1 (lima-provision.sh with
+# Lima's template variables filled in as Lima would, lima-probe.sh,
+# underhood-provision) and prints one line per file.
+VM_FILES_SHAPE='
+import os, re, sys, yaml
+out = sys.argv[1]
+errs = []
+def need(cond, msg):
+    if not cond:
+        errs.append(msg)
+
+def images(path, doc):
+    imgs = doc.get("images") or []
+    archs = sorted(i.get("arch", "") for i in imgs)
+    need(archs == ["aarch64", "x86_64"], f"{path}: images for {archs}, want aarch64 and x86_64")
+    for i in imgs:
+        url, arch = i.get("location", ""), i.get("arch", "")
+        need(url.startswith("https://cloud-images.ubuntu.com/"), f"{path}: {url} is not an Ubuntu cloud image")
+        need("ubuntu-24.04-" in url, f"{path}: {url} is not Ubuntu 24.04")
+        want, other = {"aarch64": ("arm64", "amd64"), "x86_64": ("amd64", "arm64")}.get(arch, ("?", "?"))
+        need(f"-{want}." in url and f"-{other}." not in url, f"{path}: {url} is not a {arch} ({want}) image")
+
+# Lima
+path = "vagrant/lima.yaml"
+lima = yaml.safe_load(open(path))
+need(isinstance(lima, dict), f"{path}: not a mapping")
+known = {"minimumLimaVersion", "vmType", "arch", "images", "cpus", "memory", "disk", "mounts",
+         "containerd", "param", "provision", "probes", "mountType", "ssh", "env", "rosetta"}
+need(not set(lima) - known, f"{path}: keys Lima does not have here: {sorted(set(lima) - known)}")
+minver = lima.get("minimumLimaVersion")
+need(minver == "1.0.0", f"{path}: minimumLimaVersion {minver!r}, want 1.0.0 (param needs it)")
+images(path, lima)
+mounts = lima.get("mounts") or []
+need(any(m.get("location") == "~" and m.get("mountPoint") == "/mnt/home" and m.get("writable") is False for m in mounts),
+     f"{path}: the home folder is not mounted read-only at /mnt/home")
+need(lima.get("containerd") == {"system": False, "user": False}, f"{path}: containerd is not off")
+param = lima.get("param") or {}
+prov = [p for p in lima.get("provision") or [] if p.get("mode") == "system"]
+need(len(prov) == 1, f"{path}: {len(prov)} system provision scripts, want 1")
+script = prov[0].get("script", "") if prov else ""
+need(script.startswith("#!/bin/bash\n"), f"{path}: the provision script does not start with #!/bin/bash")
+need("PROVISION_VM=lima" in script and "/scripts/provision.sh" in script, f"{path}: the provision script does not run scripts/provision.sh with PROVISION_VM=lima")
+used = set(re.findall(r"{{\.Param\.(\w+)}}", script))
+need(used and used <= set(param), f"{path}: the script uses params {sorted(used)}, the template defines {sorted(param)}")
+filled = re.sub(r"{{\.Param\.(\w+)}}", lambda m: str(param.get(m.group(1), "")), script)
+need("{{" not in filled, f"{path}: template variables left in the provision script")
+open(os.path.join(out, "lima-provision.sh"), "w").write(filled)
+probes = lima.get("probes") or []
+need(len(probes) == 1 and probes[0].get("mode") == "readiness" and "/usr/local/bin/underhood" in probes[0].get("script", ""),
+     f"{path}: no readiness probe waiting for /usr/local/bin/underhood")
+if probes:
+    open(os.path.join(out, "lima-probe.sh"), "w").write(probes[0].get("script", ""))
+repo = param.get("REPO")
+print(f"{path}: Ubuntu 24.04 for aarch64 and x86_64, provisions with scripts/provision.sh from /mnt/home/{repo}")
+
+# cloud-init
+path = "vagrant/cloud-init.yaml"
+text = open(path).read()
+need(text.startswith("#cloud-config\n"), f"{path}: the first line is not #cloud-config")
+ci = yaml.safe_load(text)
+need(isinstance(ci, dict), f"{path}: not a mapping")
+known = {"package_update", "packages", "write_files", "runcmd"}
+need(not set(ci) - known, f"{path}: keys not checked here: {sorted(set(ci) - known)}")
+pk = set(ci.get("packages") or [])
+need({"busybox-static", "golang-go", "ca-certificates"} <= pk, f"{path}: packages {sorted(pk)} lack busybox-static, golang-go or ca-certificates")
+wf = [f for f in ci.get("write_files") or [] if f.get("path") == "/usr/local/sbin/underhood-provision"]
+need(len(wf) == 1 and wf[0].get("permissions") == "0755", f"{path}: no /usr/local/sbin/underhood-provision with permissions 0755")
+content = wf[0].get("content", "") if wf else ""
+need(content.startswith("#!/bin/bash\n") and "/scripts/provision.sh" in content and "PROVISION_VM" in content,
+     f"{path}: underhood-provision does not run scripts/provision.sh with PROVISION_VM")
+open(os.path.join(out, "underhood-provision"), "w").write(content)
+run = " ".join(str(x) for c in ci.get("runcmd") or [] for x in (c if isinstance(c, list) else [c]))
+need("/usr/local/sbin/underhood-provision" in run, f"{path}: runcmd does not call underhood-provision")
+print(f"{path}: installs {sorted(pk)}, writes underhood-provision, which runs scripts/provision.sh")
+
+need(os.access("scripts/provision.sh", os.X_OK), "scripts/provision.sh is missing or not executable")
+if errs:
+    sys.exit("; ".join(errs))
+'
+
+check_vm_files() {
+  local out
+  mkdir -p "$CHECK_DIR/vm-files"
+  if out=$(python3 -c "$VM_FILES_SHAPE" "$CHECK_DIR/vm-files" 2>&1); then
+    pass lima-template "$(sed -n 1p <<<"$out")"
+    pass cloud-init "$(sed -n 2p <<<"$out")"
+  else
+    fail vm-files "$out"
+    return
+  fi
+  if command -v cloud-init >/dev/null; then
+    if out=$(cloud-init schema -c vagrant/cloud-init.yaml 2>&1); then
+      pass cloud-init-schema "$out"
+    else
+      fail cloud-init-schema "$out"
+    fi
+  fi
+}
+
+# --- 3. shellcheck -------------------------------------------------------------
 
 shell_scripts() {
   local f first
@@ -140,8 +260,12 @@ shell_scripts() {
 }
 
 check_shellcheck() {
-  local scripts out
+  local scripts out f
   mapfile -t scripts < <(shell_scripts)
+  # The scripts the Lima template and the cloud-init file carry.
+  for f in lima-provision.sh lima-probe.sh underhood-provision; do
+    [ -f "$CHECK_DIR/vm-files/$f" ] && scripts+=("$CHECK_DIR/vm-files/$f")
+  done
   if out=$(shellcheck "${scripts[@]}" 2>&1); then
     pass shellcheck "${#scripts[@]} scripts: ${scripts[*]}"
   else
@@ -149,29 +273,41 @@ check_shellcheck() {
   fi
 }
 
-# --- 3. provision.sh in a Debian 12 tree ---------------------------------------
+# --- 4. provision.sh in Debian 12 trees -----------------------------------------
 
-# The pristine tree: debootstrap --variant=minbase, plus CA certificates.
-# BusyBox and Go are left out on purpose: provision.sh must install them.
+# The pristine tree of $TREE_ARCH: debootstrap --variant=minbase, plus CA
+# certificates. BusyBox and Go are left out on purpose: provision.sh must
+# install them. A foreign arch is debootstrapped in two stages, the second
+# one chrooted, run through qemu-user's binfmt handler.
 base_tree() {
-  local base=$CHECK_DIR/$SUITE-minbase
+  local base=$CHECK_DIR/$SUITE-$TREE_ARCH-minbase log=$CHECK_DIR/debootstrap-$TREE_ARCH.log
   if [ -e "$base/.underhood-complete" ]; then
     say "tree: cached $base"
     return
   fi
   rm -rf "$base"
   mkdir -p "$CHECK_DIR"
-  say "tree: debootstrap --variant=minbase $SUITE (about half a minute)"
-  debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$base" "$CHECK_MIRROR" \
-    >"$CHECK_DIR/debootstrap.log" 2>&1 || { tail -20 "$CHECK_DIR/debootstrap.log"; die "debootstrap failed"; }
+  if [ "$TREE_ARCH" = "$(dpkg --print-architecture)" ]; then
+    say "tree: debootstrap --variant=minbase $SUITE (about half a minute)"
+    debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$base" "$CHECK_MIRROR" \
+      >"$log" 2>&1 || { tail -20 "$log"; die "debootstrap failed"; }
+  else
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] ||
+      die "no binfmt handler for $TREE_ARCH binaries (/proc/sys/fs/binfmt_misc/qemu-aarch64): apt-get install qemu-user-static binfmt-support"
+    say "tree: debootstrap --arch=$TREE_ARCH --foreign --variant=minbase $SUITE, second stage under qemu-user (a few minutes)"
+    # shellcheck disable=SC2016
+    { debootstrap --arch="$TREE_ARCH" --foreign --variant=minbase --include=ca-certificates "$SUITE" "$base" "$CHECK_MIRROR" &&
+      unshare --mount --propagation private sh -c 'mount -t proc proc "$1/proc" && chroot "$1" /debootstrap/debootstrap --second-stage' sh "$base"; } \
+      >"$log" 2>&1 || { tail -20 "$log"; die "debootstrap of $TREE_ARCH failed"; }
+  fi
   touch "$base/.underhood-complete"
 }
 
 # in_tree LOG CMD...: runs CMD chrooted in a throw-away overlay of the tree,
 # in a mount namespace of its own (proc, sys, dev and this checkout, read
 # only, at /src), so nothing is left mounted and the cached tree stays as
-# it was. The overlay's upper layer is $CHECK_DIR/upper, kept between calls
-# of one run so the second provision sees the first one's work.
+# it was. The overlay's upper layer is $CHECK_DIR/upper-$TREE_ARCH, kept
+# between calls of one run so the second provision sees the first one's work.
 in_tree() {
   local log=$1
   shift
@@ -180,7 +316,7 @@ in_tree() {
   unshare --mount --propagation private bash -euo pipefail -c '
     base=$1 upper=$2 src=$3 modcache=$4
     shift 4
-    root=$upper/../root
+    root=$upper/root
     mkdir -p "$upper/data" "$upper/work" "$root" "$modcache"
     mount -t overlay overlay -o "lowerdir=$base,upperdir=$upper/data,workdir=$upper/work" "$root"
     mount -t proc proc "$root/proc"
@@ -198,71 +334,116 @@ in_tree() {
     cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$root/etc/ssl/certs/ca-certificates.crt"
     exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       HOME=/root LANG=C.UTF-8 "$@"
-  ' in_tree "$PWD/$CHECK_DIR/$SUITE-minbase" "$PWD/$CHECK_DIR/upper" "$PWD" "$PWD/$CHECK_DIR/gomodcache" "$@" \
+  ' in_tree "$PWD/$CHECK_DIR/$SUITE-$TREE_ARCH-minbase" "$PWD/$CHECK_DIR/upper-$TREE_ARCH" "$PWD" "$PWD/$CHECK_DIR/gomodcache" "$@" \
     >"$log" 2>&1
 }
 
+# elf_machine FILE: the ELF e_machine of FILE (x86_64, aarch64 or a number).
+elf_machine() {
+  local m
+  m=$(od -An -t u2 -j 18 -N 2 "$1" | tr -d ' ')
+  case $m in 62) echo x86_64 ;; 183) echo aarch64 ;; *) echo "machine $m" ;; esac
+}
+
+# check_provision: provision.sh in the $TREE_ARCH tree. Every arch: a first
+# run through apt and the Go module proxy, a second run with neither, an
+# underhood for the arch, doctor and steps. The native tree also: the cgroup
+# switch, a Go 1.22 that switches toolchains itself, and the scripts of the
+# Lima template and the cloud-init file.
 check_provision() {
-  local d=$CHECK_DIR rc
-  rm -rf "$d/upper" "$d/root"
+  local d=$CHECK_DIR rc a=$TREE_ARCH want_machine
+  local u=$d/upper-$a l=$d/$a
+  want_machine=$(case $a in amd64) echo x86_64 ;; arm64) echo aarch64 ;; *) echo "$a" ;; esac)
+  rm -rf "$u"
   # Go's module cache is read-only on purpose; the toolchain it holds is
   # kept between runs of this check (delete $d/gomodcache to fetch it again).
 
   rc=0
-  in_tree "$d/provision-1.log" env PROVISION_SRC=/src bash /src/scripts/provision.sh || rc=$?
-  sed 's/^/    | /' "$d/provision-1.log"
+  in_tree "$l-provision-1.log" env PROVISION_SRC=/src bash /src/scripts/provision.sh || rc=$?
+  sed 's/^/    | /' "$l-provision-1.log"
   if [ "$rc" != 0 ]; then
-    fail provision-first "exit $rc (log: $d/provision-1.log)"
-  elif ! grep -q 'installing .*busybox-static' "$d/provision-1.log"; then
-    fail provision-first "did not install busybox-static through apt"
-  elif ! grep -q '^provision: installed /usr/local/bin/underhood$' "$d/provision-1.log"; then
-    fail provision-first "no 'installed /usr/local/bin/underhood'"
-  elif ! grep -q 'sudo underhood doctor' "$d/provision-1.log"; then
-    fail provision-first "it does not say what to run first"
+    fail "$a provision-first" "exit $rc (log: $l-provision-1.log)"
+  elif ! grep -q 'installing .*busybox-static' "$l-provision-1.log"; then
+    fail "$a provision-first" "did not install busybox-static through apt"
+  elif ! grep -q '^provision: installed /usr/local/bin/underhood$' "$l-provision-1.log"; then
+    fail "$a provision-first" "no 'installed /usr/local/bin/underhood'"
+  elif ! grep -q 'sudo underhood doctor' "$l-provision-1.log"; then
+    fail "$a provision-first" "it does not say what to run first"
   else
-    pass provision-first "$(grep -m1 '^provision: Go:' "$d/provision-1.log" | sed 's/^provision: //')"
+    pass "$a provision-first" "$(grep -m1 '^provision: Go:' "$l-provision-1.log" | sed 's/^provision: //')"
   fi
 
-  if [ -x "$d/upper/data/usr/local/bin/underhood" ]; then
-    pass underhood-installed "/usr/local/bin/underhood, $(du -h "$d/upper/data/usr/local/bin/underhood" | cut -f1)"
+  local bin=$u/data/usr/local/bin/underhood
+  if [ -x "$bin" ] && [ "$(elf_machine "$bin")" = "$want_machine" ]; then
+    pass "$a underhood-installed" "/usr/local/bin/underhood, $(du -h "$bin" | cut -f1), for $want_machine"
+  elif [ -x "$bin" ]; then
+    fail "$a underhood-installed" "/usr/local/bin/underhood is for $(elf_machine "$bin"), want $want_machine"
   else
-    fail underhood-installed "no /usr/local/bin/underhood in the tree"
+    fail "$a underhood-installed" "no /usr/local/bin/underhood in the tree"
   fi
 
   rc=0
   # The second run may use neither apt nor the network: GOPROXY=off.
-  in_tree "$d/provision-2.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 GOPROXY=off bash /src/scripts/provision.sh || rc=$?
+  in_tree "$l-provision-2.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 GOPROXY=off bash /src/scripts/provision.sh || rc=$?
   if [ "$rc" != 0 ]; then
-    sed 's/^/    | /' "$d/provision-2.log"
-    fail provision-again "exit $rc (log: $d/provision-2.log)"
-  elif grep -q 'installing' "$d/provision-2.log"; then
-    fail provision-again "installed again: $(grep 'installing' "$d/provision-2.log")"
+    sed 's/^/    | /' "$l-provision-2.log"
+    fail "$a provision-again" "exit $rc (log: $l-provision-2.log)"
+  elif grep -q 'installing' "$l-provision-2.log"; then
+    fail "$a provision-again" "installed again: $(grep 'installing' "$l-provision-2.log")"
   else
-    pass provision-again "idempotent: no apt (PROVISION_NO_APT=1), no network (GOPROXY=off), rebuilt"
+    pass "$a provision-again" "idempotent: no apt (PROVISION_NO_APT=1), no network (GOPROXY=off), rebuilt"
+  fi
+
+  if [ "$a" = "$(dpkg --print-architecture)" ]; then
+    check_provision_native "$l"
   fi
 
   rc=0
-  in_tree "$d/provision-v1.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 GOPROXY=off PROVISION_CGROUP=v1 \
+  in_tree "$l-doctor.log" underhood --no-color doctor || rc=$?
+  sed 's/^/    | /' "$l-doctor.log"
+  if [ "$rc" = 0 ] && grep -q '^cgroup layout' "$l-doctor.log" &&
+    grep -q "^architecture .* $want_machine (underhood built for $a)" "$l-doctor.log"; then
+    pass "$a doctor-in-tree" "$(grep '^architecture' "$l-doctor.log" | tr -s ' ' | cut -c1-90)"
+  else
+    fail "$a doctor-in-tree" "exit $rc, or no $want_machine architecture row (log: $l-doctor.log)"
+  fi
+
+  rc=0
+  in_tree "$l-steps.log" underhood --no-color steps || rc=$?
+  if [ "$rc" = 0 ] && grep -q '^7 ' "$l-steps.log"; then
+    pass "$a steps-in-tree" "lists the steps, 1-$(grep -cE '^[0-9]+ ' "$l-steps.log")"
+  else
+    sed 's/^/    | /' "$l-steps.log"
+    fail "$a steps-in-tree" "exit $rc (log: $l-steps.log)"
+  fi
+  rm -rf "$u"
+}
+
+# What only the native tree runs (L: the logs' prefix).
+check_provision_native() {
+  local l=$1 rc
+  rc=0
+  in_tree "$l-provision-v1.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 GOPROXY=off PROVISION_CGROUP=v1 \
     sh -c 'bash /src/scripts/provision.sh && cat /etc/default/grub.d/99-underhood-cgroup-v1.cfg' || rc=$?
-  if [ "$rc" = 0 ] && grep -q 'systemd.unified_cgroup_hierarchy=0' "$d/provision-v1.log" &&
-    grep -q 'no update-grub here' "$d/provision-v1.log"; then
+  if [ "$rc" = 0 ] && grep -q 'systemd.unified_cgroup_hierarchy=0' "$l-provision-v1.log" &&
+    grep -q 'no update-grub here' "$l-provision-v1.log"; then
     rc=0
-    in_tree "$d/provision-v2.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 GOPROXY=off PROVISION_CGROUP=v2 \
+    in_tree "$l-provision-v2.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 GOPROXY=off PROVISION_CGROUP=v2 \
       sh -c 'bash /src/scripts/provision.sh && ! test -e /etc/default/grub.d/99-underhood-cgroup-v1.cfg' || rc=$?
     if [ "$rc" = 0 ]; then
       pass provision-cgroup "v1 writes the GRUB drop-in (no grub in the tree: says so), v2 removes it"
     else
-      fail provision-cgroup "PROVISION_CGROUP=v2: exit $rc: $(tail -3 "$d/provision-v2.log")"
+      fail provision-cgroup "PROVISION_CGROUP=v2: exit $rc: $(tail -3 "$l-provision-v2.log")"
     fi
   else
-    fail provision-cgroup "PROVISION_CGROUP=v1: exit $rc: $(tail -3 "$d/provision-v1.log")"
+    fail provision-cgroup "PROVISION_CGROUP=v1: exit $rc: $(tail -3 "$l-provision-v1.log")"
   fi
 
   # Ubuntu 24.04, the Vagrant box, has golang-go 1.22.2: a Go that switches
   # toolchains itself. The same Go, fetched as a toolchain module, stands in.
   rc=0
   # shellcheck disable=SC2016
-  in_tree "$d/provision-go122.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 sh -c '
+  in_tree "$l-provision-go122.log" env PROVISION_SRC=/src PROVISION_NO_APT=1 sh -c '
     mod=golang.org/toolchain@v0.0.1-go1.22.2.linux-amd64
     dir=$(cd / && GO111MODULE=on go mod download -json "$mod" | sed -n "s/^[[:space:]]*\"Dir\": \"\(.*\)\",*\$/\1/p")
     find "$dir/bin" "$dir/pkg/tool" -type f ! -perm -u+x -exec chmod a+x {} +
@@ -270,33 +451,47 @@ check_provision() {
     echo "built with: $(go version /usr/local/bin/underhood)"' || rc=$?
   local want
   want=$(sed -n 's/^go \([0-9.]*\)$/\1/p' go.mod)
-  if [ "$rc" = 0 ] && grep -q 'is go1.22.2, .*GOTOOLCHAIN=auto' "$d/provision-go122.log" &&
-    grep -q '^provision: installed /usr/local/bin/underhood$' "$d/provision-go122.log" &&
-    grep -q "^built with: .*go$want\$" "$d/provision-go122.log"; then
+  if [ "$rc" = 0 ] && grep -q 'is go1.22.2, .*GOTOOLCHAIN=auto' "$l-provision-go122.log" &&
+    grep -q '^provision: installed /usr/local/bin/underhood$' "$l-provision-go122.log" &&
+    grep -q "^built with: .*go$want\$" "$l-provision-go122.log"; then
     pass provision-go1.22 "a Go 1.22 switched to go$want by itself (GOTOOLCHAIN=auto) and built underhood"
   else
-    sed 's/^/    | /' "$d/provision-go122.log"
-    fail provision-go1.22 "exit $rc (log: $d/provision-go122.log)"
+    sed 's/^/    | /' "$l-provision-go122.log"
+    fail provision-go1.22 "exit $rc (log: $l-provision-go122.log)"
   fi
 
+  # The Lima template's provision script, as Lima fills it in, with the
+  # checkout where the template mounts it (/mnt/home/underhood); then
+  # doctor must name the way.
+  local files=/src/$CHECK_DIR/vm-files
   rc=0
-  in_tree "$d/doctor.log" underhood --no-color doctor || rc=$?
-  sed 's/^/    | /' "$d/doctor.log"
-  if [ "$rc" = 0 ] && grep -q '^cgroup layout' "$d/doctor.log"; then
-    pass doctor-in-tree "$(grep '^cgroup layout' "$d/doctor.log" | tr -s ' ' | cut -c1-90)"
+  # shellcheck disable=SC2016
+  in_tree "$l-lima.log" env PROVISION_NO_APT=1 GOPROXY=off sh -c '
+    mkdir -p /mnt/home && ln -sfn /src /mnt/home/underhood
+    bash "$1/lima-provision.sh" && cat /etc/underhood/provisioned &&
+    underhood --no-color doctor | grep "^environment"' sh "$files" || rc=$?
+  if [ "$rc" = 0 ] && grep -q '^way=lima$' "$l-lima.log" && grep -q 'provisioned for the workshop (lima' "$l-lima.log"; then
+    pass lima-provision "the template's script ran provision.sh (way=lima); doctor says so"
   else
-    fail doctor-in-tree "exit $rc (log: $d/doctor.log)"
+    sed 's/^/    | /' "$l-lima.log"
+    fail lima-provision "exit $rc (log: $l-lima.log)"
   fi
 
+  # cloud-init's underhood-provision: without a checkout it says what to do
+  # (exit 2); with one it provisions (way=multipass).
   rc=0
-  in_tree "$d/steps.log" underhood --no-color steps || rc=$?
-  if [ "$rc" = 0 ] && grep -q '^7 ' "$d/steps.log"; then
-    pass steps-in-tree "lists steps 1-7"
+  # shellcheck disable=SC2016
+  in_tree "$l-cloud-init.log" env PROVISION_NO_APT=1 GOPROXY=off sh -c '
+    if bash "$1/underhood-provision" /nonexistent; then exit 1; else echo "without a checkout: exit $?"; fi
+    bash "$1/underhood-provision" /src && cat /etc/underhood/provisioned &&
+    underhood --no-color doctor | grep "^environment"' sh "$files" || rc=$?
+  if [ "$rc" = 0 ] && grep -q 'without a checkout: exit 2' "$l-cloud-init.log" && grep -q 'no underhood checkout at /nonexistent' "$l-cloud-init.log" &&
+    grep -q '^way=multipass$' "$l-cloud-init.log" && grep -q 'provisioned for the workshop (multipass' "$l-cloud-init.log"; then
+    pass cloud-init-provision "underhood-provision: exit 2 without a checkout, provisions with one (way=multipass)"
   else
-    sed 's/^/    | /' "$d/steps.log"
-    fail steps-in-tree "exit $rc (log: $d/steps.log)"
+    sed 's/^/    | /' "$l-cloud-init.log"
+    fail cloud-init-provision "exit $rc (log: $l-cloud-init.log)"
   fi
-  rm -rf "$d/upper" "$d/root"
 }
 
 main() {
@@ -307,15 +502,22 @@ main() {
   phase "checking vagrant/Vagrantfile"
   check_vagrantfile
   phase_end vagrantfile
+  phase "checking vagrant/lima.yaml and vagrant/cloud-init.yaml"
+  check_vm_files
+  phase_end vm-files
   phase "running shellcheck"
   check_shellcheck
   phase_end shellcheck
-  phase "preparing the Debian $SUITE tree"
-  base_tree
-  phase_end debootstrap
-  phase "running scripts/provision.sh in the tree"
-  check_provision
-  phase_end provision
+  local a
+  for a in $CHECK_ARCHES; do
+    TREE_ARCH=$a
+    phase "preparing the Debian $SUITE $a tree"
+    base_tree
+    phase_end "debootstrap $a"
+    phase "running scripts/provision.sh in the $a tree"
+    check_provision
+    phase_end "provision $a"
+  done
   say "timings:"
   printf '  %s\n' "${timings[@]}"
   if [ "$failures" -gt 0 ]; then

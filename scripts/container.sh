@@ -28,6 +28,7 @@ else
 fi
 mkdir -p "$(dirname "$cgDir")"
 
+[ -d "$top" ] || madeTop=1
 mkdir -p "$top/$pid"
 cd "$top/$pid" || exit 1
 
@@ -60,4 +61,6 @@ rmdir "$cgDir"
 umount dev/urandom
 umount proc
 cd / && rm -rf "${top:?}/$pid"
+# The directory above it too, if this script made it and it is empty now.
+[ -z "${madeTop:-}" ] || rmdir "$top" 2>/dev/null
 exit $status

@@ -20,6 +20,7 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 CGO_ENABLED=0 go build -o "$tmp/underhood" ./cmd/underhood
+CGO_ENABLED=0 go build -o "$tmp/underhood-init" ./cmd/underhood-init
 go build -o "$tmp/underhood-docs" ./cmd/underhood-docs
 
 pages=(README.md docs/*.md)

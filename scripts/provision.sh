@@ -19,6 +19,9 @@
 #   PROVISION_CGROUP  v1: boot the next time with systemd's cgroup v1 layout;
 #                     v2: undo that; unset: leave the boot command line alone
 #   PROVISION_NO_APT  1: never run apt-get; fail if a package is missing
+#   PROVISION_VM      how the machine was made (vagrant, lima, multipass,
+#                     cloud, …), written to /etc/underhood/provisioned for
+#                     underhood doctor; unset: manual
 set -euo pipefail
 
 say() { printf 'provision: %s\n' "$*"; }
@@ -30,12 +33,14 @@ SRC=${PROVISION_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 PREFIX=${PROVISION_PREFIX:-/usr/local}
 CGROUP=${PROVISION_CGROUP:-}
 NO_APT=${PROVISION_NO_APT:-0}
+VM=${PROVISION_VM:-manual}
 GRUB_DROPIN=/etc/default/grub.d/99-underhood-cgroup-v1.cfg
 V1_ARGS="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1 SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"
 
 grep -qs '^module github.com/underhood/underhood$' "$SRC/go.mod" ||
   die "no underhood checkout at $SRC: set PROVISION_SRC to the folder holding go.mod"
 case $CGROUP in "" | v1 | v2) ;; *) die "PROVISION_CGROUP=$CGROUP: want v1, v2 or nothing" ;; esac
+[[ $VM =~ ^[a-z0-9-]+$ ]] || die "PROVISION_VM=$VM: want a word such as vagrant, lima, multipass or cloud"
 
 # --- packages ----------------------------------------------------------------
 
@@ -120,6 +125,8 @@ say "building underhood from $SRC"
 (cd "$SRC" && CGO_ENABLED=0 "$GO" build -trimpath -o "$out/underhood" ./cmd/underhood)
 install -D -m 0755 "$out/underhood" "$PREFIX/bin/underhood"
 say "installed $PREFIX/bin/underhood"
+mkdir -p /etc/underhood
+printf '# written by scripts/provision.sh; underhood doctor reads it\nway=%s\nsource=%s\n' "$VM" "$SRC" >/etc/underhood/provisioned
 
 # --- cgroup layout at the next boot ------------------------------------------
 
@@ -163,7 +170,7 @@ say "cgroup layout now: $(layout_now)"
 echo
 echo "underhood is ready. Start with:"
 echo "  sudo underhood doctor      # checks this machine: root, namespaces, cgroup layout"
-echo "  sudo underhood steps       # the seven steps and where you are"
+echo "  sudo underhood steps       # the steps and where you are"
 if [ "$goarch" = amd64 ]; then
   echo "  sudo underhood download    # step 1 (offline: sudo underhood download --from /bin/busybox)"
 else

@@ -9,12 +9,24 @@
 # Nothing is installed on the host but qemu-system-x86 and cpio (and
 # busybox-static): the kernel is unpacked from its .deb into $VM_DIR.
 #
+# VM_ARCH=arm64 (make vm-test-arm64) boots Debian's arm64 kernel under
+# qemu-system-aarch64 (TCG, machine virt) instead, with an arm64 BusyBox
+# from Debian's busybox-static and underhood and its tests built with
+# GOARCH=arm64. Both .debs come through apt-get with a private state in
+# $VM_DIR/apt (the host's sources, arch arm64): the host's own package
+# state is left alone. It runs cgroup v2 only, the /init checks and the
+# tests of ./lab/cgroup and ./lab/doctor: the tests of ./cmd/underhood call
+# the host's lsns and ps, which are amd64 programs.
+#
 # The test binaries need cmd/underhood's UNDERHOOD_TEST_BINARY hook: in the
 # VM there is no Go to build underhood with, so /init points the tests at
 # /bin/underhood.
 #
 # Environment:
-#   VM_DIR        where the kernel, images and console logs go (build/vm)
+#   VM_ARCH       amd64 or arm64 (amd64)
+#   VM_DIR        where the kernel, images and console logs go (build/vm,
+#                 build/vm-arm64)
+#   VM_DRY_RUN    1: fetch and build everything, boot nothing
 #   VM_LAYOUTS    the boots: v2, v1, hybrid ("v2 v1")
 #   VM_JOBS       boots at once, one host core each (2 where there are 2 cores)
 #   VM_TIMEOUT    seconds one boot may take, start to poweroff (300)
@@ -31,17 +43,40 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VM_DIR=${VM_DIR:-build/vm}
-VM_LAYOUTS=${VM_LAYOUTS:-v2 v1}
-VM_TIMEOUT=${VM_TIMEOUT:-300}
+VM_ARCH=${VM_ARCH:-amd64}
+case $VM_ARCH in
+  amd64)
+    VM_DIR=${VM_DIR:-build/vm}
+    VM_LAYOUTS=${VM_LAYOUTS:-v2 v1}
+    VM_TIMEOUT=${VM_TIMEOUT:-300}
+    VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor}
+    VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter unshare}
+    QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
+    ;;
+  arm64)
+    VM_DIR=${VM_DIR:-build/vm-arm64}
+    VM_LAYOUTS=${VM_LAYOUTS:-v2}
+    VM_TIMEOUT=${VM_TIMEOUT:-900}
+    VM_TEST_PKGS=${VM_TEST_PKGS:-./lab/cgroup ./lab/doctor}
+    VM_HOST_TOOLS=${VM_HOST_TOOLS-}
+    QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
+    ;;
+  *) echo "vm-test: VM_ARCH=$VM_ARCH: want amd64 or arm64" >&2; exit 2 ;;
+esac
 VM_JOBS=${VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
-VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor}
 VM_TEST_SKIP=${VM_TEST_SKIP-^TestDocsOutputs\$}
-VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter unshare}
+VM_DRY_RUN=${VM_DRY_RUN:-0}
 VM_ACCEL=${VM_ACCEL:-tcg}
 VM_VERBOSE=${VM_VERBOSE:-0}
 GO=${GO:-go}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
+# The BusyBox that goes into the VM, and one that runs here to list its
+# applets (the same Debian package, for the host's arch).
+if [ "$VM_ARCH" = amd64 ]; then
+  BUSYBOX=${BUSYBOX:-/bin/busybox}
+else
+  BUSYBOX=${BUSYBOX:-$VM_DIR/busybox/busybox}
+fi
+BUSYBOX_LIST=${BUSYBOX_LIST:-/bin/busybox}
 
 # test_name PKG: the check that reports PKG's tests, e.g. tests:cmd/underhood.
 test_name() { local p=${1#./}; echo "tests:${p%/}"; }
@@ -54,8 +89,12 @@ for pkg in $VM_TEST_PKGS; do CHECKS="$CHECKS $(test_name "$pkg")"; done
 CHECKS="$CHECKS nothing-left-after-tests"
 
 # The kernel must have these built in: the initramfs carries no modules.
-KCONFIG="BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS PROC_FS SERIAL_8250_CONSOLE
+KCONFIG="BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS PROC_FS
   CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS NET_NS USER_NS"
+case $VM_ARCH in
+  amd64) KCONFIG="$KCONFIG SERIAL_8250_CONSOLE" ;;
+  arm64) KCONFIG="$KCONFIG SERIAL_AMBA_PL011_CONSOLE" ;;
+esac
 
 say() { printf 'vm-test: %s\n' "$*"; }
 die() { printf 'vm-test: %s\n' "$*" >&2; exit 1; }
@@ -73,9 +112,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_tools() {
   local need=()
-  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+  command -v "$QEMU" >/dev/null || need+=("$QEMU_PKG")
   command -v cpio >/dev/null || need+=(cpio)
-  [ -x "$BUSYBOX" ] || need+=(busybox-static)
+  [ -x "$BUSYBOX_LIST" ] || need+=(busybox-static)
   if [ "${#need[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing ${need[*]}: install them (Debian package names), then run this again"
     say "installing ${need[*]}"
@@ -85,7 +124,7 @@ install_tools() {
   fi
   command -v "$GO" >/dev/null || die "no Go ($GO): install Go, or set GO=/path/to/go"
   command -v timeout >/dev/null || die "no timeout (coreutils)"
-  file_is_static "$BUSYBOX" || die "$BUSYBOX is not a static binary: apt-get install busybox-static"
+  [ "$VM_ARCH" != amd64 ] || file_is_static "$BUSYBOX" || die "$BUSYBOX is not a static binary: apt-get install busybox-static"
 }
 
 # file_is_static PATH: an ELF without a program interpreter (readelf, from
@@ -98,36 +137,89 @@ file_is_static() {
 
 # --- the kernel: unpacked from Debian's .deb, never installed ----------------
 
+# apt_download DIR PKG...: the .debs of PKG for $VM_ARCH into DIR. amd64 on
+# an amd64 host uses the host's apt; another arch uses apt-get with a
+# private state in $VM_DIR/apt (the host's sources, APT::Architecture set),
+# refreshed by its own apt-get update the first time.
+apt_download() {
+  local dir=$1
+  shift
+  # apt-get download runs its sandbox as _apt, which cannot write here.
+  local apt=(apt-get -q -o APT::Sandbox::User=root)
+  if [ "$VM_ARCH" != "$(dpkg --print-architecture)" ]; then
+    local st=$PWD/$VM_DIR/apt
+    mkdir -p "$st/lists/partial" "$st/cache/archives/partial"
+    touch "$st/status"
+    apt+=(-o "APT::Architecture=$VM_ARCH" -o "APT::Architectures::=$VM_ARCH"
+      -o "Dir::State=$st" -o "Dir::State::Lists=$st/lists" -o "Dir::State::status=$st/status"
+      -o "Dir::Cache=$st/cache" -o Debug::NoLocking=1)
+    if [ -z "$(find "$st/lists" -maxdepth 1 -name '*Packages*' 2>/dev/null | head -1)" ]; then
+      say "apt: reading the $VM_ARCH package lists (a private apt state in $st)"
+      "${apt[@]}" update -qq
+    fi
+  fi
+  if ! (cd "$dir" && "${apt[@]}" download "$@" >/dev/null 2>&1); then
+    say "apt-get download failed: refreshing the package lists"
+    if [ "$VM_ARCH" = "$(dpkg --print-architecture)" ]; then as_root apt-get update -qq; else "${apt[@]}" update -qq; fi
+    (cd "$dir" && "${apt[@]}" download "$@" >/dev/null)
+  fi
+}
+
 fetch_kernel() {
-  local kdir=$VM_DIR/kernel
+  local kdir=$VM_DIR/kernel a=$VM_ARCH
   if [ -s "$kdir/vmlinuz" ] && [ -s "$kdir/config" ]; then
     say "kernel: cached $(cat "$kdir/VERSION")"
     return
   fi
   [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] ||
-    die "the VM runs Debian's amd64 kernel: run vm-test on an x86_64 Debian or Ubuntu host"
+    die "the VM runs Debian's kernels fetched with apt: run vm-test on an x86_64 Debian or Ubuntu host"
   local tmp
-  tmp=$(mktemp -d "$VM_DIR/kernel-dl.XXXXXX")
-  # apt-get download runs its sandbox as _apt, which cannot write here.
-  local apt=(apt-get -q -o APT::Sandbox::User=root download)
-  if ! (cd "$tmp" && "${apt[@]}" linux-image-amd64 >/dev/null 2>&1); then
-    say "apt-get download failed: refreshing the package lists"
-    as_root apt-get update -qq
-    (cd "$tmp" && "${apt[@]}" linux-image-amd64 >/dev/null)
-  fi
+  mkdir -p "$VM_DIR"
+  tmp=$(mktemp -d "$PWD/$VM_DIR/kernel-dl.XXXXXX")
+  apt_download "$tmp" "linux-image-$a"
   local meta dep
-  meta=$(ls "$tmp"/linux-image-amd64_*.deb)
-  dep=$(dpkg-deb -f "$meta" Depends | grep -o 'linux-image-[0-9][^ ,]*-amd64' | head -1)
-  [ -n "$dep" ] || die "cannot tell which kernel linux-image-amd64 depends on: $(dpkg-deb -f "$meta" Depends)"
-  (cd "$tmp" && "${apt[@]}" "$dep" >/dev/null)
+  meta=$(ls "$tmp"/linux-image-"$a"_*.deb)
+  dep=$(dpkg-deb -f "$meta" Depends | grep -o "linux-image-[0-9][^ ,]*-$a" | head -1)
+  [ -n "$dep" ] || die "cannot tell which kernel linux-image-$a depends on: $(dpkg-deb -f "$meta" Depends)"
+  apt_download "$tmp" "$dep"
   dpkg-deb --fsys-tarfile "$tmp/${dep}"_*.deb |
     tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*'
   mkdir -p "$kdir"
-  mv "$tmp"/boot/vmlinuz-* "$kdir/vmlinuz"
+  # Debian's arm64 vmlinuz is a gzipped Image: unpacked, any qemu boots it.
+  if gzip -t "$tmp"/boot/vmlinuz-* 2>/dev/null; then
+    gzip -dc "$tmp"/boot/vmlinuz-* >"$kdir/vmlinuz"
+  else
+    mv "$tmp"/boot/vmlinuz-* "$kdir/vmlinuz"
+  fi
   mv "$tmp"/boot/config-* "$kdir/config"
   echo "$dep $(dpkg-deb -f "$tmp/${dep}"_*.deb Version)" >"$kdir/VERSION"
   rm -rf "$tmp"
   say "kernel: $(cat "$kdir/VERSION")"
+}
+
+# fetch_busybox: for another arch than the host's, /bin/busybox of that
+# arch's busybox-static, unpacked from its .deb.
+fetch_busybox() {
+  [ "$VM_ARCH" != amd64 ] || return 0
+  if [ -s "$BUSYBOX" ]; then
+    say "busybox: cached $BUSYBOX"
+    return
+  fi
+  local tmp
+  tmp=$(mktemp -d "$PWD/$VM_DIR/busybox-dl.XXXXXX")
+  apt_download "$tmp" busybox-static
+  dpkg-deb --fsys-tarfile "$tmp"/busybox-static_*.deb | tar -x -C "$tmp" ./bin/busybox
+  mkdir -p "$(dirname "$BUSYBOX")"
+  mv "$tmp/bin/busybox" "$BUSYBOX"
+  say "busybox: $(dpkg-deb -f "$tmp"/busybox-static_*.deb Version) for $VM_ARCH at $BUSYBOX"
+  rm -rf "$tmp"
+}
+
+# elf_machine FILE: the machine an ELF file is built for.
+elf_machine() {
+  case $(od -An -t u2 -j 18 -N 2 "$1" | tr -d ' ') in
+    62) echo amd64 ;; 183) echo arm64 ;; *) echo unknown ;;
+  esac
 }
 
 check_kernel_config() {
@@ -165,6 +257,7 @@ dev_archive() {
 # Rebuilt only when BusyBox or scripts/vm/init change.
 build_base() {
   local stamp want
+  [ "$(elf_machine "$BUSYBOX")" = "$VM_ARCH" ] || die "$BUSYBOX is not built for $VM_ARCH"
   want=$(cat "$BUSYBOX" scripts/vm/init | sha256sum | cut -d' ' -f1)
   stamp=$VM_DIR/base.stamp
   if [ -s "$VM_DIR/base.cpio.gz" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
@@ -179,7 +272,7 @@ build_base() {
   while read -r a; do
     case $a in bin/busybox | linuxrc | "") continue ;; esac
     ln -sf /bin/busybox "$root/$a"
-  done < <("$BUSYBOX" --list-full)
+  done < <("$BUSYBOX_LIST" --list-full)
   install -m 0755 scripts/vm/init "$root/init"
   echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
   echo 'root:x:0:' >"$root/etc/group"
@@ -212,8 +305,10 @@ build_payload() {
   local root=$VM_DIR/payload pkg rel bin t
   rm -rf "$root"
   mkdir -p "$root/bin" "$root/tests" "$root/src"
-  export CGO_ENABLED=0 GOOS=linux GOARCH=amd64
+  export CGO_ENABLED=0 GOOS=linux GOARCH=$VM_ARCH
   "$GO" build -trimpath -o "$root/bin/underhood" ./cmd/underhood
+  # Beside it, as make install puts it: the containers' first process.
+  "$GO" build -trimpath -o "$root/bin/underhood-init" ./cmd/underhood-init
   for pkg in $VM_TEST_PKGS; do
     rel=${pkg#./}
     rel=${rel%/}
@@ -230,6 +325,8 @@ build_payload() {
   printf '%s\n' "$VM_TEST_SKIP" >"$root/tests/skip"
   for t in $VM_HOST_TOOLS; do copy_tool "$t" "$root"; done
   file_is_static "$root/bin/underhood" || die "underhood is not static"
+  file_is_static "$root/bin/underhood-init" || die "underhood-init is not static"
+  [ "$(elf_machine "$root/bin/underhood")" = "$VM_ARCH" ] || die "underhood is not built for $VM_ARCH"
   (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
     gzip -1 >"$VM_DIR/payload.cpio.gz"
   cat "$VM_DIR/base.cpio.gz" "$VM_DIR/payload.cpio.gz" >"$VM_DIR/initrd.img"
@@ -244,13 +341,16 @@ failures=0
 # exit status and the seconds it took in console-LAYOUT.status.
 boot() {
   local layout=$1 log=$VM_DIR/console-$1.log rc=0 t0
-  local cpu=max
+  local cpu=max machine=pc
+  # On arm64, a Cortex-A72 under TCG: -cpu max emulates pointer
+  # authentication, which makes every call slow.
+  [ "$VM_ARCH" = amd64 ] || cpu=cortex-a72 machine=virt
   [ "$VM_ACCEL" = tcg ] || cpu=host
-  local qemu=(timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64
-    -accel "$VM_ACCEL" -machine pc -cpu "$cpu" -smp 1 -m 512
+  local qemu=(timeout -k 5 "$VM_TIMEOUT" "$QEMU"
+    -accel "$VM_ACCEL" -machine "$machine" -cpu "$cpu" -smp 1 -m 512
     -nographic -no-reboot -nodefaults -serial stdio -nic none
     -kernel "$VM_DIR/kernel/vmlinuz" -initrd "$VM_DIR/initrd.img"
-    -append "console=ttyS0 quiet panic=-1 underhood_cgroup=$layout")
+    -append "console=$CONSOLE quiet panic=-1 underhood_cgroup=$layout")
   t0=$(date +%s%N)
   if [ "$VM_VERBOSE" = 1 ]; then
     "${qemu[@]}" </dev/null 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
@@ -360,15 +460,21 @@ main() {
   phase "installing what is missing"
   install_tools
   phase_end "install"
-  phase "fetching the kernel"
+  phase "fetching the $VM_ARCH kernel"
   fetch_kernel
   check_kernel_config
+  fetch_busybox
   phase_end "kernel"
   phase "building the images"
   build_base
   build_payload
   phase_end "build"
-  phase "booting $VM_LAYOUTS, $VM_JOBS at a time"
+  if [ "$VM_DRY_RUN" = 1 ]; then
+    say "dry run: built $VM_DIR/initrd.img for $VM_ARCH ($(cat "$VM_DIR/kernel/VERSION")); would boot $VM_LAYOUTS with:"
+    say "  $QEMU -machine $([ "$VM_ARCH" = amd64 ] && echo pc || echo virt) -kernel $VM_DIR/kernel/vmlinuz -initrd $VM_DIR/initrd.img -append console=$CONSOLE"
+    return
+  fi
+  phase "booting $VM_LAYOUTS ($VM_ARCH), $VM_JOBS at a time"
   boot_all
   phase_end "boots"
   say "timings:"
@@ -377,7 +483,7 @@ main() {
     say "FAIL: $failures checks failed"
     exit 1
   fi
-  say "PASS: every check on every layout ($VM_LAYOUTS)"
+  say "PASS: every check on every layout ($VM_LAYOUTS, $VM_ARCH)"
 }
 
 main "$@"

@@ -2,13 +2,17 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/state"
@@ -61,8 +65,11 @@ type DownloadOptions struct {
 	URL, SHA256 string // another download than the pinned one; both or neither
 	From        string // copy this local static BusyBox instead of downloading
 	NoFallback  bool   // fail rather than use a local BusyBox when the download fails
-	Client      *http.Client
-	Fallbacks   []string // local BusyBoxes to fall back on; nil = busybox.LocalPaths
+	// FallbackOnMismatch uses a local BusyBox even when the download came
+	// but its checksum is wrong; without it a mismatch always fails.
+	FallbackOnMismatch bool
+	Client             *http.Client
+	Fallbacks          []string // local BusyBoxes to fall back on; nil = busybox.LocalPaths
 }
 
 // installHint is how to get BusyBox without busybox.net.
@@ -85,8 +92,15 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 			return ui.Usage(fmt.Errorf("--from: %w", err))
 		}
 	}
+	if err := execAllowed(w.Root); err != nil {
+		return err
+	}
 	if err := w.Ensure(); err != nil {
 		return err
+	}
+	if removed, _ := busybox.RemoveStaleParts(dest); len(removed) > 0 {
+		o.Note("Removed %s left by a download that was killed before it finished: %s.",
+			plural(int64(len(removed)), "partial file", "partial files"), strings.Join(removed, ", "))
 	}
 
 	switch {
@@ -110,6 +124,10 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 		}
 	}
 
+	// What later steps run on the host is checked against this record.
+	if _, err := busybox.Record(dest); err != nil {
+		return err
+	}
 	out, err := busybox.Hello(dest)
 	if err != nil {
 		return fmt.Errorf("BusyBox at %s does not run: %w; fetch it again with 'sudo underhood download'", dest, err)
@@ -222,7 +240,15 @@ func useLocalBusybox(o *ui.IO, opt DownloadOptions, dest string, failure error) 
 		cands = busybox.LocalPaths
 	}
 	local := busybox.LocalStatic(cands)
+	mismatch := errors.Is(failure, busybox.ErrChecksum) && !opt.FallbackOnMismatch
 	switch {
+	case mismatch && len(local) > 0:
+		// A download whose checksum is wrong may have been tampered with:
+		// that is not a failure to paper over, unless asked.
+		return fmt.Errorf("%w\nThe file that came is not the one expected (a wrong --sha256, a changed file on the server, or someone in between); nothing was installed. "+
+			"To use the static BusyBox installed at %s instead: 'sudo underhood download --from %s', or add --fallback-on-mismatch", failure, local[0], local[0])
+	case mismatch:
+		return fmt.Errorf("%w\nThe file that came is not the one expected (a wrong --sha256, a changed file on the server, or someone in between); nothing was installed; %s", failure, installHint)
 	case len(local) == 0:
 		return fmt.Errorf("%w\nNo static BusyBox is installed on this machine either; %s", failure, installHint)
 	case opt.NoFallback:
@@ -268,4 +294,70 @@ func downloadSize(n int64) string {
 		return fmt.Sprintf("%d KiB", (n+1023)>>10)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// recordedSum is the SHA-256 that step 1 recorded for the work directory's
+// BusyBox ("" if none).
+func recordedSum(w state.Workdir) string {
+	sum, _ := busybox.Recorded(w.Busybox())
+	return sum
+}
+
+// verifiedBusybox is the BusyBox that a step runs on the host, outside any
+// container: a private copy of the one step 1 verified, checked against the
+// checksum recorded then as it is made. Never the root filesystem's
+// bin/busybox, which a payload of steps 3–5 can replace.
+func verifiedBusybox(w state.Workdir) (string, error) {
+	p, err := busybox.HostCopy(w.Busybox(), w.Verified())
+	if err != nil {
+		return "", fmt.Errorf("%w; fetch it again with 'sudo %s' (%s)", err, of("download").Command(), of("download").Label())
+	}
+	return p, nil
+}
+
+// execAllowed refuses a work directory on a filesystem mounted noexec:
+// nothing in it could run, BusyBox included, and every step would fail
+// with a bare "permission denied". The nearest existing directory on the
+// way to dir is asked, so nothing is created first.
+func execAllowed(dir string) error {
+	p := dir
+	var st unix.Statfs_t
+	for {
+		err := unix.Statfs(p, &st)
+		if err == nil {
+			break
+		}
+		if parent := filepath.Dir(p); parent != p && errors.Is(err, unix.ENOENT) {
+			p = parent
+			continue
+		}
+		return nil // cannot tell: the download will say what fails
+	}
+	if st.Flags&unix.ST_NOEXEC == 0 {
+		return nil
+	}
+	return fmt.Errorf("work directory %s is on a filesystem mounted noexec (%s): nothing can run from it, BusyBox included; "+
+		"remount it without noexec (sudo mount -o remount,exec %s) or give a --workdir on another filesystem, e.g. --workdir %s",
+		dir, mountPoint(p), mountPoint(p), state.DefaultRoot)
+}
+
+// mountPoint is the mount point of the filesystem that holds path, from
+// /proc/self/mountinfo: the longest mount point that is a prefix of it.
+func mountPoint(path string) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return path
+	}
+	best := "/"
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := strings.ReplaceAll(f[4], "\\040", " ")
+		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
 }

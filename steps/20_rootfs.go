@@ -79,7 +79,13 @@ func Rootfs(ctx context.Context, o *ui.IO, w state.Workdir, opt RootfsOptions) e
 	if err := busybox.CheckStatic(w.Busybox()); err != nil {
 		return fmt.Errorf("%w; replace it with 'sudo %s' (%s)", err, of("download").Command(), of("download").Label())
 	}
-	if err := rootfs.Prepare(dir, w.Busybox(), opt.Links); err != nil {
+	// The root gets the bytes step 1 verified, and --links lists the
+	// applets of that same copy.
+	verified, err := verifiedBusybox(w)
+	if err != nil {
+		return err
+	}
+	if err := rootfs.Prepare(dir, verified, opt.Links); err != nil {
 		return err
 	}
 

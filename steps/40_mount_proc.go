@@ -36,6 +36,12 @@ func init() {
 			},
 			Differs: "The article mounts proc in the host's own mount table and has to remember to unmount it. underhood mounts it inside a private mount namespace: the host's mount table never changes, and the mount disappears by itself when the shell exits. The processes seen are the same, because the PID namespace is still the host's. underhood also puts the run in a cgroup of its own, with no limit, only so that it can find and end every process of the run afterwards, even one that left its session.",
 			Observe: "busybox ps -A lists systemd, kernel threads and everything else running on the host. That is the problem the next step fixes.",
+			NotIsolated: []string{
+				"Processes: proc shows every process of the host, and root in the chroot can signal or trace any of them ({unshare} gives it a PID namespace).",
+				"The host's kernel: proc's writable files (/proc/sys, /proc/sysrq-trigger) change the whole machine; nothing is masked or read-only ({privileges} makes them read-only).",
+				"Root keeps every capability and can leave the chroot ({pivot-root}); network, hostname, IPC and users are the host's.",
+				"Resources: no memory or CPU limit ({cgroup} and {limits}).",
+			},
 		},
 		Check: StepCheck{Run: check.Proc, Looks: "proc mounted in it (while you explore) or unmounted again (when done); with proc, the chroot sees the host's processes",
 			ByHand: "sudo unshare -f -p --mount-proc=%[1]s/proc chroot %[1]s /bin/busybox sh"},

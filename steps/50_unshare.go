@@ -34,6 +34,12 @@ func init() {
 			},
 			Differs: "unshare -f forks a child and waits for it; underhood clones straight into the namespaces and then replaces its own child with the shell, so the shell really is PID 1 (as with unshare), and prints the PID the host sees. underhood also puts the run in a cgroup of its own, with no limit, only so that it can find and end every process of the run afterwards, even one that left its session.",
 			Observe: "busybox ps -A shows a single process, PID 1, the shell. underhood prints the same shell's PID on the host: look it up with ps in another terminal.",
+			NotIsolated: []string{
+				"Only processes and mounts are isolated: network, hostname, IPC, users and the cgroup view are still the host's.",
+				"Root in the namespace is the host's root, with every capability: it can mount, make device files, load modules, and leave the chroot ({pivot-root}).",
+				"The host's kernel through proc: /proc/sys and /proc/sysrq-trigger are writable ({privileges} makes them read-only).",
+				"Resources: no memory or CPU limit ({cgroup} and {limits}).",
+			},
 		},
 		Check: StepCheck{Run: check.PIDNamespace, Looks: "unshare, PID and mount namespaces; a shell alone as PID 1",
 			ByHand: "make a memory cgroup by hand"},

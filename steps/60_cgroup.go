@@ -4,9 +4,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/proc"
+	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/steps/check"
@@ -39,8 +41,14 @@ func init() {
 				"wait4(2) → SIGKILL; read memory.oom_control / memory.events: oom_kill",
 				"rmdir(\"<memory root>/underhood/<name>\")",
 			},
-			Differs: "The article's paths are cgroup v1 (tasks, memory.limit_in_bytes). On cgroup v2 the same lesson uses cgroup.procs and memory.max; underhood picks the right one. It also forbids swap, without which the hog may swap instead of being killed, and it tells an OOM kill from any other SIGKILL by the kernel's own counter.",
+			Differs: "The article's paths are cgroup v1 (tasks, memory.limit_in_bytes). On cgroup v2 the same lesson uses cgroup.procs and memory.max; underhood picks the right one. It also forbids swap, without which the hog may swap instead of being killed, and it tells an OOM kill from any other SIGKILL by the kernel's own counter. " +
+				"The BusyBox it runs on the host is a private copy of the one step 1 verified, checked against the checksum recorded then, not the shared root's bin/busybox, which a payload of the earlier steps could have replaced.",
 			Observe: "The payload is killed (exit status 137 = 128 + SIGKILL) and underhood reports the kernel's oom_kill counter going up. The cgroup is removed afterwards.",
+			NotIsolated: []string{
+				"Everything but memory: the payload runs on the host's filesystem, in the host's namespaces, as the host's root; a cgroup limits, it does not hide.",
+				"CPU: no limit ({limits} adds cpu.max); tasks: only underhood's default pids limit ({limits} shows a fork storm stopped).",
+				"Devices, I/O and network bandwidth: no limit at all.",
+			},
 		},
 		Check: StepCheck{Run: check.MemoryCgroup, Looks: "a memory cgroup with the article's limit of 7340032 bytes: the one made by hand (/sys/fs/cgroup/memory/busybox, or /sys/fs/cgroup/busybox on cgroup v2), and without --rootfs a probe like underhood's own",
 			Target: func(e check.Env) string { return "the memory cgroups in " + e.CgroupRoot },
@@ -53,14 +61,18 @@ func init() {
 }
 
 // CgroupSpec is the container of the cgroup step: no namespace and no new
-// root, only a memory cgroup with a limit.
-func CgroupSpec(root string, limit int64, host cgroup.Host, parent string) container.Spec {
+// root, only a memory cgroup with a limit. bin is the directory of the
+// verified BusyBox, first in the payload's PATH.
+func CgroupSpec(root, bin string, limit int64, host cgroup.Host, parent string) container.Spec {
 	return container.Spec{Kind: "cgroup", Rootfs: root, Memory: limit, Cgroups: host, CgroupParent: parent,
-		Env: hostEnv(root)}
+		Env: hostEnv(bin)}
 }
 
 // Cgroup runs the cgroup step. Its payload runs on the host's filesystem,
-// with the lab's BusyBox first in PATH, as the article's cgroup section does.
+// as host root, with the lab's verified BusyBox first in PATH, as the
+// article's cgroup section does. That BusyBox is the private copy of the
+// one step 1 verified, not the root filesystem's bin/busybox: a payload of
+// steps 3–5 could have replaced that one with anything.
 func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	s := of("cgroup")
 	root, err := sharedRoot(w, s)
@@ -71,13 +83,21 @@ func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil {
 		return err
 	}
+	bb, err := verifiedBusybox(w)
+	if err != nil {
+		return err
+	}
+	if !sameFile(rootfs.Busybox(root), recordedSum(w)) {
+		o.Warnf("%s is not the BusyBox that %s verified (a payload may have replaced it): this step runs the verified copy %s instead; 'sudo %s' puts it back in the root.",
+			rootfs.Busybox(root), of("download").Label(), bb, of("rootfs").Command())
+	}
 	limit := limitOf(opt)
-	def := []string{filepath.Join(root, "bin", "busybox"), "sh", "-c", HogScript}
+	def := []string{bb, "sh", "-c", HogScript}
 	what := "the article's test: " + HogScript
 	if len(opt.Argv) > 0 {
 		what = strings.Join(opt.Argv, " ")
 	}
-	spec := CgroupSpec(root, limit, host, opt.CgroupParent)
+	spec := CgroupSpec(root, filepath.Dir(bb), limit, host, opt.CgroupParent)
 	spec.Started = func(r *container.Result) {
 		o.Note("%s a memory cgroup at %s limited to %d bytes (%s); the payload runs in it on the host's filesystem.",
 			stepTag(o, s), r.Cgroup, limit, cgroup.FormatSize(limit))
@@ -87,4 +107,10 @@ func Cgroup(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		o.Note("Running %s", what)
 	}
 	return start(o, w, opt, spec, def)
+}
+
+// sameFile reports whether the regular file at path has the SHA-256 sum.
+func sameFile(path, sum string) bool {
+	got, err := busybox.FileSHA256(path)
+	return err == nil && sum != "" && got == sum
 }

@@ -1,7 +1,9 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +23,7 @@ import (
 func init() {
 	register(&Step{Name: "run", Title: "Put it all together: a full container", Part: Article, Kind: Container,
 		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards.",
-		Options:   WithMemory | WithName | WithNet,
+		Options:   WithMemory | WithName | WithLimits | WithImage | WithNet,
 		Page:      "07-full-run.md",
 		Code:      []string{"lab/container/container.go Run", "lab/ns/setup.go setup", "lab/container/cleanup.go Cleanup"},
 		Ephemeral: true, Done: readyToRun, Run: Run,
@@ -48,6 +50,14 @@ func init() {
 			},
 			Differs: "The article's script puts the wrapping shell itself in the cgroup and mounts in the host's mount table; underhood puts only the container in the cgroup, mounts inside the container's private mount namespace (so nothing needs unmounting on the host), and keeps a journal so that 'underhood cleanup' can undo a run that was killed.",
 			Observe: "The hostname is the run's name, busybox ps -A shows PID 1, and the article's data=$(busybox head -c 7500000 /dev/urandom) kills the container. Afterwards nothing of the run is left: see 'underhood ps'.",
+			NotIsolated: []string{
+				"This container is escapable: root inside is the host's root, and the classic chroot escape reaches the host's / ({pivot-root} shows it; pivot_root closes it).",
+				"Privileges: the full capability set, no no_new_privs, no seccomp filter ({privileges} drops them to runc's set and loads a filter).",
+				"The host's kernel through proc: /proc/sys, /proc/sysrq-trigger and the like are writable, and /proc/kcore and /proc/keys not masked ({privileges} masks and freezes them).",
+				"Devices: no device cgroup; with CAP_MKNOD root can make a node for the host's disk and read it ({privileges} drops CAP_MKNOD; no step adds a device cgroup).",
+				"Network, IPC, users and the cgroup view: no namespace for any of them, in this lab at all.",
+				"Resources: memory only, and the default task limit ({limits} adds CPU and a tighter pids.max).",
+			},
 		},
 		Check: StepCheck{Run: check.Leftovers, Looks: "nothing left behind: runs, mounts, cgroups, processes",
 			Target: func(check.Env) string { return "this machine, for what a container leaves behind" }},
@@ -117,11 +127,11 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		if err := state.ValidName(opt.Name); err != nil {
 			return ui.Usage(fmt.Errorf("--name: %w", err))
 		}
-		if _, err := os.Lstat(w.Run(opt.Name)); err == nil {
-			if state.Live(w.Run(opt.Name)) {
-				return fmt.Errorf("run %s exists: a container of that name is running (see 'sudo underhood ps'); pick another --name", opt.Name)
-			}
-			return fmt.Errorf("run %s exists: it was cut short and is still at %s; remove it with 'sudo underhood cleanup %s', or pick another --name", opt.Name, w.Run(opt.Name), opt.Name)
+		if err := cgroup.CheckName(opt.Name); err != nil {
+			return ui.Usage(fmt.Errorf("--name: %w", err))
+		}
+		if err := nameTaken(w, opt.Name); err != nil {
+			return err
 		}
 	}
 	name := opt.Name
@@ -130,8 +140,27 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	limit := limitOf(opt)
 	spec := RunSpec(name, w.Busybox(), limit, host, opt.CgroupParent)
+	def, from := shell, ""
+	if opt.Image != "" {
+		dir, tag := ParseImageRef(opt.Image)
+		argv, env, err := ImageCommand(dir, tag)
+		if err != nil {
+			return ui.Usagef("--image %s: %v", opt.Image, err)
+		}
+		if len(argv) == 0 && len(opt.Argv) == 0 {
+			return ui.Usagef("--image %s: the image names no command (Entrypoint, Cmd): give one after --", opt.Image)
+		}
+		spec = ImageSpec(name, dir, tag, limit, host, opt.CgroupParent)
+		spec.Env, def, from = env, argv, ", unpacked from the image "+opt.Image
+	}
 	spec.Keep = opt.Keep
+	spec.Limits = limitsOf(opt) // --pids and --cpus, as in step 9
 	kinds := "PID, mount and UTS namespaces"
+	if opt.Isolation == "full" {
+		spec.Clone |= unix.CLONE_NEWIPC
+		spec.Flags |= ns.CgroupNS
+		kinds = "PID, mount, UTS, IPC and cgroup namespaces"
+	}
 	memory := "memory limit " + cgroup.FormatSize(limit)
 	if opt.Rootless {
 		// A user namespace first, whose root is this user: the others are
@@ -140,11 +169,6 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		spec.Memory = 0
 		kinds = "a user namespace (root inside is you, uid " + strconv.Itoa(os.Getuid()) + "), " + kinds
 		memory = "no memory limit (a user has no cgroup of its own to limit; root's are not for it)"
-	}
-	if opt.Isolation == "full" {
-		spec.Clone |= unix.CLONE_NEWIPC
-		spec.Flags |= ns.CgroupNS
-		kinds = "PID, mount, UTS, IPC and cgroup namespaces"
 	}
 	network := ""
 	switch opt.Net {
@@ -161,12 +185,48 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		network = fmt.Sprintf(" Network: veth %s %s on the host, eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
 	}
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s, %s, %s, host PID %d.%s",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), kinds, memory, r.HostPID, network)
+		o.Note("%s container %s: its own root in %s%s, %s, %s, host PID %d.%s",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, kinds, memory, r.HostPID, network)
 		if !opt.Rootless && !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 	}
-	try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
-	return start(o, w, opt, spec, shell)
+	if opt.Image == "" {
+		try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
+	}
+	err = start(o, w, opt, spec, def)
+	if errors.Is(err, state.ErrRunExists) {
+		// Taken between the look above and the start: say by whom.
+		if taken := nameTaken(w, name); taken != nil {
+			return taken
+		}
+	}
+	return err
+}
+
+// nameTaken says why the run name is not free, if it is not: a run that is
+// running, one being made this moment, or one that was cut short. Only the
+// last is stale and is for cleanup.
+func nameTaken(w state.Workdir, name string) error {
+	dir := w.Run(name)
+	if _, err := os.Lstat(dir); err != nil {
+		return nil
+	}
+	owner := 0
+	if es, err := state.ReadJournal(dir); err == nil {
+		if info := state.Summarize(name, dir, es); info.Owner.PID > 0 {
+			if st, err := proc.Host.StartTime(info.Owner.PID); err == nil && st == info.Owner.Start {
+				owner = info.Owner.PID
+			}
+		}
+	} else if _, err := os.Lstat(filepath.Join(dir, state.JournalFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("run %s exists at %s but has no journal yet: another underhood may be making it just now; pick another --name, or see 'sudo underhood ps'", name, dir)
+	}
+	if state.Live(dir) || owner > 0 {
+		if owner > 0 {
+			return fmt.Errorf("run %s is running (pid %d); pick another --name or wait", name, owner)
+		}
+		return fmt.Errorf("run %s is running; pick another --name or wait (see 'sudo underhood ps')", name)
+	}
+	return fmt.Errorf("run %s exists: it was cut short and is still at %s; remove it with 'sudo underhood cleanup %s', or pick another --name", name, dir, name)
 }

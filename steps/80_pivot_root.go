@@ -35,9 +35,11 @@ func init() {
 				"# the escape, inside a chroot, as root:",
 				"mkdir x; chroot x; cd ../../../..; chroot .   # then: cat /etc/hostname",
 				"# the fix, in a new mount namespace:",
-				"sudo unshare -m -p -f --mount-proc=$PWD/proc sh -c '",
-				"  mount --make-rprivate / && mount --rbind . . && mkdir .oldroot &&",
-				"  pivot_root . .oldroot && umount -l /.oldroot && rmdir /.oldroot && exec /bin/busybox sh'",
+				"sudo unshare -m -p -f --mount-proc=$PWD/proc sh -ec '",
+				"  mount --make-rprivate /; mount --rbind . .; cd \"$PWD\"",
+				"  mkdir -p .oldroot; pivot_root . .oldroot; cd /",
+				"  exec /bin/busybox sh -c \"busybox umount -l /.oldroot &&",
+				"    busybox rmdir /.oldroot && exec busybox sh\"'",
 			},
 			Syscalls: []string{
 				"clone(CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS)",
@@ -52,8 +54,8 @@ func init() {
 			Observe: "The first run prints the host's own /etc/hostname from inside the container: chroot held nothing. The second prints 'Held': pivot_root did. " +
 				"What this still does not isolate: root in the container keeps every capability (it could mount the host's disk again), the network, IPC and users; the privileges step closes the first.",
 		},
-		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into the root filesystem (the escape itself is shown by the step)",
-			ByHand: "try the escape in a chroot by hand, then pivot_root as the page shows"},
+		Check: StepCheck{Run: check.PivotRoot, Looks: "a shell pivoted into the root filesystem by hand: its own mount namespace, pivot_root not chroot, the old root unmounted",
+			ByHand: "pivot_root into %s by hand as the page shows, and keep its shell open"},
 		Tour: TourStop{About: [2]string{
 			"chroot is no jail: a root process in it can walk out to the host's files.",
 			"pivot_root swaps the namespace's root and unmounts the old one: nothing to climb back to.",
@@ -100,8 +102,8 @@ func PivotRoot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(self); err != nil {
-		return fmt.Errorf("underhood at %s cannot run inside the container (%v): use a static build, e.g. make build (CGO_ENABLED=0)", self, err)
+	if err := selfInContainer(self); err != nil {
+		return err
 	}
 	limit := limitOf(opt)
 	if len(opt.Argv) > 0 {
@@ -152,6 +154,21 @@ func stopped(o *ui.IO, err error, res *container.Result) error {
 		return &ui.ExitError{Code: res.Status()}
 	}
 	return errors.New("the run did not start")
+}
+
+// selfInContainer: this step copies underhood into its container, whose
+// root has BusyBox and nothing else, so underhood must be a static build.
+func selfInContainer(self string) error {
+	err := busybox.CheckStatic(self)
+	var dyn *busybox.DynamicError
+	if errors.As(err, &dyn) {
+		return fmt.Errorf("underhood at %s is dynamically linked (needs %s; a plain 'go build' links it so): this step runs it inside the container, which has no loader. "+
+			"Build it static and run that one: make build (or CGO_ENABLED=0 go build ./cmd/underhood), then sudo ./underhood", self, dyn.Needs)
+	}
+	if err != nil {
+		return fmt.Errorf("underhood at %s cannot run inside the container: %v", self, err)
+	}
+	return nil
 }
 
 // selfPath is the underhood binary to copy into a container.

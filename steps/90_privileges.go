@@ -59,8 +59,9 @@ func init() {
 				"The filter here refuses a short list, chosen for the lesson; Docker's profile allows a list instead and refuses everything else.",
 			Observe: "First run: CapEff with (nearly) every bit set, the mount and the device node work, and the escape reads the host's hostname. Second run: CapEff 0000000020000420, NoNewPrivs 1, Seccomp 2, and all of it is refused with 'Operation not permitted'.",
 		},
-		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into the root filesystem (the step shows the privileges itself)",
-			ByHand: "drop capabilities by hand with capsh or setpriv as the page shows"},
+		Check: StepCheck{Run: check.Privileges, Looks: "a shell with runc's privileges made by hand (setpriv): its bounding set, no_new_privs, effective set, seccomp",
+			ByHand: "drop capabilities by hand with setpriv as the page shows",
+			Target: func(check.Env) string { return "the processes of this machine" }},
 		Tour: TourStop{About: [2]string{
 			"Root in a container is the host's root: it keeps every capability unless they are dropped.",
 			"runc keeps three, sets no_new_privs and filters system calls: mount, mknod and the escape fail.",
@@ -95,8 +96,8 @@ func Privileges(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(self); err != nil {
-		return fmt.Errorf("underhood at %s cannot run inside the container (%v): use a static build, e.g. make build (CGO_ENABLED=0)", self, err)
+	if err := selfInContainer(self); err != nil {
+		return err
 	}
 	limit := limitOf(opt)
 	if len(opt.Argv) > 0 {

@@ -65,6 +65,8 @@ func Check(o *ui.IO, w state.Workdir, n int, opt CheckOptions) error {
 	env := check.System(w)
 	if opt.Rootfs != "" {
 		env.Rootfs, env.ByHand, env.RootfsGiven = filepath.Clean(opt.Rootfs), true, true
+		// By hand, the image of ~/container is ~/image.
+		env.Image = filepath.Join(filepath.Dir(env.Rootfs), "image")
 	}
 	if opt.Busybox != "" {
 		env.Busybox, env.ByHand, env.BusyboxGiven = filepath.Clean(opt.Busybox), true, true

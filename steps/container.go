@@ -2,10 +2,10 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -39,9 +39,13 @@ type ContainerOptions struct {
 	Isolation    string   // step 7: article (""), or full: IPC and cgroup namespaces too
 	Rootless     bool     // step 7: as a user, in a user namespace first, without cgroups
 	Keep         bool     // step 7
+	Image        string   // step 7: an OCI image layout, DIR[:TAG], as the root
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
-	Self         string // executable to re-exec; "" = /proc/self/exe
+	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
+	// Shown is how the step's banner names the payload, where Argv is a
+	// wrapper (the tour's scripted shells); "" = Argv itself.
+	Shown string
 	// Context is cancelled by SIGINT/SIGTERM/SIGHUP from the program's
 	// start; a signal that came before the step began stops it.
 	Context context.Context
@@ -238,10 +242,11 @@ func containerEnv() []string {
 	return env
 }
 
-// hostEnv is for a payload on the host's filesystem (step 6): the lab's
-// BusyBox first in PATH.
-func hostEnv(root string) []string {
-	env := []string{"PATH=" + filepath.Join(root, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+// hostEnv is for a payload on the host's filesystem (step 6): bin, the
+// directory of the lab's verified BusyBox, first in PATH. Never a root
+// filesystem's bin/, where a payload of steps 3–5 could plant any command.
+func hostEnv(bin string) []string {
+	env := []string{"PATH=" + bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
 	if t := os.Getenv("TERM"); t != "" {
 		env = append(env, "TERM="+t)
 	}
@@ -262,6 +267,9 @@ func stepTag(o *ui.IO, s *Step) string { return o.Cyan(fmt.Sprintf("Step %d:", s
 
 // payloadName is what a step runs, for its first note.
 func payloadName(opt ContainerOptions) string {
+	if opt.Shown != "" {
+		return opt.Shown
+	}
 	if len(opt.Argv) == 0 {
 		return "a BusyBox shell"
 	}
@@ -276,4 +284,17 @@ func limitsOf(opt ContainerOptions) cgroup.Limits {
 		l.CPUQuota = int64(opt.CPUs * cgroup.DefaultCPUPeriod)
 	}
 	return l
+}
+
+// interruptCode is the exit status for a context cancelled by a signal:
+// 128 + the signal that came, from the context's cause; 130 (SIGINT) when
+// the cause does not say.
+func interruptCode(ctx context.Context) int {
+	var sg interface{ Signal() os.Signal }
+	if errors.As(context.Cause(ctx), &sg) {
+		if n, ok := sg.Signal().(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 130
 }

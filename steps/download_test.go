@@ -158,6 +158,35 @@ func TestDownloadFallsBackLoudly(t *testing.T) {
 	}
 }
 
+// A download whose checksum is wrong fails, exit 1, nothing installed,
+// even with a local BusyBox to fall back on, unless --fallback-on-mismatch
+// (issue 10, item 10).
+func TestDownloadMismatchFails(t *testing.T) {
+	srv, u, _, _ := busyboxServer(t)
+	wrong := strings.Repeat("0", 64)
+	w := testWorkdir(t)
+	o, _, errb := testIO()
+	err := Download(context.Background(), o, w, DownloadOptions{URL: u, SHA256: wrong, Client: srv.Client(), Fallbacks: []string{hostBusybox}})
+	if err == nil || ui.ExitCode(err) != 1 {
+		t.Fatalf("a checksum mismatch: %v (exit %d), want a failure", err, ui.ExitCode(err))
+	}
+	mustContain(t, "error", err.Error(), "checksum mismatch", "nothing was installed",
+		"'sudo underhood download --from "+hostBusybox+"', or add --fallback-on-mismatch")
+	if _, err := os.Stat(w.Busybox()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists after a mismatch", w.Busybox())
+	}
+	if strings.Contains(errb.String(), "USING THE STATIC BUSYBOX") {
+		t.Errorf("fell back after a mismatch:\n%s", errb)
+	}
+
+	o, _, errb = testIO()
+	err = Download(context.Background(), o, w, DownloadOptions{URL: u, SHA256: wrong, Client: srv.Client(), Fallbacks: []string{hostBusybox}, FallbackOnMismatch: true})
+	if err != nil {
+		t.Fatalf("with --fallback-on-mismatch: %v", err)
+	}
+	mustContain(t, "stderr", errb.String(), "checksum mismatch", "USING THE STATIC BUSYBOX INSTALLED AT "+hostBusybox)
+}
+
 func TestDownloadFailsWithTheFix(t *testing.T) {
 	srv, u, _, _ := busyboxServer(t)
 	bad := strings.Replace(u, "/busybox", "/missing", 1)

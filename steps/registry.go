@@ -50,6 +50,7 @@ const (
 	WithName                      // --name, --keep
 	WithLimits                    // --pids, --cpus
 	WithNet                       // --net host|none|veth, --isolation article|full
+	WithImage                     // --image
 )
 
 // Step is one stage of the workshop, all of it in one place.
@@ -160,7 +161,7 @@ func (s *Step) Next() *Step {
 func (s *Step) Doc() string { return "docs/" + s.Page }
 
 // AfterLast is what to do once every step is done.
-const AfterLast = "look at a running container from the host: sudo underhood inspect (docs/08-inspect.md)"
+const AfterLast = "that was the last step. Go back over any of them with 'underhood check N' or the tour (sudo underhood tour); the guide's map is docs/README.md"
 
 // NextHint is what a step says when it is done: the next step's command,
 // or what to do once the last one is done.

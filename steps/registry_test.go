@@ -70,3 +70,37 @@ func TestRegistryOrder(t *testing.T) {
 		}
 	}
 }
+
+// Each container step of the article (steps 3-7) says what it does not
+// isolate, in its explanation and on its page; every step it names exists;
+// and the full run's page says plainly that it is escapable and never that
+// nothing else is needed (issue 10).
+func TestStepsSayWhatIsNotIsolated(t *testing.T) {
+	for _, name := range []string{"chroot", "mount-proc", "unshare", "cgroup", "run"} {
+		s := of(name)
+		if len(s.Explain.NotIsolated) == 0 {
+			t.Errorf("%s: its explanation has no NotIsolated list", name)
+		}
+		for _, l := range s.Explain.NotIsolated {
+			if strings.Contains(StepRefs(l), "{") {
+				t.Errorf("%s: %q names a step that does not exist", name, l)
+			}
+		}
+		page, err := os.ReadFile(filepath.Join("..", s.Doc()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(page), "\n## What this does not isolate\n") {
+			t.Errorf("%s: %s has no section 'What this does not isolate'", name, s.Doc())
+		}
+		if strings.Contains(strings.ToLower(string(page)), "nothing else is needed") {
+			t.Errorf("%s: %s claims nothing else is needed", name, s.Doc())
+		}
+	}
+	page, _ := os.ReadFile(filepath.Join("..", of("run").Doc()))
+	for _, want := range []string{"escapable", of("pivot-root").Doc(), of("limits").Doc(), of("privileges").Doc()} {
+		if !strings.Contains(string(page), strings.TrimPrefix(want, "docs/")) {
+			t.Errorf("%s does not say %q", of("run").Doc(), want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ func TestStepSpecs(t *testing.T) {
 		{"chroot", ChrootSpec("/r"), 0, ns.Chroot, 0},
 		{"mount-proc", MountProcSpec("/r"), unix.CLONE_NEWNS, ns.Private | ns.MountProc | ns.Chroot, 0},
 		{"unshare", UnshareSpec("/r"), unix.CLONE_NEWPID | unix.CLONE_NEWNS, ns.Private | ns.MountProc | ns.Chroot, 0},
-		{"cgroup", CgroupSpec("/r", 7340032, host, "underhood"), 0, 0, 7340032},
+		{"cgroup", CgroupSpec("/r", "/v", 7340032, host, "underhood"), 0, 0, 7340032},
 		{"run", RunSpec("box", "/bb", 7340032, host, "underhood"), unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
 			ns.Private | ns.MountProc | ns.BindDev | ns.Chroot | ns.Hostname, 7340032},
 	} {
@@ -36,7 +36,7 @@ func TestStepSpecs(t *testing.T) {
 	if s := RunSpec("box", "/bb", 1, cgroup.Host{}, "p"); s.Hostname != "box" || s.Rootfs != "" || s.Busybox != "/bb" || s.CgroupParent != "p" {
 		t.Errorf("run: hostname %q, rootfs %q (want its own), busybox %q, parent %q", s.Hostname, s.Rootfs, s.Busybox, s.CgroupParent)
 	}
-	if s := CgroupSpec("/r", 1, cgroup.Host{}, "p"); len(s.Env) == 0 || s.Env[0] != "PATH=/r/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" {
+	if s := CgroupSpec("/r", "/v", 1, cgroup.Host{}, "p"); len(s.Env) == 0 || s.Env[0] != "PATH=/v:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" {
 		t.Errorf("cgroup: the lab's BusyBox is not first in PATH: %v", s.Env)
 	}
 }

@@ -18,6 +18,10 @@ type Explanation struct {
 	Syscalls []string // what underhood does, as system calls
 	Differs  string   // where underhood departs from the article, and why
 	Observe  string   // what to look at once it runs
+	// NotIsolated is what the step leaves shared with the host, or open
+	// to a payload running as root: one short item each, the later step
+	// that closes it named where there is one.
+	NotIsolated []string
 }
 
 // WriteExplain prints the step's explanation.
@@ -51,16 +55,26 @@ func WriteExplain(o *ui.IO, s *Step) {
 	if e.Observe != "" {
 		o.Printf("%s\n%s\n\n", o.Cyan("What to look at"), wrap(e.Observe))
 	}
+	if len(e.NotIsolated) > 0 {
+		o.Printf("%s\n", o.Cyan("What this does not isolate"))
+		for _, l := range e.NotIsolated {
+			o.Printf("%s\n", bullet(StepRefs(l)))
+		}
+		o.Printf("\n")
+	}
 	o.Printf("Nothing was changed on this machine: --explain only explains.\n")
 }
 
 // wrap indents a paragraph and folds it at about 76 columns.
-func wrap(s string) string {
+func wrap(s string) string { return wrapAt(s, 74) }
+
+// wrapAt is wrap with lines of at most width characters after the indent.
+func wrapAt(s string, width int) string {
 	var b strings.Builder
 	line := 0
 	b.WriteString("  ")
 	for _, w := range strings.Fields(s) {
-		if line > 0 && line+len(w) > 74 {
+		if line > 0 && line+len(w) > width {
 			b.WriteString("\n  ")
 			line = 0
 		} else if line > 0 {
@@ -71,4 +85,31 @@ func wrap(s string) string {
 		line += len(w)
 	}
 	return b.String()
+}
+
+// bullet is wrap with a "- " before the first line.
+func bullet(s string) string {
+	return "  - " + strings.TrimPrefix(strings.ReplaceAll(wrapAt(s, 72), "\n  ", "\n    "), "  ")
+}
+
+// StepRefs replaces each {name} of a step in s with its label, "step 8":
+// the registry numbers the steps, so the texts name them.
+func StepRefs(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '{')
+		j := strings.IndexByte(s[i+1:], '}')
+		if i < 0 || j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		name := s[i+1 : i+1+j]
+		b.WriteString(s[:i])
+		if st, ok := ByName(name); ok {
+			b.WriteString(st.Label())
+		} else {
+			b.WriteString(s[i : i+2+j])
+		}
+		s = s[i+2+j:]
+	}
 }

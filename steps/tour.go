@@ -27,10 +27,10 @@ import (
 
 // TourOptions are what an instructor can set on the tour.
 type TourOptions struct {
-	From         int  // the first step, 1–7; 0 means 1
+	From         int  // the first step, from 1; 0 means 1
 	NoPause      bool // never wait for Enter (recordings, tests)
 	CgroupParent string
-	Self         string // executable to re-exec; "" = /proc/self/exe
+	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
 }
 
 // TourStop is a step's stop in the tour: what to say, what the underhood
@@ -175,7 +175,7 @@ func (t *tour) waitEnter(prompt string, stopped error) error {
 	select {
 	case <-t.ctx.Done():
 		fmt.Fprintln(t.o.Err)
-		return &ui.ExitError{Code: 130, Err: stopped}
+		return &ui.ExitError{Code: interruptCode(t.ctx), Err: stopped}
 	case err := <-done:
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("tour: read the terminal: %w", err)
@@ -227,7 +227,7 @@ func payloadStatus(err error) (int, error) {
 	if err == nil {
 		return 0, nil
 	}
-	if errors.As(err, &ee) && ee.Err == nil && ee.Code != 130 && ee.Code != 143 {
+	if errors.As(err, &ee) && ee.Err == nil && ee.Code != 129 && ee.Code != 130 && ee.Code != 143 {
 		return ee.Code, nil
 	}
 	return 0, err
@@ -264,8 +264,10 @@ var pidLine = regexp.MustCompile(`(?m)^\s*(\d+)\s+\S`)
 
 func (t *tour) chroot() (string, bool, error) {
 	sub, out, _ := t.sub(nil)
-	code, err := payloadStatus(Chroot(sub, t.w, t.options("/bin/busybox", "sh", "-c",
-		`echo "/ # busybox ls /proc"; busybox ls /proc; echo "/ # busybox ps -A"; busybox ps -A`)))
+	opt := t.options("/bin/busybox", "sh", "-c",
+		`echo "/ # busybox ls /proc"; busybox ls /proc; echo "/ # busybox ps -A"; busybox ps -A`)
+	opt.Shown = "a BusyBox shell (typing busybox ls /proc and busybox ps -A)"
+	code, err := payloadStatus(Chroot(sub, t.w, opt))
 	if err != nil {
 		return "", false, err
 	}
@@ -280,8 +282,10 @@ func (t *tour) chroot() (string, bool, error) {
 
 func (t *tour) mountProc() (string, bool, error) {
 	sub, out, _ := t.sub(nil)
-	code, err := payloadStatus(MountProc(sub, t.w, t.options("/bin/busybox", "sh", "-c",
-		`echo "/ # busybox ps -A | busybox wc -l"; busybox ps -A | busybox wc -l`)))
+	opt := t.options("/bin/busybox", "sh", "-c",
+		`echo "/ # busybox ps -A | busybox wc -l"; busybox ps -A | busybox wc -l`)
+	opt.Shown = "a BusyBox shell (typing busybox ps -A | busybox wc -l)"
+	code, err := payloadStatus(MountProc(sub, t.w, opt))
 	if err != nil {
 		return "", false, err
 	}

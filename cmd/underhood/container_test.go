@@ -282,8 +282,10 @@ func TestSameNameFailsFast(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
 	r := runUH(t, "run", "--name", "twin", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
-	if r.code == 0 || !strings.Contains(r.err, "run twin exists") {
-		t.Errorf("second run with the same name: exit %d, %q", r.code, r.err)
+	// A live run is never called cut short (issue 10, item 10).
+	want := fmt.Sprintf("run twin is running (pid %d); pick another --name or wait", cmd.Process.Pid)
+	if r.code == 0 || !strings.Contains(r.err, want) || strings.Contains(r.err, "cut short") {
+		t.Errorf("second run with the same name: exit %d, %q; want %q", r.code, r.err, want)
 	}
 	if ps := runUH(t, "ps"); !strings.Contains(ps.out, "running") {
 		t.Errorf("the first run is not running any more:\n%s", ps.out)
@@ -291,6 +293,46 @@ func TestSameNameFailsFast(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCode(cmd.Wait()); code != 130 {
 		t.Errorf("after SIGINT: exit %d, want 130", code)
+	}
+	assertClean(t)
+}
+
+// A run name that is taken is called stale only when it is (issue 10,
+// item 10): a run being made (no journal yet) or one whose underhood still
+// lives is not for cleanup; one whose underhood is gone is.
+func TestTakenNameSaysWhy(t *testing.T) {
+	needLab(t)
+	st, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
+	start := f[19] // field 22 of /proc/PID/stat
+	cases := []struct {
+		name, journal, want string
+	}{
+		{"makingnow", "", "has no journal yet: another underhood may be making it just now"},
+		{"ownerlives", fmt.Sprintf(`{"op":"owner","pid":%d,"start":%s}`+"\n", os.Getpid(), start), fmt.Sprintf("run ownerlives is running (pid %d)", os.Getpid())},
+		{"ownergone", `{"op":"owner","pid":999999999,"start":1}` + "\n", "it was cut short"},
+	}
+	for _, c := range cases {
+		dir := filepath.Join(workdir, "runs", c.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if c.journal != "" {
+			if err := os.WriteFile(filepath.Join(dir, "journal"), []byte(c.journal), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := runUH(t, "run", "--name", c.name, "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
+		if r.code == 0 || !strings.Contains(r.err, c.want) {
+			t.Errorf("%s: exit %d, %q; want %q", c.name, r.code, r.err, c.want)
+		}
+		if c.want != "it was cut short" && strings.Contains(r.err, "cut short") {
+			t.Errorf("%s is not stale, but was called cut short: %q", c.name, r.err)
+		}
+		os.RemoveAll(dir)
 	}
 	assertClean(t)
 }
@@ -328,7 +370,30 @@ func manyRuns(t *testing.T, n int) {
 // Bad input: one line, exit 2, nothing created.
 func TestBadInput(t *testing.T) {
 	needLab(t)
+	// A work directory given through a symbolic link is refused before
+	// anything is made (issue 10, item 5): neither the link's target nor a
+	// default work directory gets anything.
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	// A FIFO as --from was opened and read for ever (issue 10, item 9).
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := [][]string{
+		{"download", "--from", fifo},
+		{"download", "--from", "/dev/null"},
+		{"--workdir", link, "run", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true"},
+		{"--workdir", filepath.Join(link, "sub"), "download", "--from", "/bin/busybox"},
+		{"--workdir", "", "download", "--from", "/bin/busybox"},
+		{"--workdir=", "steps"},
+		{"download", "--from", ""},
+		{"run", "--cgroup-parent", "", "--", "/bin/busybox", "true"},
+		{"run", "--name", "", "--", "/bin/busybox", "true"},
+		{"download", "--url", "", "--sha256", strings.Repeat("0", 64)},
 		{"cgroup", "--memory", "abc"},
 		{"cgroup", "--memory", ""},
 		{"cgroup", "--memory", "-1"},
@@ -336,11 +401,18 @@ func TestBadInput(t *testing.T) {
 		{"cgroup", "--memory", "1.5.5M"},
 		{"cgroup", "--memory", "1K"},
 		{"cgroup", "--memory", "99999999999999999999"},
+		{"cgroup", "--memory", "8589934591G"}, // just below 8 EiB: was taken, and limits nothing
+		{"run", "--memory", "2048G"},
 		{"run", "--memory", "abc"},
 		{"run", "--name", "a/b"},
 		{"run", "--name", ".."},
 		{"run", "--cgroup-parent", "../escape"},
 		{"cgroup", "--cgroup-parent", "process_api"},
+		{"cgroup", "--cgroup-parent", "underhood/x/cgroup.procs"},
+		{"run", "--cgroup-parent", "underhood/memory.max"},
+		{"run", "--cgroup-parent", "underhood/tasks"},
+		{"run", "--cgroup-parent", "underhood/notify_on_release"},
+		{"run", "--name", "cpu.max"},
 		{"run", "--bogus"},
 		{"step", "99"},
 		{"cleanup"},
@@ -352,6 +424,9 @@ func TestBadInput(t *testing.T) {
 		if r.code != 2 || len(lines) != 1 || r.err == "" {
 			t.Errorf("%v: exit %d, stderr %q: want exit 2 and one line", c, r.code, r.err)
 		}
+	}
+	if names, _ := os.ReadDir(real); len(names) > 0 {
+		t.Errorf("a --workdir through a symbolic link made %v in its target", names)
 	}
 	assertClean(t)
 }
@@ -546,16 +621,32 @@ func TestKill9ChrootBackgroundJobThenCleanup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { b, _ := os.ReadFile(out.Name()); return strings.Contains(string(b), "bg=") })
-	time.Sleep(100 * time.Millisecond)
+	// Should the test stop early: underhood (ours, by PID) and its run go.
+	t.Cleanup(func() { _ = cmd.Process.Kill(); runUH(nil, "cleanup", "--all") })
+	// Both sleeps, the job and the payload, rooted in the lab, before the
+	// kill (on a slow machine, such as the VM test's, "bg=" comes first).
+	processes := func() (n int) {
+		for _, l := range leftovers(workdir) {
+			if strings.HasPrefix(l, "process ") && strings.Contains(l, "(root in") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(out.Name())
+		return strings.Contains(string(b), "bg=") && processes() >= 2
+	})
+	before := leftovers(workdir)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	if left := leftovers(); !strings.Contains(strings.Join(left, " "), "process") {
-		t.Fatalf("no process was left after kill -9 (only %q): the test would prove nothing", left)
+	if left := leftovers(workdir); !strings.Contains(strings.Join(left, " "), "process") {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("no process was left after kill -9 (only %q; before it: %q; output %q): the test would prove nothing", left, before, b)
 	}
 	r := runUH(t, "cleanup", "--all")
 	if r.code != 0 || !strings.Contains(r.out, "killed process") {
-		t.Fatalf("cleanup: exit %d\nout: %q\nerr: %q\nleft: %q", r.code, r.out, r.err, leftovers())
+		t.Fatalf("cleanup: exit %d\nout: %q\nerr: %q\nleft: %q", r.code, r.out, r.err, leftovers(workdir))
 	}
 	assertClean(t)
 }
@@ -610,4 +701,85 @@ func findProc(dir, applet, arg string) int {
 		}
 	}
 	return 0
+}
+
+// A reader that goes away (underhood ... | head -1) must not kill underhood
+// mid-run: a write to the closed pipe is an error it can ignore, not
+// SIGPIPE, and the run is cleaned up as always.
+func TestClosedPipeLeavesNothing(t *testing.T) {
+	needLab(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--workdir", workdir, "run", "--name", "pipeclosed", "--cgroup-parent", cgParent, "--",
+		"/bin/busybox", "sh", "-c", "echo one; busybox sleep 0.5; echo two; busybox sleep 0.5; echo three")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var b [1]byte
+	_, _ = r.Read(b[:]) // the first byte, then the reader is gone
+	r.Close()
+	code := exitCode(cmd.Wait())
+	if code == 128+int(syscall.SIGPIPE) || code == -1 {
+		t.Errorf("underhood died of SIGPIPE (exit %d)", code)
+	}
+	assertClean(t)
+}
+
+// newLab prepares a lab of its own (steps 1 and 2 from /bin/busybox) in a
+// temporary work directory, for a test that changes it.
+func newLab(t *testing.T) string {
+	t.Helper()
+	wd := filepath.Join(t.TempDir(), "lab")
+	for _, args := range [][]string{{"download", "--from", "/bin/busybox"}, {"rootfs"}} {
+		if r := runUHIn(t, wd, args...); r.code != 0 {
+			t.Fatalf("underhood %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.out, r.err)
+		}
+	}
+	return wd
+}
+
+// A payload of step 5 replaces the shared root's bin/busybox with a script
+// (issue 10, item 3): step 6, which runs on the host as root, runs the
+// verified BusyBox instead, says so, and the script never runs; check 2
+// fails the root until step 2 puts the real BusyBox back.
+func TestCgroupNeverRunsAPlantedBusybox(t *testing.T) {
+	needLab(t)
+	wd := newLab(t)
+	marker := filepath.Join(t.TempDir(), "pwned")
+	plant := fmt.Sprintf(`rm /bin/busybox; printf "#!/bin/sh\nid > %s\n" > /bin/busybox; chmod 755 /bin/busybox`, marker)
+	if r := runUHIn(t, wd, "unshare", "--", "/bin/busybox", "sh", "-c", plant); r.code != 0 {
+		t.Fatalf("the payload could not plant its script: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if b, err := os.ReadFile(filepath.Join(wd, "rootfs", "bin", "busybox")); err != nil || !strings.HasPrefix(string(b), "#!/bin/sh") {
+		t.Fatalf("no script planted: %q, %v", b, err)
+	}
+	r := runUHIn(t, wd, "cgroup", "--cgroup-parent", cgParent)
+	if r.code != 137 || !strings.Contains(r.err, "OOM killer") {
+		t.Errorf("the hog: exit %d, want 137 and an OOM kill\n%s%s", r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.err, "is not the BusyBox that") {
+		t.Errorf("no word of the replaced BusyBox:\n%s", r.err)
+	}
+	r = runUHIn(t, wd, "cgroup", "--cgroup-parent", cgParent, "--memory", "64M", "--", "busybox", "sh", "-c", "busybox echo via-path")
+	if r.code != 0 || !strings.Contains(r.out, "via-path") {
+		t.Errorf("busybox through PATH: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Fatalf("the planted script ran on the host as root: %s", b)
+	}
+	if r := runUHIn(t, wd, "check", "2"); r.code != 1 || !strings.Contains(r.out, "not an ELF executable") {
+		t.Errorf("check 2 of a root whose busybox is a script: exit %d, want 1\n%s%s", r.code, r.out, r.err)
+	}
+	if r := runUHIn(t, wd, "rootfs"); r.code != 0 {
+		t.Fatalf("rootfs: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := runUHIn(t, wd, "check", "2"); r.code != 0 {
+		t.Errorf("check 2 after rootfs: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	assertCleanIn(t, wd)
 }

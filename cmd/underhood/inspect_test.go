@@ -229,7 +229,11 @@ func TestInspectLabContainer(t *testing.T) {
 // and inspect ends by itself when the container does.
 func TestInspectWatchHog(t *testing.T) {
 	needLab(t)
-	run, _, _ := startRun(t, "hogw", "/bin/busybox", "sh", "-c", "busybox sleep 1; data=$(busybox head -c 7500000 /dev/urandom)")
+	// The hog grows in two stages: 2 MB held for half a second, which the
+	// 100 ms snapshots must see, then the 7.5 MB that the OOM killer ends.
+	// (In one stage the climb to the kill can fall between two snapshots,
+	// and the cgroup is gone before the watch reads its peak: CI saw that.)
+	run, _, _ := startRun(t, "hogw", "/bin/busybox", "sh", "-c", "busybox sleep 1; held=$(busybox head -c 2000000 /dev/urandom); busybox sleep 0.5; data=$(busybox head -c 7500000 /dev/urandom)")
 	defer func() { stopRun(t, run); assertClean(t) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -297,7 +301,7 @@ func TestInspectBadInput(t *testing.T) {
 		{[]string{"inspect", "--pid", "0"}, 2, "not a process ID"},
 		{[]string{"inspect", "--pid", "-4"}, 2, "not a process ID"},
 		{[]string{"inspect", "--pid", "99999999"}, 1, "no process 99999999"},
-		{[]string{"inspect", "no-such-box"}, 1, "no lab container no-such-box; see 'underhood ps'"},
+		{[]string{"inspect", "no-such-box"}, 1, "no lab container no-such-box; see 'underhood --workdir " + workdir + " ps'"},
 		{[]string{"inspect", "a", "--pid", "3"}, 2, "not both"},
 		{[]string{"inspect", "a", "b"}, 2, "takes one NAME"},
 		{[]string{"inspect", "--watch", "2s"}, 2, "--watch=2s"},

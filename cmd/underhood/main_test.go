@@ -46,8 +46,10 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	} else {
+		// underhood and, beside it as make build puts it, its small init
+		// program (lab/ns InitProgram), which the containers start.
 		binary = filepath.Join(tmp, "underhood")
-		build := exec.Command("go", "build", "-o", binary, ".")
+		build := exec.Command("go", "build", "-o", tmp+"/", ".", "../underhood-init")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build underhood: %v\n%s", err, out)
@@ -81,8 +83,10 @@ func prepareLab() error {
 }
 
 func removeCgroupParent() {
-	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
-		_ = os.Remove(filepath.Join(root, cgParent))
+	// runc makes the parent in every v1 hierarchy, not only memory's.
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgParent))
+	for _, d := range append(dirs, filepath.Join("/sys/fs/cgroup", cgParent)) {
+		_ = os.Remove(d)
 	}
 }
 
@@ -96,7 +100,15 @@ func runUH(t *testing.T, args ...string) result {
 	if t != nil {
 		t.Helper()
 	}
-	cmd := exec.Command(binary, append([]string{"--workdir", workdir}, args...)...)
+	return runUHIn(t, workdir, args...)
+}
+
+// runUHIn runs underhood with wd as work directory.
+func runUHIn(t *testing.T, wd string, args ...string) result {
+	if t != nil {
+		t.Helper()
+	}
+	cmd := exec.Command(binary, append([]string{"--workdir", wd}, args...)...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -135,9 +147,15 @@ func needLab(t *testing.T) {
 // parent.
 func assertClean(t *testing.T) {
 	t.Helper()
+	assertCleanIn(t, workdir)
+}
+
+// assertCleanIn is assertClean for the lab in the work directory wd.
+func assertCleanIn(t *testing.T, wd string) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		left := leftovers()
+		left := leftovers(wd)
 		if len(left) == 0 {
 			return
 		}
@@ -148,7 +166,7 @@ func assertClean(t *testing.T) {
 	}
 }
 
-func leftovers() []string {
+func leftovers(workdir string) []string {
 	var left []string
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(mi), "\n") {

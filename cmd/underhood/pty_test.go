@@ -98,8 +98,10 @@ func TestPtyInspectWatch(t *testing.T) {
 		if !strings.HasPrefix(screen[0], "every 200ms,") {
 			t.Errorf("%v: the header is not on the first row:\n%s", sz, tm.Dump())
 		}
-		for _, want := range []string{name + " (host PID", "cgroup /", "memory.limit_in_bytes", "Processes: 1 in its PID namespace", "Namespaces: ", "pid     isolated"} {
-			if !strings.Contains(strings.Join(screen, "\n"), want) {
+		// The memory limit's file: memory.max on cgroup v2 (the VM test),
+		// memory.limit_in_bytes on v1.
+		for _, want := range []string{name + " (host PID", "cgroup /", "memory.max|memory.limit_in_bytes", "Processes: 1 in its PID namespace", "Namespaces: ", "pid     isolated"} {
+			if !containsAny(strings.Join(screen, "\n"), strings.Split(want, "|")) {
 				t.Errorf("%v: the screen lacks %q:\n%s", sz, want, tm.Dump())
 			}
 		}
@@ -112,6 +114,9 @@ func TestPtyInspectWatch(t *testing.T) {
 		tm.Send(t, "\x03")
 		if code := tm.Wait(t, 10*time.Second); code != 0 && code != 130 {
 			t.Errorf("%v: Ctrl-C: exit %d\n%s", sz, code, tm.Dump())
+		}
+		if !strings.HasSuffix(tm.Raw(), "\n") {
+			t.Errorf("%v: after Ctrl-C the prompt would follow the ^C on its line: output ends %q", sz, tail(tm.Raw(), 20))
 		}
 		select {
 		case err := <-done:
@@ -172,3 +177,62 @@ func TestPtyTourPausesInsideAStop(t *testing.T) {
 	}
 	assertClean(t)
 }
+
+// containsAny reports whether s contains one of alts.
+func containsAny(s string, alts []string) bool {
+	for _, a := range alts {
+		if strings.Contains(s, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// A failed check's hints and verdict wrap at spaces within the terminal
+// (the terminal cut "--mount-proc" in two at 80 columns before).
+func TestPtyCheckHintsFit(t *testing.T) {
+	wd := ptyWorkdir(t)
+	empty := t.TempDir()
+	for _, sz := range sizes {
+		tm := ptytest.Start(t, sz[0], sz[1], exec.Command(binary, "--workdir", wd, "check", "4", "--rootfs", empty))
+		if code := tm.Wait(t, 60*time.Second); code != 1 {
+			t.Errorf("%v: check 4 of an empty root: exit %d, want 1\n%s", sz, code, tm.Dump())
+		}
+		if !strings.Contains(tm.Dump(), "What to do:") {
+			t.Errorf("%v: no hints:\n%s", sz, tm.Dump())
+		}
+		tm.CheckFits(t)
+	}
+}
+
+// --explain, taller than 24 lines, opens in less on a terminal: its first
+// screen starts at the title, and q ends it with exit 0. Piped, it is
+// written as it is (the docs tests read it so).
+func TestPtyExplainIsPaged(t *testing.T) {
+	less, err := exec.LookPath("less")
+	if err != nil {
+		t.Skip("no less on this machine")
+	}
+	if p, _ := os.Readlink(less); strings.HasSuffix(p, "busybox") {
+		t.Skip("BusyBox's less does not read $LESS")
+	}
+	cmd := exec.Command(binary, "--workdir", ptyWorkdir(t), "chroot", "--explain")
+	for _, e := range ptytest.Env() { // PAGER and LESS unset: the default pager
+		if !strings.HasPrefix(e, "PAGER=") && !strings.HasPrefix(e, "LESS=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	tm := ptytest.Start(t, 80, 24, cmd)
+	tm.WaitFor(t, "Step 3", 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	screen := tm.Screen()
+	if !strings.HasPrefix(screen[0], "Step 3") {
+		t.Errorf("the first row is not the title:\n%s", tm.Dump())
+	}
+	tm.Send(t, "q")
+	if code := tm.Wait(t, 10*time.Second); code != 0 {
+		t.Errorf("q in the pager: exit %d\n%s", code, tm.Dump())
+	}
+}
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }

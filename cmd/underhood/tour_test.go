@@ -59,6 +59,10 @@ func TestTourNoPause(t *testing.T) {
 	if n := strings.Count(r.out, "▶ "); n != last {
 		t.Errorf("%d observations, want one per step:\n%s", n, r.out)
 	}
+	// The banners name what the step shows, not the tour's scripted shell.
+	if all := r.out + r.err; strings.Contains(all, `Step 3: /bin/busybox sh -c echo`) || !strings.Contains(all, "Step 3: a BusyBox shell (typing busybox ls /proc") {
+		t.Errorf("step 3's banner shows the tour's wrapper, not the command:\n%s", r.err)
+	}
 	if strings.Contains(r.out, "Not what the tour expected") {
 		t.Errorf("a step surprised the tour:\n%s", r.out)
 	}

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const hostBusybox = "/bin/busybox"
@@ -354,5 +356,96 @@ func TestLocalStatic(t *testing.T) {
 	got := LocalStatic([]string{text, "/nonexistent/busybox", "/bin/ls", hostBusybox, hostBusybox})
 	if !slices.Equal(got, []string{hostBusybox}) {
 		t.Errorf("LocalStatic = %q, want [%s]", got, hostBusybox)
+	}
+}
+
+// PrivateCopy copies only what has the recorded checksum and is a static
+// ELF, into a directory of mode 0700, and keeps a good copy.
+func TestPrivateCopy(t *testing.T) {
+	body, sum := realBusybox(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "busybox")
+	if err := os.WriteFile(src, body, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Record(src); err != nil || got != sum {
+		t.Fatalf("Record: %q, %v; want %s", got, err, sum)
+	}
+	priv := filepath.Join(dir, "verified")
+	p, err := HostCopy(src, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(priv); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("private directory: %v, %v; want mode 0700", fi.Mode(), err)
+	}
+	if out, err := Hello(p); err != nil || out != "Hello from BusyBox!" {
+		t.Errorf("the private copy does not run: %q, %v", out, err)
+	}
+	// A changed source: refused, and the good copy stays as it is.
+	if err := os.WriteFile(src, []byte("#!/bin/sh\nid\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p)
+	if _, err := HostCopy(src, priv); !errors.Is(err, ErrChecksum) {
+		t.Errorf("a changed BusyBox: %v, want a checksum mismatch", err)
+	}
+	if names := listDir(t, priv); len(names) != 0 {
+		t.Errorf("a refused copy left %q", names)
+	}
+	// A static ELF with another checksum than the one recorded: refused.
+	if _, err := PrivateCopy(hostBusybox, strings.Repeat("0", 64), priv); !errors.Is(err, ErrChecksum) {
+		t.Errorf("another BusyBox: %v, want a checksum mismatch", err)
+	}
+}
+
+// A FIFO in place of a BusyBox is refused at once, never read (a read
+// would block for ever).
+func TestFIFORefusedWithoutBlocking(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 3)
+	go func() { done <- CheckStatic(fifo) }()
+	go func() { _, err := FileSHA256(fifo); done <- err }()
+	go func() { done <- Install(fifo, filepath.Join(t.TempDir(), "bb")) }()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "FIFO") {
+				t.Errorf("a FIFO: %v, want it refused as a FIFO", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a FIFO as BusyBox blocks")
+		}
+	}
+}
+
+// A .part file nobody holds is removed; one a writer holds locked (a
+// download going on at the same time) is left alone.
+func TestRemoveStaleParts(t *testing.T) {
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "busybox")
+	stale, live := filepath.Join(dir, ".busybox.111.part"), filepath.Join(dir, ".busybox.222.part")
+	for _, p := range []string{stale, live} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := RemoveStaleParts(dest)
+	if err != nil || len(removed) != 1 || removed[0] != stale {
+		t.Errorf("removed %v, %v; want only %s", removed, err, stale)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the locked .part was removed: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"unicode"
+
+	"golang.org/x/sys/unix"
 )
 
 // arch names, for each Go architecture, the ELF machine its binaries carry
@@ -44,19 +46,37 @@ func CheckStatic(path string) error {
 	return checkStatic(path, runtime.GOARCH)
 }
 
+// CheckStaticFor is CheckStatic for the Go architecture goarch ("arm64").
+func CheckStaticFor(path, goarch string) error { return checkStatic(path, goarch) }
+
+// MachineName is the kernel's name (uname -m) for a Go architecture:
+// "x86_64" for amd64, "aarch64" for arm64; "" for one it does not know.
+func MachineName(goarch string) string { return arch[goarch].name }
+
 func checkStatic(path, goarch string) error {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO given as BusyBox must not hang the check.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("check BusyBox: %w", err)
+		return fmt.Errorf("check BusyBox: %w", &os.PathError{Op: "open", Path: path, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("check BusyBox: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not an ELF executable: it is not a regular file (%s)", path, fi.Mode().Type())
+		return fmt.Errorf("%s is not an ELF executable: it is not a regular file (%s)", path, fileType(fi.Mode()))
 	}
+	return checkStaticAt(f, path, goarch)
+}
+
+// checkStaticFile is CheckStatic of an open file, named path in messages.
+func checkStaticFile(f io.ReaderAt, path string) error {
+	return checkStaticAt(f, path, runtime.GOARCH)
+}
+
+func checkStaticAt(f io.ReaderAt, path, goarch string) error {
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return fmt.Errorf("%s is not an ELF executable%s", path, describeStart(f))
@@ -83,9 +103,17 @@ func checkStatic(path, goarch string) error {
 		if needs == "" {
 			needs = "a dynamic loader"
 		}
-		return fmt.Errorf("%s is dynamically linked (needs %s), and that loader is not inside the container's root filesystem; use a static BusyBox, e.g. /bin/busybox from busybox-static", path, needs)
+		return &DynamicError{Path: path, Needs: needs}
 	}
 	return nil
+}
+
+// DynamicError: the program at Path needs a dynamic loader (Needs) that a
+// container's root filesystem does not have.
+type DynamicError struct{ Path, Needs string }
+
+func (e *DynamicError) Error() string {
+	return fmt.Sprintf("%s is dynamically linked (needs %s), and that loader is not inside the container's root filesystem; use a static BusyBox, e.g. /bin/busybox from busybox-static", e.Path, e.Needs)
 }
 
 // describeStart shows how a non-ELF file begins, which often says what it

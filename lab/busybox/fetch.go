@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxSize bounds a download. BusyBox is one or two MiB; a server that sends
@@ -35,7 +37,7 @@ func ParseSHA256(s string) (string, error) {
 
 // FileSHA256 is the SHA-256 of the file at path, in hex.
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path, true)
 	if err != nil {
 		return "", err
 	}
@@ -107,6 +109,10 @@ func Fetch(ctx context.Context, client *http.Client, rawURL, sha256hex, dest str
 // over the transport's own wording, so that callers can tell Ctrl-C apart.
 func fetchError(ctx context.Context, rawURL string, err error) error {
 	if ctx.Err() != nil {
+		// The cause says why, when a signal stopped it: "got hangup".
+		if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+			return fmt.Errorf("download %s: %v: stopped, nothing kept: %w", rawURL, c, ctx.Err())
+		}
 		return fmt.Errorf("download %s: stopped, nothing kept: %w", rawURL, ctx.Err())
 	}
 	// *url.Error repeats the method and URL; keep only what happened.
@@ -140,11 +146,15 @@ func Install(src, dest string) error {
 	if err := CheckStatic(src); err != nil {
 		return err
 	}
-	in, err := os.Open(src)
+	in, err := openRegular(src, true)
 	if err != nil {
 		return fmt.Errorf("install BusyBox: %w", err)
 	}
 	defer in.Close()
+	// What is copied is what was checked: the open file, not the path again.
+	if err := checkStaticFile(in, src); err != nil {
+		return err
+	}
 	return writeAtomic(dest, func(f *os.File) error {
 		if _, err := io.Copy(f, in); err != nil {
 			return fmt.Errorf("copy %s to %s: %w", src, dest, err)
@@ -157,11 +167,23 @@ func Install(src, dest string) error {
 // open(O_CREAT|O_EXCL) + write + fchmod + fsync + rename(2). Readers see the
 // old file or the whole new one, never half of it. On failure the temporary
 // file is removed.
-func writeAtomic(dest string, fill func(f *os.File) error) (err error) {
+func writeAtomic(dest string, fill func(f *os.File) error) error {
+	return writeAtomicMode(dest, 0o755, fill)
+}
+
+// writeAtomicMode is writeAtomic with the file's mode.
+func writeAtomicMode(dest string, mode os.FileMode, fill func(f *os.File) error) (err error) {
 	dir := filepath.Dir(dest)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".*.part")
 	if err != nil {
 		return fmt.Errorf("create a temporary file in %s: %w", dir, err)
+	}
+	// Locked while it is being written: a .part file nobody holds was
+	// left by a writer that was killed, and RemoveStaleParts removes it.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	defer func() {
 		if err != nil {
@@ -172,7 +194,7 @@ func writeAtomic(dest string, fill func(f *os.File) error) (err error) {
 	if err := fill(f); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o755); err != nil {
+	if err := f.Chmod(mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", f.Name(), err)
 	}
 	if err := f.Sync(); err != nil {
@@ -190,4 +212,32 @@ func writeAtomic(dest string, fill func(f *os.File) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// RemoveStaleParts removes the temporary files that a write of dest left
+// when it was killed (kill -9, a crash): .<name>.*.part beside dest that no
+// writer holds locked. It returns the paths it removed.
+func RemoveStaleParts(dest string) ([]string, error) {
+	parts, err := filepath.Glob(filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".*.part"))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, p := range parts {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // not one of ours: a .part we write is a regular file
+		}
+		f, err := OpenRegular(p)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if err := os.Remove(p); err == nil {
+				removed = append(removed, p)
+			}
+		}
+		f.Close()
+	}
+	return removed, nil
 }

@@ -135,6 +135,10 @@ func hasMemory(h Host) error {
 	return nil
 }
 
+// CheckName checks c as the name of one cgroup directory: one path
+// component, and not a name the kernel uses for its control files.
+func CheckName(c string) error { return checkName(c) }
+
 func checkName(c string) error {
 	switch {
 	case c == "":
@@ -145,8 +149,32 @@ func checkName(c string) error {
 		return errors.New(`contains "/" or NUL: give a single name`)
 	case len(c) > 255:
 		return errors.New("longer than 255 bytes")
+	case controlFile(c):
+		return fmt.Errorf("%q is a name the kernel uses for cgroup control files (cgroup.*, memory.*, pids.*, cpu.*, tasks, …): give another", c)
 	}
 	return nil
+}
+
+// controllers prefix the kernel's control files: memory.max, pids.max, ….
+var controllers = []string{"cgroup", "memory", "pids", "cpu", "cpuacct", "cpuset", "io", "blkio",
+	"devices", "freezer", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"}
+
+// controlFile reports whether c is, or could be, the name of a control file
+// in a cgroup directory: a cgroup cannot be made there, or could never be
+// removed (a run's journal would name a file, not a cgroup).
+func controlFile(c string) bool {
+	switch c {
+	case "tasks", "notify_on_release", "release_agent":
+		return true
+	}
+	if i := strings.IndexByte(c, '.'); i > 0 {
+		for _, k := range controllers {
+			if c[:i] == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func parentComponents(parent string) ([]string, error) {

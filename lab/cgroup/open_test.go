@@ -113,3 +113,23 @@ func TestRemoveParent(t *testing.T) {
 		t.Error("RemoveParent(process_api) accepted")
 	}
 }
+
+// A parent or name that is a control file's name is refused by New and
+// Open: a run could be made there, or never removed (issue 10, item 7).
+func TestControlFileNamesRefused(t *testing.T) {
+	h := Host{MemoryVersion: 1, MemoryRoot: "/sys/fs/cgroup/memory"}
+	for _, parent := range []string{"underhood/x/cgroup.procs", "underhood/memory.max", "underhood/pids.max",
+		"underhood/cpu.max", "underhood/tasks", "underhood/notify_on_release", "underhood/cgroup.kill"} {
+		if _, err := New(h, parent, "run1"); err == nil || !strings.Contains(err.Error(), "control files") {
+			t.Errorf("New(parent %q): %v, want it refused", parent, err)
+		}
+		if _, err := Open(h, "/sys/fs/cgroup/memory/"+parent+"/run1"); err == nil {
+			t.Errorf("Open(%q) accepted", parent)
+		}
+	}
+	for _, ok := range []string{"underhood/my.group", "underhood/memory", "underhood/tasks-1"} {
+		if _, err := New(h, ok, "run1"); err != nil {
+			t.Errorf("New(parent %q): %v", ok, err)
+		}
+	}
+}

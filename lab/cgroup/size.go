@@ -17,6 +17,11 @@ const (
 	// container's first process (BusyBox sh) may be killed before it starts,
 	// which teaches nothing.
 	MinLimit = 4 << 20
+	// MaxLimit is the largest limit ParseSize accepts (1 TiB): far above
+	// any lab machine's memory. Larger values limit nothing (near 8 EiB the
+	// kernel itself reads them as "max"), so they are refused, not taken
+	// as a limit that is none.
+	MaxLimit = 1 << 40
 )
 
 const sizeAccepted = "give bytes or a number with K, M or G (1024-based; i and B optional), e.g. 7340032, 7M, 7MiB or 1.5G"
@@ -67,8 +72,8 @@ func ParseSize(s string) (int64, error) {
 	}
 	n.Mul(n, big.NewInt(mult))
 	n.Quo(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil))
-	if !n.IsInt64() {
-		return 0, fmt.Errorf("memory %q: too large; the most is %d bytes (8 EiB)", s, int64(math.MaxInt64))
+	if !n.IsInt64() || n.Int64() > MaxLimit {
+		return 0, fmt.Errorf("memory %q: too large; the most is 1024G (1 TiB): a larger limit limits nothing on this machine", s)
 	}
 	if v := n.Int64(); v >= MinLimit {
 		return v, nil

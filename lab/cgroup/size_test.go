@@ -28,7 +28,7 @@ func TestParseSize(t *testing.T) {
 		{"0.5G", 512 << 20},
 		{"7.5M", 7864320},
 		{"7.0000001M", 7340032}, // rounded down to a byte
-		{"8589934591G", 8589934591 << 30},
+		{"1024G", 1 << 40},
 	}
 	for _, tc := range good {
 		got, err := ParseSize(tc.in)
@@ -56,7 +56,10 @@ func TestParseSize(t *testing.T) {
 		{"7i", `memory "7i": not a size;`},
 		{"7BiM", `memory "7BiM": not a size;`},
 		{"7  M", `memory "7  M": not a size;`},
-		{"8589934592G", `memory "8589934592G": too large; the most is 9223372036854775807 bytes (8 EiB)`},
+		{"8589934592G", `memory "8589934592G": too large; the most is 1024G (1 TiB)`},
+		{"1025G", `memory "1025G": too large; the most is 1024G (1 TiB)`},
+		{"8E", `memory "8E": not a size`},
+		{"9223372036854775807", `memory "9223372036854775807": too large; the most is 1024G`},
 		{"99999999999999999999", `memory "99999999999999999999": too large;`},
 	}
 	for _, tc := range bad {

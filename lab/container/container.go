@@ -26,8 +26,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/image"
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/ns"
+	"github.com/underhood/underhood/lab/overlay"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
@@ -80,6 +82,17 @@ type Spec struct {
 	// empty) before it starts, e.g. underhood itself for its escape.
 	CopyIn []CopyIn
 
+	// Overlay gives the run a root of its own as an overlay: Rootfs is the
+	// read-only lower layer (never written, shared by every run), with an
+	// upper and a work directory in the run directory, mounted on
+	// runs/<name>/rootfs before the payload's namespaces are made. Where
+	// overlayfs refuses, the run copies instead (from Busybox) and
+	// Result.OverlayFallback says why.
+	Overlay bool
+	// Image, when set, is an OCI image layout directory unpacked (tag
+	// ImageTag, "" for its only image) as the run's own root.
+	Image, ImageTag string
+
 	Keep bool // keep the run directory afterwards
 
 	Stdin          io.Reader
@@ -131,6 +144,14 @@ type Result struct {
 	PidsLimit int64
 	// Counters are the kernel's pids and cpu counters after the run.
 	Counters cgroup.Counters
+
+	// Overlay is the run's overlay (nil without one); Changes is what its
+	// upper directory held when the payload had ended, read before the
+	// cleanup removes it. OverlayFallback is why a run asked for an
+	// overlay got a copy instead.
+	Overlay         *overlay.Layer
+	Changes         []overlay.Change
+	OverlayFallback error
 }
 
 // Status is underhood's own exit status for this run.
@@ -182,7 +203,12 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			res.Interrupted = sg
 		default:
 			if s.Context != nil && s.Context.Err() != nil {
-				res.Interrupted = syscall.SIGINT // caught before Run began
+				// Caught before Run began: the context's cause says which.
+				res.Interrupted = syscall.SIGINT
+				var sg interface{ Signal() os.Signal }
+				if errors.As(context.Cause(s.Context), &sg) {
+					res.Interrupted = sg.Signal()
+				}
 			}
 		}
 		return res.Interrupted != nil
@@ -226,13 +252,16 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		_ = j.Record(state.Entry{Op: "owner", PID: os.Getpid(), Start: st})
 	}
 
+	// own: the run has a root of its own in its directory (made from
+	// BusyBox, an image, or an overlay on the shared Rootfs).
+	own := s.Rootfs == "" || s.Overlay || s.Image != ""
 	root := s.Rootfs
-	if root == "" {
+	if own {
 		root = filepath.Join(j.Dir, "rootfs")
 	}
 	if s.Users != 0 {
-		if s.Rootfs != "" {
-			return res, errors.New("a user namespace needs a root of the run's own (Rootfs empty)")
+		if !own {
+			return res, errors.New("a user namespace needs a root of the run's own (Rootfs empty, an image or an overlay)")
 		}
 		if err := reachable(root, s.Users); err != nil {
 			return res, err
@@ -241,6 +270,13 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 			s.Group = s.Users
 		}
 		s.Clone |= unix.CLONE_NEWUSER
+	}
+	if s.Overlay {
+		// Before the clone: the payload's new mount namespace starts as a
+		// copy of this one, overlay included, whatever the propagation.
+		if err := mountOverlay(j, s.Rootfs, root, res); err != nil {
+			return res, err
+		}
 	}
 	newCmd := func() *exec.Cmd {
 		cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: root,
@@ -306,12 +342,12 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 		child.Abort()
 		return res, err
 	}
-	if s.Rootfs == "" {
+	if own {
 		if err := j.Record(state.Entry{Op: "dir", Path: root}); err != nil {
 			child.Abort()
 			return res, err
 		}
-		if err := makeRoot(root, s.Busybox, s.Flags&ns.BindDev != 0, s.CopyIn); err != nil {
+		if err := makeRoot(root, s, res.Overlay != nil); err != nil {
 			child.Abort()
 			return res, err
 		}
@@ -381,6 +417,9 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	waitErr := wait(cmd, sigs, s.Grace, res)
 	code, sig := exitStatus(cmd.ProcessState, waitErr)
 	res.ExitCode, res.Signal = code, sig
+	if res.Overlay != nil {
+		res.Changes, _ = overlay.Changes(res.Overlay.Upper)
+	}
 	if cg != nil {
 		if n, err := cg.OOMKills(); err == nil {
 			res.OOMKills = n
@@ -569,32 +608,25 @@ func reachable(root string, uid int) error {
 	}
 }
 
-// makeRoot builds a run's own root: the layout, BusyBox, and the empty
-// files that the device bind mounts cover.
 // CopyIn is a host file to copy into a run's root: Dest is relative to it.
 type CopyIn struct{ Dest, Src string }
 
-func makeRoot(root, busybox string, devices bool, extra []CopyIn) error {
-	if busybox == "" {
+// makeRoot builds a run's own root: a fresh one from BusyBox, or the image
+// unpacked, or nothing to make when the overlay is mounted there already;
+// then what the run adds to it.
+func makeRoot(root string, s Spec, mounted bool) error {
+	switch {
+	case mounted:
+	case s.Image != "":
+		if _, err := image.Unpack(s.Image, s.ImageTag, root); err != nil {
+			return fmt.Errorf("unpack image %s: %w", s.Image, err)
+		}
+	case s.Busybox == "":
 		return errors.New("prepare container root: no BusyBox given")
-	}
-	if err := rootfs.Fresh(root, busybox); err != nil {
-		return err
-	}
-	for _, c := range extra {
-		if err := rootfs.CopyFile(root, c.Dest, c.Src, 0o755); err != nil {
+	default:
+		if err := rootfs.Fresh(root, s.Busybox); err != nil {
 			return err
 		}
 	}
-	if devices {
-		for _, d := range ns.Devices {
-			p := filepath.Join(root, "dev", d)
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
-			if err != nil {
-				return fmt.Errorf("create bind-mount target %s: %w", p, err)
-			}
-			f.Close()
-		}
-	}
-	return nil
+	return furnish(root, s.Flags&ns.BindDev != 0, s.CopyIn)
 }

@@ -19,20 +19,29 @@ import (
 	"github.com/underhood/underhood/lab/mount"
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
-	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
 
-const sudoDoctor = "run it as root: sudo underhood doctor"
+func (d *doctor) asRoot() string { return "run it as root: " + d.o.Words.Doctor }
 
 func (d *doctor) root() {
-	if d.o.Euid == 0 {
+	_, err := d.o.LookPath("sudo")
+	sudo := err == nil
+	bare := strings.TrimPrefix(d.o.Words.Doctor, "sudo ")
+	switch {
+	case d.o.Euid == 0 && sudo:
 		d.add("running as root", ui.OK, "uid 0", "")
-		return
+	case d.o.Euid == 0:
+		d.add("running as root", ui.OK, "uid 0, and no sudo on this machine: type every command shown without its leading sudo", "")
+	case sudo:
+		d.add("running as root", ui.Warn,
+			fmt.Sprintf("uid %d: doctor can only look, not try; %s need root", d.o.Euid, d.o.Words.RootSteps),
+			fmt.Sprintf("%s (and sudo for %s)", d.o.Words.Doctor, d.o.Words.RootSteps))
+	default:
+		d.add("running as root", ui.Warn,
+			fmt.Sprintf("uid %d, and no sudo on this machine: doctor can only look, not try; %s need root", d.o.Euid, d.o.Words.RootSteps),
+			fmt.Sprintf("become root (su -, or log in as root), then run the commands without sudo: %s", bare))
 	}
-	d.add("running as root", ui.Warn,
-		fmt.Sprintf("uid %d: doctor can only look, not try; steps 3 and up need root", d.o.Euid),
-		"sudo underhood doctor (and sudo for steps 3 and up)")
 }
 
 var releaseRE = regexp.MustCompile(`^(\d+)\.(\d+)`)
@@ -127,10 +136,10 @@ func (d *doctor) cgroups() cgroup.Host {
 	case h.Layout == cgroup.None:
 		d.add("memory controller", ui.Fail, "none: no cgroup filesystem", "fix the cgroup layout first")
 	case h.Layout == cgroup.V2:
-		d.add("memory controller", ui.Fail, fmt.Sprintf("memory is not in %s: step 6 cannot limit memory", filepath.Join(root, "cgroup.controllers")),
+		d.add("memory controller", ui.Fail, fmt.Sprintf("memory is not in %s: %s cannot limit memory", filepath.Join(root, "cgroup.controllers"), d.o.Words.MemoryStep),
 			"boot with cgroup_enable=memory on the kernel command line (some ARM boards turn it off)")
 	default:
-		d.add("memory controller", ui.Fail, fmt.Sprintf("no v1 memory hierarchy at %s: step 6 cannot limit memory", filepath.Join(root, "memory")),
+		d.add("memory controller", ui.Fail, fmt.Sprintf("no v1 memory hierarchy at %s: %s cannot limit memory", filepath.Join(root, "memory"), d.o.Words.MemoryStep),
 			fmt.Sprintf("sudo mkdir -p %[1]s/memory && sudo mount -t cgroup -o memory memory %[1]s/memory, or boot with cgroup_enable=memory", root))
 	}
 	return h
@@ -150,7 +159,7 @@ type swapKnown struct {
 }
 
 // probe creates and removes underhood/doctor-<random> with the default
-// limit: the same calls step 6 makes.
+// limit: the same calls the memory limit makes.
 func (d *doctor) probe(h cgroup.Host) swapKnown {
 	const name = "create a cgroup"
 	switch {
@@ -158,16 +167,16 @@ func (d *doctor) probe(h cgroup.Host) swapKnown {
 		d.add(name, ui.Warn, "not tested: no memory controller", "fix the memory controller row first")
 		return swapKnown{}
 	case !d.o.Probe:
-		d.add(name, ui.Warn, "not tested: the probe is turned off", "run underhood doctor to try it")
+		d.add(name, ui.Warn, "not tested: the probe is turned off", "run "+d.o.Words.Doctor+" to try it")
 		return swapKnown{}
 	case d.o.Euid != 0:
-		d.add(name, ui.Warn, "not tested: needs root", sudoDoctor)
+		d.add(name, ui.Warn, "not tested: needs root", d.asRoot())
 		return swapKnown{}
 	}
 	parent := filepath.Join(h.MemoryRoot, cgroup.DefaultParent)
 	_, err := os.Stat(parent)
 	hadParent := err == nil
-	l, detail, hint, swap := tryCgroup(h)
+	l, detail, hint, swap := tryCgroup(h, d.o.Words.MemoryStep)
 	if !hadParent {
 		// Leave the host as found: the parent goes too if doctor made it.
 		if _, err := cgroup.RemoveParent(h, cgroup.DefaultParent); err != nil && l == ui.OK {
@@ -179,14 +188,14 @@ func (d *doctor) probe(h cgroup.Host) swapKnown {
 	return swap
 }
 
-func tryCgroup(h cgroup.Host) (l ui.Level, detail, hint string, swap swapKnown) {
+func tryCgroup(h cgroup.Host, memoryStep string) (l ui.Level, detail, hint string, swap swapKnown) {
 	m, err := cgroup.New(h, cgroup.DefaultParent, randomName("doctor-"))
 	if err == nil {
 		err = m.Create(cgroup.DefaultLimit)
 	}
 	if err != nil {
 		return ui.Fail, err.Error(),
-			fmt.Sprintf("step 6 will fail the same way: check that %s is mounted read-write and that nothing (a read-only /sys, a container you are in) stops root from making cgroups there", h.MemoryRoot),
+			fmt.Sprintf("%s will fail the same way: check that %s is mounted read-write and that nothing (a read-only /sys, a container you are in) stops root from making cgroups there", memoryStep, h.MemoryRoot),
 			swap
 	}
 	swap = swapKnown{known: true, limited: m.SwapLimited()}
@@ -241,7 +250,7 @@ func (d *doctor) swap(h cgroup.Host, probed swapKnown) {
 		d.add(name, ui.Warn, fmt.Sprintf("%s, and no %s to limit it: the memory hog may swap instead of being killed", on, file), hint)
 	default:
 		d.add(name, ui.Warn, fmt.Sprintf("%s; whether %s exists is known only once a cgroup is made", on, file),
-			sudoDoctor+", or turn swap off for the workshop: sudo swapoff -a")
+			d.asRoot()+", or turn swap off for the workshop: sudo swapoff -a")
 	}
 }
 
@@ -312,14 +321,11 @@ func (d *doctor) propagation() {
 func (d *doctor) busybox() {
 	const name = "busybox"
 	path := d.o.Workdir.Busybox()
-	download := "sudo underhood download, or sudo underhood download --from /bin/busybox"
-	if d.o.Workdir.Root != state.DefaultRoot {
-		wd := " --workdir " + d.o.Workdir.Root
-		download = "sudo underhood download" + wd + ", or sudo underhood download" + wd + " --from /bin/busybox"
-	}
+	dl := d.o.Words.Download
+	download := dl + ", or " + dl + " --from /bin/busybox"
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		d.add(name, ui.Warn, fmt.Sprintf("missing at %s: step 1 downloads it", path), download)
+		d.add(name, ui.Warn, fmt.Sprintf("missing at %s: %s fetches it", path, d.o.Words.DownloadStep), download)
 		return
 	}
 	if err != nil {
@@ -342,7 +348,7 @@ func (d *doctor) busybox() {
 	f.Close()
 	if dynamic {
 		d.add(name, ui.Warn, fmt.Sprintf("%s is dynamically linked: it cannot run in the chroot, which has no shared libraries", path),
-			"sudo underhood download (a static build), or --from a static one such as Debian's busybox-static /bin/busybox")
+			dl+" (a static build), or --from a static one such as Debian's busybox-static /bin/busybox")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -414,7 +420,7 @@ func (d *doctor) network() {
 		d.add(name, ui.Warn, "not tested: the probe is turned off", "run underhood doctor to try it")
 		return
 	case d.o.Euid != 0:
-		d.add(name, ui.Warn, "not tested: needs root", sudoDoctor)
+		d.add(name, ui.Warn, "not tested: needs root", d.asRoot())
 		return
 	}
 	if err := netns.VethSupported(); err != nil {

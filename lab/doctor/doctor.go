@@ -1,5 +1,6 @@
-// Package doctor checks whether a machine can run the workshop: root, the
-// kernel, namespaces, the cgroup layout and memory controller, swap, mount
+// Package doctor checks whether a machine can run the workshop: where it
+// runs (WSL, a container, which VM), the architecture, root, the kernel,
+// namespaces, the cgroup layout and memory controller, swap, mount
 // propagation, BusyBox and user-namespace restrictions. Every path it reads
 // is an option, so tests run it on fixture trees.
 package doctor
@@ -9,8 +10,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 
+	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -19,18 +23,54 @@ import (
 // Info is a finding that needs no action.
 const Info ui.Level = "INFO"
 
-// Options say where to look. The zero values of ProcRoot and CgroupRoot
-// mean /proc and /sys/fs/cgroup.
+// Options say where to look. The zero values of ProcRoot, CgroupRoot,
+// SysRoot and FileRoot mean /proc, /sys/fs/cgroup, /sys and /; those of
+// Machine, GOARCH and LookPath mean this machine's uname -m, this build's
+// architecture and exec.LookPath.
 type Options struct {
 	ProcRoot   string
 	CgroupRoot string
-	Workdir    state.Workdir
+	SysRoot    string
+	// FileRoot is where /.dockerenv, /etc/wsl.conf and the like are read.
+	FileRoot string
+	Machine  string // the kernel's machine, uname -m
+	GOARCH   string // the architecture underhood is built for
+	LookPath func(file string) (string, error)
+	Workdir  state.Workdir
 	// Probe really creates and removes a cgroup (underhood/doctor-<random>)
 	// when running as root.
 	Probe bool
 	Euid  int
 	// FSType is statfs's f_type for a path; nil means the real statfs.
 	FSType func(path string) (int64, error)
+	// Words name the workshop's steps and commands in the rows; the
+	// workshop (steps.DoctorWords) fills them in, and doctor itself knows
+	// no step numbers and no command line. Empty words read neutrally.
+	Words Words
+}
+
+// Words are what the rows call the workshop's steps and commands.
+type Words struct {
+	RootSteps    string // the steps that need root, as the workshop numbers them
+	MemoryStep   string // the step that limits memory
+	DownloadStep string // the step that downloads BusyBox
+	Doctor       string // the command that runs doctor as root
+	Download     string // the command that downloads BusyBox
+}
+
+// orNeutral fills the empty words with phrases that name no command.
+func (w Words) orNeutral() Words {
+	or := func(s *string, neutral string) {
+		if *s == "" {
+			*s = neutral
+		}
+	}
+	or(&w.RootSteps, "the steps that run containers")
+	or(&w.MemoryStep, "the memory limit")
+	or(&w.DownloadStep, "the download")
+	or(&w.Doctor, "doctor as root")
+	or(&w.Download, "the download")
+	return w
 }
 
 // Check is one row of the report. Hint says what to do; it is empty on OK.
@@ -64,7 +104,25 @@ func Run(o Options) Report {
 	if o.FSType == nil {
 		o.FSType = cgroup.StatfsType
 	}
+	if o.SysRoot == "" {
+		o.SysRoot = "/sys"
+	}
+	if o.FileRoot == "" {
+		o.FileRoot = "/"
+	}
+	if o.Machine == "" {
+		o.Machine, _ = busybox.Machine()
+	}
+	if o.GOARCH == "" {
+		o.GOARCH = runtime.GOARCH
+	}
+	if o.LookPath == nil {
+		o.LookPath = exec.LookPath
+	}
+	o.Words = o.Words.orNeutral()
 	d := &doctor{o: o}
+	d.environment()
+	d.architecture()
 	d.root()
 	d.kernel()
 	d.namespaces()

@@ -44,6 +44,12 @@ func TestRunReal(t *testing.T) {
 		t.Errorf("layout %s, memory v%d at %s, unified %s; want hybrid, v1 at /sys/fs/cgroup/memory",
 			r.Layout, r.MemoryVersion, r.MemoryRoot, r.Unified)
 	}
+	if c := find(t, r, "environment"); c.Detail == "" || c.Status == ui.Fail {
+		t.Errorf("environment row %+v", c)
+	}
+	if c := find(t, r, "architecture"); c.Status == ui.Warn && strings.Contains(c.Detail, "emulated") {
+		t.Errorf("this test binary runs natively, yet %+v", c)
+	}
 	if c := find(t, r, "cgroup layout"); c.Status != ui.OK || !strings.HasPrefix(c.Detail, "hybrid:") {
 		t.Errorf("layout row %+v", c)
 	}

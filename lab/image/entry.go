@@ -58,7 +58,12 @@ func applyEntryIn(root *os.Root, r io.Reader, hdr *tar.Header) error {
 	case base == whOpaque:
 		return clearDir(root, path.Clean(dir))
 	case strings.HasPrefix(base, whPrefix):
-		return root.RemoveAll(path.Join(dir, base[len(whPrefix):]))
+		hidden := base[len(whPrefix):]
+		if hidden == "" || hidden == "." || hidden == ".." {
+			// ".wh." would remove its whole directory, ".wh..." its parent.
+			return fmt.Errorf("whiteout %q names no file in its directory, refused", base)
+		}
+		return root.RemoveAll(path.Join(dir, hidden))
 	}
 	return create(root, r, hdr, name)
 }

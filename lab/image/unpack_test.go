@@ -2,10 +2,16 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func reg(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644} }
@@ -141,5 +147,115 @@ func TestUnpackNeedsAFreshDest(t *testing.T) {
 	}
 	if _, err := os.Stat(dest); err != nil {
 		t.Errorf("refused Unpack removed the existing %s: %v", dest, err)
+	}
+}
+
+// A whiteout must name a file: ".wh." alone would remove its whole
+// directory, ".wh..." its parent.
+func TestUnpackRefusesWhiteoutsOfNothing(t *testing.T) {
+	for _, name := range []string{"a/.wh.", "a/.wh...", ".wh..", "a/.wh.."} {
+		t.Run(name, func(t *testing.T) {
+			layout := hostileLayout(t, []*tar.Header{dir("a/"), reg("a/x")}, []*tar.Header{reg(name)})
+			_, err := unpackNextToSentinel(t, layout)
+			if err == nil || !strings.Contains(err.Error(), "names no file") {
+				t.Fatalf("Unpack = %v, want a whiteout that names no file refused", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// An absolute symlink pointing out (here at the sentinel's own absolute
+// path, so that a write through it would show) is kept as a link, which
+// the container resolves inside its root, but nothing is ever written
+// through it, in the same layer or a later one.
+func TestUnpackNeverWritesThroughAbsoluteLinks(t *testing.T) {
+	tmp := t.TempDir()
+	sentinel := filepath.Join(tmp, "sentinel")
+	must(t, os.Mkdir(sentinel, 0o755))
+	for i, layers := range [][][]*tar.Header{
+		{{sym("out", sentinel), reg("out/pwned")}},
+		{{sym("out", sentinel)}, {reg("out/pwned")}},
+		{{sym("out", sentinel)}, {dir("out/sub/")}},
+	} {
+		dest := filepath.Join(tmp, fmt.Sprintf("dest%d", i))
+		_, err := Unpack(hostileLayout(t, layers...), "t", dest)
+		if err == nil || !strings.Contains(err.Error(), "leads out of the unpack directory") {
+			t.Errorf("case %d: Unpack = %v, want a refusal", i, err)
+		}
+		if ents, _ := os.ReadDir(sentinel); len(ents) != 0 {
+			t.Fatalf("case %d wrote outside the unpack directory: %v", i, ents)
+		}
+		if _, err := os.Lstat(dest); !os.IsNotExist(err) {
+			t.Errorf("case %d: refused Unpack left %s", i, dest)
+		}
+	}
+	// Alone, the link is kept as it is; a hard link to it is a second
+	// link (link(2) does not follow it), not the file outside.
+	dest := filepath.Join(tmp, "kept")
+	_, err := Unpack(hostileLayout(t, []*tar.Header{sym("out", sentinel+"/f"),
+		{Name: "h", Typeflag: tar.TypeLink, Linkname: "out"}}), "t", dest)
+	must(t, err)
+	for _, n := range []string{"out", "h"} {
+		if target, err := os.Readlink(filepath.Join(dest, n)); err != nil || target != sentinel+"/f" {
+			t.Errorf("%s reads %q, %v", n, target, err)
+		}
+	}
+	if ents, _ := os.ReadDir(sentinel); len(ents) != 0 {
+		t.Fatalf("wrote outside the unpack directory: %v", ents)
+	}
+}
+
+// Broken beyond the layer blob: the config or the manifest missing, the
+// index naming a manifest by a wrong digest, a layer whose uncompressed
+// bytes are not its diff_id.
+func TestUnpackRefusesBrokenMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(layout string, m v1.Manifest, idx v1.Index)
+		want  string
+	}{
+		{"missing config", func(l string, m v1.Manifest, _ v1.Index) { os.Remove(blobPath(l, m.Config.Digest)) }, "no such file"},
+		{"missing manifest", func(l string, _ v1.Manifest, idx v1.Index) { os.Remove(blobPath(l, idx.Manifests[0].Digest)) }, "no such file"},
+		{"index names a wrong digest", func(l string, _ v1.Manifest, idx v1.Index) {
+			idx.Manifests[0].Digest = digest.FromString("something else")
+			data, _ := json.Marshal(idx)
+			os.WriteFile(filepath.Join(l, "index.json"), data, 0o644)
+		}, "no such file"},
+		{"manifest altered", func(l string, _ v1.Manifest, idx v1.Index) {
+			p := blobPath(l, idx.Manifests[0].Digest)
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(data, []byte(`"schemaVersion":2`), []byte(`"schemaVersion":3`), 1), 0o644)
+		}, "does not match its digest"},
+		{"diff_id wrong", func(l string, m v1.Manifest, _ v1.Index) {
+			var img v1.Image
+			data, _ := os.ReadFile(blobPath(l, m.Config.Digest))
+			json.Unmarshal(data, &img)
+			img.RootFS.DiffIDs[0] = digest.FromString("another tar")
+			cfg, _ := writeJSON(l, v1.MediaTypeImageConfig, img)
+			m.Config = cfg
+			md, _ := writeJSON(l, v1.MediaTypeImageManifest, m)
+			md.Annotations = map[string]string{v1.AnnotationRefName: "t"}
+			os.Remove(filepath.Join(l, "index.json"))
+			writeIndex(l, md)
+		}, "does not match diff_id"},
+		{"not JSON", func(l string, _ v1.Manifest, _ v1.Index) {
+			os.WriteFile(filepath.Join(l, "index.json"), []byte("<html>"), 0o644)
+		}, "decode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layout := hostileLayout(t, []*tar.Header{reg("f")})
+			m, _, err := Resolve(layout, "t")
+			must(t, err)
+			var idx v1.Index
+			data, _ := os.ReadFile(filepath.Join(layout, "index.json"))
+			must(t, json.Unmarshal(data, &idx))
+			tc.spoil(layout, m, idx)
+			_, err = unpackNextToSentinel(t, layout)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Unpack = %v, want an error containing %q", err, tc.want)
+			}
+			t.Log(err)
+		})
 	}
 }

@@ -170,3 +170,21 @@ func TestWriteRefusesSpecialFiles(t *testing.T) {
 		t.Errorf("refused Write left blobs: %v", blobs)
 	}
 }
+
+func TestEntriesListTheLayer(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "img")
+	_, err := Write(smallTree(t), dir, "v1", cfg)
+	must(t, err)
+	layers, err := Entries(dir, "v1")
+	must(t, err)
+	var names []string
+	for _, e := range layers[0] {
+		names = append(names, e.Name)
+		if e.Name == "bin/abs" && (e.Type != tar.TypeSymlink || e.Linkname != "/bin/tool") {
+			t.Errorf("bin/abs listed as %+v", e)
+		}
+	}
+	if len(layers) != 1 || !slices.Contains(names, "bin/tool") || !slices.Contains(names, "tmp/") {
+		t.Errorf("Entries = %d layers, names %q", len(layers), names)
+	}
+}

@@ -240,7 +240,7 @@ func v2Docker(t *testing.T) *fixture {
 	return f
 }
 
-// v1Chroot is an all-v1 host with step 3's container: a chrooted shell
+// v1Chroot is an all-v1 host with the chroot container: a chrooted shell
 // that shares every namespace with the host, in no cgroup of its own.
 func v1Chroot(t *testing.T) *fixture {
 	f := newFixture(t, cgroup.V1)

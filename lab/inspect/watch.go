@@ -72,7 +72,8 @@ func Run(ctx context.Context, o *ui.IO, src Sources, opt Options) error {
 			enc.SetEscapeHTML(false)
 			return enc.Encode(v)
 		}
-		render(o, v, opt.Sections, 0)
+		// A container's report is about 90 lines: paged on a terminal.
+		o.Page(func(o *ui.IO) { render(o, v, opt.Sections, 0) })
 		return nil
 	}
 	return watch(ctx, o, src, opt, take)
@@ -138,11 +139,11 @@ loop:
 			break // it exited during this snapshot
 		}
 		if ctx.Err() != nil {
-			return nil
+			return stopped(o, opt)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return stopped(o, opt)
 		case end = <-exited:
 			return exitReport(o, src, opt, first, last, end, klog)
 		case <-tick.C:
@@ -268,6 +269,15 @@ func exitReport(o *ui.IO, src Sources, opt Options, first, last *Report, seen co
 			limit = fmt.Sprintf("a limit of %s", cgroup.FormatSize(last.Cgroup.LimitBytes))
 		}
 		o.Printf("Its cgroup's peak memory use: %d bytes (%s), against %s.\n", e.PeakBytes, cgroup.FormatSize(e.PeakBytes), limit)
+	}
+	return nil
+}
+
+// stopped ends a watch stopped by Ctrl-C: on a terminal, the shell's
+// prompt then starts on a line of its own, not after the ^C.
+func stopped(o *ui.IO, opt Options) error {
+	if o.OutTTY && !opt.JSON {
+		o.Say()
 	}
 	return nil
 }

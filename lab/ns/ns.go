@@ -1,6 +1,7 @@
 // Package ns starts a process in new namespaces and turns it into the
-// container's first process: underhood re-executes itself (/proc/self/exe)
-// in a hidden init mode, the child sets up its mounts, hostname and root,
+// container's first process: underhood starts its small init program
+// (underhood-init, see InitProgram) or re-executes itself (/proc/self/exe)
+// in a hidden init mode; the child sets up its mounts, hostname and root,
 // then execs the payload so that the payload itself is PID 1.
 //
 // Parent and child talk over two pipes: the child waits on "go" until the
@@ -22,8 +23,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InitArg is argv[1] of the re-executed child.
-const InitArg = "__underhood_init__"
+// InitArg is argv[1] of the container's first process. Its number is the
+// version of the command line that initArgs reads: change it with that, so
+// that an underhood-init left from an older build says so instead of
+// misreading it.
+const InitArg = "__underhood_init_1__"
+
+// InitArgPrefix starts every version of InitArg.
+const InitArgPrefix = "__underhood_init"
 
 // Flags say what the child sets up before it execs the payload.
 type Flags uint
@@ -45,7 +52,7 @@ var Devices = []string{"null", "zero", "urandom"}
 
 // Config is one container start.
 type Config struct {
-	Self     string  // the executable to re-exec; "" means /proc/self/exe
+	Self     string  // the container's first program; "" means InitProgram or /proc/self/exe
 	Clone    uintptr // CLONE_NEW* flags
 	Flags    Flags
 	Root     string   // the root filesystem (absolute)
@@ -68,7 +75,7 @@ type Config struct {
 func Command(c Config) *exec.Cmd {
 	self := c.Self
 	if self == "" {
-		self = "/proc/self/exe"
+		self = initPath()
 	}
 	args := append([]string{"underhood-init", InitArg,
 		strconv.FormatUint(uint64(c.Flags), 10), c.Root, c.Hostname, "--"}, c.Argv...)

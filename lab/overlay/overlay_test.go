@@ -147,3 +147,29 @@ func layer(lower, dir, name string) Layer {
 	return Layer{Lower: lower, Upper: filepath.Join(dir, name+"-upper"),
 		Work: filepath.Join(dir, name+"-work"), Target: filepath.Join(dir, name)}
 }
+
+func TestFingerprint(t *testing.T) {
+	lower := lowerTree(t)
+	a, err := Fingerprint(lower)
+	must(t, err)
+	if b, _ := Fingerprint(lower); a != b || !strings.HasPrefix(a, "sha256:") {
+		t.Fatalf("Fingerprint twice: %s, %s", a, b)
+	}
+	for name, change := range map[string]func(){
+		"content": func() { write(t, filepath.Join(lower, "etc/conf.d/a"), "b") },
+		"mode":    func() { must(t, os.Chmod(filepath.Join(lower, "bin/busybox"), 0o600)) },
+		"link": func() {
+			os.Remove(filepath.Join(lower, "bin/sh"))
+			must(t, os.Symlink("other", filepath.Join(lower, "bin/sh")))
+		},
+		"new": func() { write(t, filepath.Join(lower, "etc/new"), "") },
+	} {
+		change()
+		b, err := Fingerprint(lower)
+		must(t, err)
+		if b == a {
+			t.Errorf("a change of %s kept fingerprint %s", name, a)
+		}
+		a = b
+	}
+}

@@ -85,3 +85,30 @@ func TestCreateRunRefusesBadName(t *testing.T) {
 		t.Error("a refused name still created the runs directory")
 	}
 }
+
+// A work directory through a symbolic link, or one that is a file, is
+// refused, and the real path is offered (issue 10, item 5).
+func TestResolveRefusesSymlinks(t *testing.T) {
+	real := t.TempDir()
+	top := t.TempDir()
+	link := filepath.Join(top, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(top, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ dir, want string }{
+		{link, "is a symbolic link: give the real path, --workdir " + real},
+		{filepath.Join(link, "lab"), "--workdir " + filepath.Join(real, "lab")},
+		{filepath.Join(file, "lab"), "is not a directory"},
+	} {
+		if _, err := Resolve(c.dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Resolve(%s): %v, want %q", c.dir, err, c.want)
+		}
+	}
+	if w, err := Resolve(filepath.Join(real, "lab")); err != nil || w.Root != filepath.Join(real, "lab") {
+		t.Errorf("a real path: %v, %v", w, err)
+	}
+}

@@ -10,7 +10,9 @@ func (o *IO) Spell(s string) string {
 	if o == nil || o.Invocation == "" || o.Invocation == "underhood" {
 		return s
 	}
-	return strings.ReplaceAll(s, "sudo underhood ", "sudo "+o.Invocation+" ")
+	// "sudo underhood ps" and a quoted 'underhood ps' (see 'underhood ps').
+	s = strings.ReplaceAll(s, "sudo underhood ", "sudo "+o.Invocation+" ")
+	return strings.ReplaceAll(s, "'underhood ", "'"+o.Invocation+" ")
 }
 
 // QuoteArg quotes a word for a POSIX shell when it needs it.

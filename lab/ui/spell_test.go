@@ -11,12 +11,12 @@ func TestSpellUsesTheInvocation(t *testing.T) {
 	o.Note("run 'sudo underhood cleanup --all'")
 	o.Invocation = "underhood --workdir " + QuoteArg("/tmp/my lab")
 	o.Note("run 'sudo underhood cleanup --all'")
-	o.Say("Next: sudo underhood chroot (step 3)")
+	o.Say("Next: sudo underhood chroot (the next one)")
 	want := "run 'sudo underhood cleanup --all'\nrun 'sudo underhood --workdir '/tmp/my lab' cleanup --all'\n"
 	if errs.String() != want {
 		t.Errorf("notes:\n%s\nwant:\n%s", errs.String(), want)
 	}
-	if out.String() != "Next: sudo underhood --workdir '/tmp/my lab' chroot (step 3)\n" {
+	if out.String() != "Next: sudo underhood --workdir '/tmp/my lab' chroot (the next one)\n" {
 		t.Errorf("out: %q", out.String())
 	}
 	if QuoteArg("/var/lib/underhood") != "/var/lib/underhood" || QuoteArg("a'b") != `'a'\''b'` {

@@ -51,7 +51,7 @@ func (o *IO) Table(header []string, rows [][]string) {
 			w[i] = max(w[i], Width(r[i]))
 		}
 	}
-	fit(w, o.Width)
+	fit(w, longestWords(header, rows), o.Width)
 	h := make([]string, n)
 	for i, s := range header {
 		h[i] = o.Bold(s)
@@ -64,8 +64,11 @@ func (o *IO) Table(header []string, rows [][]string) {
 
 // fit narrows the column widths w until the table is at most limit wide,
 // one column at a time, always the widest: cells then wrap onto further
-// lines, and nothing is lost.
-func fit(w []int, limit int) {
+// lines, and nothing is lost. A column is first narrowed only down to its
+// longest word (words[i]), so that words wrap whole (a path or a file
+// name is not cut in two) while another column can still give way; only
+// when none can are words broken.
+func fit(w, words []int, limit int) {
 	if limit <= 0 {
 		return
 	}
@@ -74,17 +77,39 @@ func fit(w []int, limit int) {
 		over += n
 	}
 	for ; over > 0; over-- {
-		widest := 0
-		for i := range w {
-			if w[i] > w[widest] {
-				widest = i
-			}
+		i := widest(w, func(i int) bool { return w[i] > max(words[i], minCol) })
+		if i < 0 {
+			i = widest(w, func(i int) bool { return w[i] > minCol })
 		}
-		if w[widest] <= minCol {
+		if i < 0 {
 			return // too narrow a terminal: wrap what can be wrapped
 		}
-		w[widest]--
+		w[i]--
 	}
+}
+
+// widest is the index of the widest column that may narrow, or -1.
+func widest(w []int, may func(int) bool) int {
+	best := -1
+	for i := range w {
+		if may(i) && (best < 0 || w[i] > w[best]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// longestWords is, per column, the width of its longest word.
+func longestWords(header []string, rows [][]string) []int {
+	words := make([]int, len(header))
+	for _, r := range append([][]string{header}, rows...) {
+		for i := 0; i < len(words) && i < len(r); i++ {
+			for _, f := range strings.Fields(Strip(r[i])) {
+				words[i] = max(words[i], Width(f))
+			}
+		}
+	}
+	return words
 }
 
 // writeRow writes one row: each cell wrapped within its column, on as many

@@ -187,14 +187,14 @@ func TestColumnsFromEnvironment(t *testing.T) {
 func TestWrapf(t *testing.T) {
 	var out bytes.Buffer
 	o := Buffers(nil, &out, &out)
-	o.Wrapf("\nNext: %s then each step in turn; add --explain to see what a step does first.\n", "sudo underhood chroot (step 3),")
+	o.Wrapf("\nNext: %s then each step in turn; add --explain to see what a step does first.\n", "sudo underhood chroot (the next one),")
 	piped := out.String()
 	if strings.Count(piped, "\n") != 2 {
 		t.Errorf("piped, a paragraph is wrapped: %q", piped)
 	}
 	out.Reset()
 	o.Width = 40
-	o.Wrapf("\nNext: %s then each step in turn; add --explain to see what a step does first.\n", "sudo underhood chroot (step 3),")
+	o.Wrapf("\nNext: %s then each step in turn; add --explain to see what a step does first.\n", "sudo underhood chroot (the next one),")
 	for _, l := range strings.Split(out.String(), "\n") {
 		if Width(l) > 40 {
 			t.Errorf("wider than 40: %q", l)

@@ -17,8 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
+	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/state"
@@ -42,6 +42,7 @@ type Env struct {
 	Workdir state.Workdir // underhood's work directory: its runs are leftovers
 	Busybox string        // the BusyBox that downloading leaves
 	Rootfs  string        // the root filesystem
+	Image   string        // the OCI image layout made of it
 	// ByHand means the attendee made Busybox or Rootfs with the article's
 	// commands: hints give those commands instead of underhood's, and the
 	// memory check wants the hand-made cgroup.
@@ -63,6 +64,9 @@ type Env struct {
 	// Links lists the interfaces of process pid's network namespace, or
 	// of the checker's own with pid 0.
 	Links func(pid int) ([]netns.Link, error)
+	// HostBusybox is the BusyBox a probe may run on the host, outside the
+	// root: never the root's own bin/busybox, which a payload can replace.
+	HostBusybox func() (string, error)
 }
 
 // System is Env for this machine and the work directory w: its BusyBox and
@@ -72,6 +76,7 @@ func System(w state.Workdir) Env {
 		Workdir:    w,
 		Busybox:    w.Busybox(),
 		Rootfs:     w.Rootfs(),
+		Image:      w.Image(),
 		ProcRoot:   "/proc",
 		CgroupRoot: "/sys/fs/cgroup",
 		ScriptDir:  "/tmp/container",
@@ -82,6 +87,9 @@ func System(w state.Workdir) Env {
 		LookPath:   exec.LookPath,
 		Try:        Run,
 		Links:      Links,
+		HostBusybox: func() (string, error) {
+			return busybox.TrustedHostCopy(w.Busybox(), w.Verified())
+		},
 	}
 }
 
@@ -155,7 +163,7 @@ func (r Report) Print(o *ui.IO, asJSON bool) error {
 			return err
 		}
 	} else {
-		o.Say(o.Bold(fmt.Sprintf("Step %d: %s", r.Step, r.Title)) + " — checking " + r.Target)
+		o.Hanging(o.Bold(fmt.Sprintf("Step %d: %s", r.Step, r.Title))+" — checking "+r.Target, 2)
 		o.Say()
 		rows := make([][]string, 0, len(r.Items))
 		for _, it := range r.Items {
@@ -175,10 +183,12 @@ func (r Report) Print(o *ui.IO, asJSON bool) error {
 		if len(todo) > 0 {
 			o.Say()
 			o.Say(o.Bold("What to do:"))
-			o.Say(strings.Join(todo, "\n"))
+			for _, l := range todo {
+				o.Hanging(l, 4) // wrapped at spaces on a terminal, commands whole
+			}
 		}
 		o.Say()
-		o.Say(r.verdict())
+		o.Hanging(r.verdict(), 0)
 	}
 	if !r.Passed {
 		return &ui.ExitError{Code: 1}

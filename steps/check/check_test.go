@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -58,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		mounts: []string{"22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw", "23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw"},
 	}
 	w := state.Workdir{Root: filepath.Join(top, "lab")}
-	f.env = Env{Workdir: w, Busybox: w.Busybox(), Rootfs: w.Rootfs(),
+	f.env = Env{Workdir: w, Busybox: w.Busybox(), Rootfs: w.Rootfs(), Image: w.Image(),
 		ProcRoot: filepath.Join(top, "proc"), CgroupRoot: filepath.Join(top, "cgroup"), ScriptDir: filepath.Join(top, "tmp", "container"),
 		Cgroup: "busybox", Limit: 7340032, Euid: 0,
 		LookPath: func(string) (string, error) { return "/usr/bin/unshare", nil }}
@@ -70,6 +71,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 		return nil, fmt.Errorf("open the network namespace of %d: no such process", pid)
 	}
+	f.env.HostBusybox = func() (string, error) { return w.Busybox(), nil }
 	f.elf(w.Busybox(), false)
 	f.tree(w.Rootfs())
 	f.put("proc/swaps", noSwap)
@@ -84,6 +86,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) byHand() *fixture {
 	f.env.Rootfs = filepath.Join(f.top, "home", "container")
 	f.env.Busybox = filepath.Join(f.top, "home", "Downloads", "busybox")
+	f.env.Image = filepath.Join(f.top, "home", "image")
 	f.env.ByHand = true
 	f.elf(f.env.Busybox, false)
 	f.tree(f.env.Rootfs)
@@ -220,6 +223,64 @@ func (f *fixture) handCgroup() *fixture {
 	return f
 }
 
+// limitHierarchies adds the v1 pids and cpu hierarchies.
+func (f *fixture) limitHierarchies() *fixture {
+	f.mkdir("cgroup/pids")
+	f.mkdir("cgroup/cpu")
+	return f
+}
+
+// box is page 9's cgroup box, its limits set; ran: the bomb and the loop
+// have run in it (the kernel's counters raised).
+func (f *fixture) box(ran bool) *fixture {
+	events, throttled := "max 0\n", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n"
+	if ran {
+		events, throttled = "max 118\n", "nr_periods 10\nnr_throttled 9\nthrottled_time 478870498\n"
+	}
+	if f.types["."] == unix.CGROUP2_SUPER_MAGIC {
+		f.put("cgroup/cgroup.subtree_control", "memory pids cpu\n")
+		f.put("cgroup/box/pids.max", "64\n")
+		f.put("cgroup/box/pids.events", events)
+		f.put("cgroup/box/cpu.max", "20000 100000\n")
+		f.put("cgroup/box/cpu.stat", strings.Replace(throttled, "throttled_time", "throttled_usec", 1))
+		f.put("cgroup/box/cgroup.procs", "")
+		return f
+	}
+	f.put("cgroup/pids/box/pids.max", "64\n")
+	f.put("cgroup/pids/box/pids.events", events)
+	f.put("cgroup/pids/box/cgroup.procs", "")
+	f.put("cgroup/cpu/box/cpu.cfs_quota_us", "20000\n")
+	f.put("cgroup/cpu/box/cpu.stat", throttled)
+	f.put("cgroup/cpu/box/cgroup.procs", "")
+	return f
+}
+
+// rooted is a process whose root is the root filesystem, in the mount
+// namespace ns (this shell's is mnt:[4026531832]), with mountinfo lines
+// as its namespace shows them ($T for the top).
+func (f *fixture) rooted(pid int, ns string, mounts ...string) *fixture {
+	f.rm("proc/self/ns/mnt")
+	if err := os.Symlink("mnt:[4026531832]", f.path("proc/self/ns/mnt")); err != nil {
+		f.t.Fatal(err)
+	}
+	d := fmt.Sprintf("proc/%d", pid)
+	f.mkdir(d + "/ns")
+	f.put(d+"/comm", "sh\n")
+	f.put(d+"/mountinfo", strings.ReplaceAll(strings.Join(mounts, "\n")+"\n", "$T", f.top))
+	for _, l := range [][2]string{{f.env.Rootfs, d + "/root"}, {ns, d + "/ns/mnt"}} {
+		if err := os.Symlink(l[0], f.path(l[1])); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// status writes /proc/PID/status with the lines Privileges reads.
+func (f *fixture) status(pid int, name, bnd, eff string, nnp, seccomp int) *fixture {
+	f.put(fmt.Sprintf("proc/%d/status", pid), fmt.Sprintf("Name:\t%s\nCapInh:\t0000000000000000\nCapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t%s\nCapAmb:\t0000000000000000\nNoNewPrivs:\t%d\nSeccomp:\t%d\n", name, eff, eff, bnd, nnp, seccomp))
+	return f
+}
+
 func (f *fixture) write() {
 	f.put("proc/self/mountinfo", strings.ReplaceAll(strings.Join(f.mounts, "\n")+"\n", "$T", f.top))
 }
@@ -273,6 +334,9 @@ var (
 	stage7  = stage{7, "Put it all together: a full container", Leftovers}
 	stage11 = stage{11, "A network of its own: lo, then a veth pair", Network}
 	stage12 = stage{12, "Users: root inside, nobody outside", UserNS}
+	stage8  = stage{8, "pivot_root: why chroot is not a jail", PivotRoot}
+	stage9  = stage{9, "More limits: processes and CPU", TaskCPULimits}
+	stage10 = stage{10, "Fewer privileges: capabilities and seccomp", Privileges}
 )
 
 // usersDone is the user namespace step done by hand: PID 5151 (sleep) in a
@@ -363,6 +427,13 @@ func TestGolden(t *testing.T) {
 			f.byHand()
 			f.rm("home/container/bin/busybox")
 			_ = os.Symlink(f.env.Busybox, filepath.Join(f.env.Rootfs, "bin", "busybox"))
+		}, 1},
+
+		// A 151-byte script in place of BusyBox is no BusyBox (issue 10).
+		{"2-script-busybox", stage2, func(f *fixture) {
+			f.rm("lab/rootfs/bin/busybox")
+			f.put("lab/rootfs/bin/busybox", "#!/bin/sh\nid > /tmp/pwned\n")
+			_ = os.Chmod(filepath.Join(f.env.Rootfs, "bin", "busybox"), 0o755)
 		}, 1},
 
 		// 3: chroot
@@ -515,6 +586,43 @@ func TestGolden(t *testing.T) {
 				f.put("cgroup/memory/underhood/"+n+"/cgroup.procs", "")
 			}
 		}, 0},
+
+		// 8: pivot_root by hand, the page's shell left open
+		{"8-none", stage8, nil, 0},
+		{"8-byhand-none", stage8, func(f *fixture) { f.byHand() }, 1},
+		{"8-byhand-chroot-same-namespace", stage8, func(f *fixture) { f.byHand().rooted(4400, "mnt:[4026531832]") }, 1},
+		{"8-byhand-chroot", stage8, func(f *fixture) { f.byHand().rooted(4400, "mnt:[4026532176]") }, 1},
+		{"8-byhand-old-root-mounted", stage8, func(f *fixture) {
+			f.byHand().rooted(4400, "mnt:[4026532176]", "300 299 8:2 /home/container / rw - ext4 /dev/sda2 rw", "301 300 8:2 / /.oldroot rw - ext4 /dev/sda2 rw")
+		}, 1},
+		{"8-byhand-ok", stage8, func(f *fixture) {
+			f.byHand().rooted(4400, "mnt:[4026532176]", "300 299 8:2 /home/container / rw - ext4 /dev/sda2 rw", "302 300 0:50 / /proc rw - proc proc rw")
+		}, 0},
+
+		// 9: task and CPU limits, the page's cgroup box
+		{"9-v1-no-box", stage9, func(f *fixture) { f.limitHierarchies() }, 0},
+		{"9-v1-byhand-ok", stage9, func(f *fixture) { f.limitHierarchies().box(true) }, 0},
+		{"9-v1-box-seen-too", stage9, func(f *fixture) { f.limitHierarchies().box(true) }, 0},
+		{"9-v1-byhand-not-run", stage9, func(f *fixture) { f.byHand().limitHierarchies().box(false) }, 1},
+		{"9-v1-byhand-no-box", stage9, func(f *fixture) { f.byHand().limitHierarchies() }, 1},
+		{"9-v1-byhand-no-limits", stage9, func(f *fixture) {
+			f.byHand().limitHierarchies().box(true)
+			f.put("cgroup/pids/box/pids.max", "max\n")
+			f.put("cgroup/cpu/box/cpu.cfs_quota_us", "-1\n")
+			f.put("cgroup/pids/box/cgroup.procs", "4242\n")
+		}, 1},
+		{"9-v1-no-pids-hierarchy", stage9, func(f *fixture) { f.byHand() }, 1},
+		{"9-v2-byhand-ok", stage9, func(f *fixture) { f.byHand().v2().box(true) }, 0},
+		{"9-v2-byhand-not-run", stage9, func(f *fixture) { f.byHand().v2().box(false) }, 1},
+		{"9-v2-no-cpu-handed-down", stage9, func(f *fixture) { f.byHand().v2() }, 1},
+
+		// 10: privileges, the page's setpriv shell
+		{"10-none", stage10, func(f *fixture) { f.status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0) }, 0},
+		{"10-byhand-none", stage10, func(f *fixture) { f.byHand().status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0) }, 1},
+		{"10-setpriv", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 1, 0) }, 0},
+		{"10-setpriv-no-nnp", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 0, 0) }, 1},
+		{"10-setpriv-more-effective", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020200420", 1, 0) }, 1},
+		{"10-runc-like", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 1, 2) }, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -584,12 +692,12 @@ func TestRunReal(t *testing.T) {
 	if out, err := Run(Probe{Kind: TryChroot, Path: root}); err != nil || !strings.Contains(out, "proc") {
 		t.Errorf("chroot: %q, %v", out, err)
 	}
-	if out, err := Run(Probe{Kind: TryProc, Path: root}); err != nil {
+	if out, err := Run(Probe{Kind: TryProc, Path: root, Busybox: "/bin/busybox"}); err != nil {
 		t.Errorf("proc: %v", err)
 	} else if n, _ := processes(out); n < 2 {
 		t.Errorf("proc: ps lists %d processes:\n%s", n, out)
 	}
-	if out, err := Run(Probe{Kind: TryPIDNamespace, Path: root}); err != nil {
+	if out, err := Run(Probe{Kind: TryPIDNamespace, Path: root, Busybox: "/bin/busybox"}); err != nil {
 		t.Errorf("pid namespace: %v", err)
 	} else if n, first := processes(out); n != 1 || first != "1" {
 		t.Errorf("pid namespace: %d processes, first %s:\n%s", n, first, out)
@@ -597,5 +705,36 @@ func TestRunReal(t *testing.T) {
 	after, _ := os.ReadFile("/proc/self/mountinfo")
 	if !bytes.Equal(before, after) || strings.Contains(string(after), root) {
 		t.Errorf("the probes changed the host's mount table")
+	}
+}
+
+// A root whose bin/busybox a payload replaced with a script: the probes
+// of checks 4 and 5 run the verified BusyBox on the host, never that
+// script (issue 10, item 3).
+func TestProbeNeverRunsTheRootsBusyboxOnTheHost(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("requires root: chroot and namespaces (CI runs as root)")
+	}
+	if busybox.CheckStatic("/bin/busybox") != nil {
+		t.Skip("requires a static /bin/busybox (apt-get install busybox-static)")
+	}
+	root := t.TempDir()
+	f := &fixture{t: t}
+	f.tree(root)
+	marker := filepath.Join(t.TempDir(), "pwned")
+	script := "#!/bin/sh\nid > " + marker + "\n"
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []ProbeKind{TryProc, TryPIDNamespace} {
+		if _, err := Run(Probe{Kind: k, Path: root, Busybox: "/bin/busybox"}); err == nil {
+			t.Errorf("probe %d: ps ran in a root whose busybox is a script", k)
+		}
+		if _, err := Run(Probe{Kind: k, Path: root}); err == nil {
+			t.Errorf("probe %d without a verified BusyBox: no error", k)
+		}
+	}
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Fatalf("the planted script ran on the host: %s", b)
 	}
 }

@@ -96,7 +96,12 @@ func tryPS(e Env, kind ProbeKind) Item {
 	if e.Euid != 0 {
 		return Item{name, ui.Fail, "not tried: needs root", needRoot}
 	}
-	out, err := e.Try(Probe{Kind: kind, Path: e.Rootfs})
+	host, err := e.HostBusybox()
+	if err != nil {
+		return Item{name, ui.Fail, "no verified BusyBox to mount proc with: " + err.Error(),
+			"sudo underhood download (or sudo apt-get install busybox-static)"}
+	}
+	out, err := e.Try(Probe{Kind: kind, Path: e.Rootfs, Busybox: host})
 	if err != nil {
 		return Item{name, ui.Fail, err.Error(), "sudo underhood doctor says what this machine lacks"}
 	}

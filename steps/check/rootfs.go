@@ -147,7 +147,14 @@ func binBusybox(e Env, exec bool) Item {
 	if exec {
 		return Item{"bin/busybox", ui.OK, fmt.Sprintf("%s, mode %04o", fileSize(fi), fi.Mode().Perm()), ""}
 	}
-	return Item{"bin/busybox", ui.OK, "a copy of BusyBox, " + fileSize(fi), ""}
+	// A file that only has BusyBox's name is no BusyBox: a script there
+	// would pass for one until something runs it.
+	if err := busybox.CheckStatic(p); err != nil {
+		return Item{"bin/busybox", ui.Fail, err.Error(), e.fix(
+			"copy a static one over it: cp --remove-destination ~/Downloads/busybox "+p,
+			"sudo underhood rootfs puts the verified BusyBox back")}
+	}
+	return Item{"bin/busybox", ui.OK, "a copy of BusyBox, a static ELF, " + fileSize(fi), ""}
 }
 
 // Chroot checks that BusyBox can run chrooted into the root filesystem:

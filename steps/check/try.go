@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -39,14 +39,20 @@ const (
 	// TryPing sends one ICMP echo to the address Path and waits for the
 	// reply, from the checker's network namespace.
 	TryPing
+	// TrySkopeo runs skopeo inspect oci:Path (a layout directory and its
+	// tag, DIR:TAG) and returns its JSON.
+	TrySkopeo
 )
 
 // Probe is one thing to try.
 type Probe struct {
-	Kind  ProbeKind
-	Path  string // the BusyBox (Hello) or the root filesystem
-	Host  cgroup.Host
-	Limit int64
+	Kind ProbeKind
+	Path string // the BusyBox (Hello) or the root filesystem
+	// Busybox is the verified BusyBox that mounts proc and chroots on the
+	// host's side (TryProc, TryPIDNamespace).
+	Busybox string
+	Host    cgroup.Host
+	Limit   int64
 }
 
 const probeTimeout = 10 * time.Second
@@ -61,9 +67,13 @@ func Run(p Probe) (string, error) {
 	case TryChroot:
 		return run(&syscall.SysProcAttr{Chroot: p.Path}, "/bin/busybox", "ls", "/")
 	case TryProc, TryPIDNamespace:
-		// The host's view of the root's BusyBox mounts proc, then chroots:
-		// the same two steps as the article's mount and chroot.
-		bb := filepath.Join(p.Path, "bin", "busybox")
+		// A verified BusyBox mounts proc, then chroots: the same two steps
+		// as the article's mount and chroot. Not the root's bin/busybox,
+		// which would run as root on the host, outside the root.
+		bb := p.Busybox
+		if bb == "" {
+			return "", errors.New("no verified BusyBox to mount proc with on the host")
+		}
 		// Unshareflags CLONE_NEWNS makes the Go runtime remount / private
 		// first, so the proc mount cannot propagate back to the host.
 		attr := &syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}
@@ -75,6 +85,8 @@ func Run(p Probe) (string, error) {
 		return makeCgroup(p.Host, p.Limit)
 	case TryPing:
 		return ping(p.Path)
+	case TrySkopeo:
+		return run(nil, "skopeo", "inspect", "oci:"+p.Path)
 	}
 	return "", fmt.Errorf("unknown probe %d", p.Kind)
 }

@@ -108,6 +108,9 @@ var normalisers = []struct {
 	with string
 }{
 	{regexp.MustCompile(`\b([a-z]+(?:-[a-z]+)*)-[0-9a-f]{8,10}\b`), "$1-RANDOM"},
+	// Digests: of a tree whose times differ from lab to lab, or of an image
+	// of the machine's own BusyBox.
+	{regexp.MustCompile(`\bsha256:[0-9a-f]{12,64}\b`), "sha256:DIGEST"},
 	{regexp.MustCompile(`\b\d+(?:\.\d+)? ?(?:B|KiB|MiB|GiB)\b`), "SIZE"},
 	{regexp.MustCompile(`\b\d+(?:\.\d+)?(?:ms|s)\b`), "TIME"},
 	{regexp.MustCompile(`(\bas PID|\bhost PID|\bPID|(?:^|\s)-p|\bpid) \d{2,}\b`), "$1 PID"},

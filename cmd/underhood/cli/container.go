@@ -17,13 +17,23 @@ import (
 // the flags (or after --) is the payload.
 func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOptions) error) *cobra.Command {
 	var opt steps.ContainerOptions
-	var mem, cpus string
+	var mem, pids, cpus string
 	c := &cobra.Command{
 		Use:  s.Name + " [flags] [-- CMD [ARG...]]",
 		Long: s.Long,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Argv = args
 			opt.Context = cmd.Context()
+			// An empty value is a mistake (an unset shell variable), not a
+			// request for the default.
+			for _, f := range []struct{ name, want string }{
+				{"cgroup-parent", "a cgroup path below " + cgroup.DefaultParent + ", e.g. " + cgroup.DefaultParent + "/lab"},
+				{"name", "a name of 1 to 63 letters, digits, '.', '_' or '-'"},
+			} {
+				if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed && fl.Value.String() == "" {
+					return ui.Usagef("--%s \"\": give %s, or leave the flag out", f.name, f.want)
+				}
+			}
 			if s.Options&steps.WithMemory != 0 && cmd.Flags().Changed("memory") {
 				v, err := cgroup.ParseSize(mem)
 				if err != nil {
@@ -32,7 +42,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 				opt.Memory = v
 			}
 			if s.Options&steps.WithLimits != 0 {
-				if err := parseLimits(cmd, cpus, &opt); err != nil {
+				if err := parseLimits(cmd, pids, cpus, &opt); err != nil {
 					return err
 				}
 			}
@@ -56,13 +66,16 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 		c.Flags().StringVar(&opt.CgroupParent, "cgroup-parent", cgroup.DefaultParent, "the parent cgroup that holds underhood's cgroups")
 	}
 	if s.Options&steps.WithLimits != 0 {
-		c.Flags().Int64Var(&opt.Pids, "pids", cgroup.DefaultPids, "the most processes and threads the container may have")
+		c.Flags().StringVar(&pids, "pids", strconv.Itoa(cgroup.DefaultPids), "the most processes and threads the container may have")
 		c.Flags().StringVar(&cpus, "cpus", "", "CPU limit in CPUs, as docker's --cpus: 0.2 is 20 % of one CPU (default: none)")
 	}
 	if s.Options&steps.WithNet != 0 {
 		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
 		c.Flags().StringVar(&opt.Isolation, "isolation", "article", "article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)")
 		c.Flags().BoolVar(&opt.Rootless, "rootless", false, "as a user, without sudo: a user namespace first, whose root is you; no cgroup")
+	}
+	if s.Options&steps.WithImage != 0 {
+		c.Flags().StringVar(&opt.Image, "image", "", "run an OCI image layout, DIR[:TAG], as the root (e.g. the image step's)")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")
@@ -72,10 +85,12 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 }
 
 // parseLimits checks --pids and --cpus.
-func parseLimits(cmd *cobra.Command, cpus string, opt *steps.ContainerOptions) error {
-	if opt.Pids < 1 || opt.Pids > 4194304 {
-		return ui.Usagef("--pids %d: give a number of processes from 1 to 4194304", opt.Pids)
+func parseLimits(cmd *cobra.Command, pids, cpus string, opt *steps.ContainerOptions) error {
+	n, err := strconv.ParseInt(pids, 10, 64)
+	if err != nil || n < 1 || n > 4194304 {
+		return ui.Usagef("--pids %q: give a number of processes from 1 to 4194304", pids)
 	}
+	opt.Pids = n
 	if !cmd.Flags().Changed("cpus") {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/underhood/underhood/lab/doctor"
+	"github.com/underhood/underhood/steps"
 )
 
 // NewCmdDoctor makes the doctor command.
@@ -14,7 +15,8 @@ func NewCmdDoctor(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check that this machine can run the workshop",
-		Long: `doctor checks what the workshop needs: root, the kernel, namespaces, the
+		Long: `doctor checks what the workshop needs: where it runs (WSL, a container,
+which VM) and on which architecture, root, the kernel, namespaces, the
 cgroup layout (v1, v2 or hybrid) and memory controller, swap, mount
 propagation, BusyBox and user-namespace restrictions. As root it really
 creates and removes a probe cgroup. Every row that is not OK says what to do.
@@ -26,6 +28,7 @@ It exits 1 when a check fails.`,
 				Workdir: g.workdir,
 				Probe:   true,
 				Euid:    os.Geteuid(),
+				Words:   steps.DoctorWords(g.workdir),
 			}).Print(g.io, asJSON)
 		},
 	}

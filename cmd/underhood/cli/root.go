@@ -32,8 +32,13 @@ type globals struct {
 
 // Execute runs underhood with args (os.Args[1:]) and returns its exit status.
 func Execute(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := signalContext()
 	defer stop()
+	// A reader that went away (underhood ... | head) makes a write fail
+	// with EPIPE instead of killing underhood by SIGPIPE in the middle of
+	// a run, before its cleanup. Caught, not ignored: a payload starts
+	// with SIGPIPE at its default again, as exec resets caught signals.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	g := &globals{}
 	root := newRootCmd(g)
@@ -49,9 +54,45 @@ func Execute(args []string) int {
 		g.io.Note("%s %s", g.io.Red("underhood:"), msg) // wrapped on a terminal
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		var sg *Signaled
+		if errors.As(context.Cause(ctx), &sg) {
+			return 128 + int(sg.Sig)
+		}
 		return 130
 	}
 	return ui.ExitCode(err)
+}
+
+// Signaled is why the program's context was cancelled: the signal that
+// came (SIGINT, SIGTERM or SIGHUP). Whatever stops on the context can say
+// which one, and exit 128 + its number (lab/container reads it through its
+// Signal method).
+type Signaled struct{ Sig syscall.Signal }
+
+func (s *Signaled) Error() string { return "got " + s.Sig.String() }
+
+// Signal is the signal that came.
+func (s *Signaled) Signal() os.Signal { return s.Sig }
+
+// signalContext is signal.NotifyContext that keeps the signal as the
+// context's cause: SIGHUP must not be reported as an interrupt.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sg := <-ch:
+			cancel(&Signaled{Sig: sg.(syscall.Signal)})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
 }
 
 func newRootCmd(g *globals) *cobra.Command {
@@ -81,6 +122,9 @@ run them with sudo.`,
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.io = ui.System(g.noColor)
+			if cmd.Flags().Changed("workdir") && g.workdirFlag == "" {
+				return ui.Usagef("--workdir \"\": give a directory (default $UNDERHOOD_HOME or %s)", state.DefaultRoot)
+			}
 			wd, err := state.Resolve(g.workdirFlag)
 			if err != nil {
 				return ui.Usage(err)
@@ -153,7 +197,8 @@ func stepCommand(g *globals, s *steps.Step, c *cobra.Command) *cobra.Command {
 	run := c.RunE
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if explain {
-			steps.WriteExplain(g.io, s)
+			// 35 to 50 lines: through a pager on a terminal shorter than that.
+			g.io.Page(func(o *ui.IO) { steps.WriteExplain(o, s) })
 			return nil
 		}
 		return run(cmd, args)
