@@ -74,7 +74,14 @@ type Config struct {
 // Command builds the child's command. It does not start it; Start does.
 func Command(c Config) *exec.Cmd {
 	self := c.Self
-	if self == "" {
+	switch {
+	case self != "":
+	case c.Clone&syscall.CLONE_NEWUSER != 0:
+		// In a user namespace the exec runs as the mapped user, who may not
+		// walk the directories to underhood-init; /proc/self/exe leads to
+		// the file itself, whatever its directory.
+		self = selfExe
+	default:
 		self = initPath()
 	}
 	args := append([]string{"underhood-init", InitArg,

@@ -87,3 +87,18 @@ func TestUserNSRefused(t *testing.T) {
 		}
 	}
 }
+
+// A user namespace's first exec runs as its mapped user: underhood
+// re-executes itself through /proc/self/exe, which no directory of the
+// host's path can close, and the map is Go's to write before that exec.
+func TestCommandUserNamespace(t *testing.T) {
+	c := Command(Config{Clone: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID, Users: 65534, Group: 65534, Root: "/r", Argv: []string{"sh"}})
+	a := c.SysProcAttr
+	if c.Path != "/proc/self/exe" || len(a.UidMappings) != 1 || a.UidMappings[0].HostID != 65534 || a.GidMappings[0].HostID != 65534 ||
+		a.Credential == nil || a.Credential.Uid != 0 || !a.Credential.NoSetGroups {
+		t.Errorf("path %s, attr %+v", c.Path, a)
+	}
+	if c := Command(Config{Self: "/x/init", Clone: syscall.CLONE_NEWUSER}); c.Path != "/x/init" {
+		t.Errorf("Self given: %s", c.Path)
+	}
+}
