@@ -39,7 +39,7 @@
 #   VM_TEST_SKIP  -test.skip for them ('^TestDocsOutputs$': it runs the
 #                 guide's shell commands, with sudo and bash, which the VM has not)
 #   VM_HOST_TOOLS host programs the tests call, copied in with their
-#                 libraries ("lsns ps": util-linux's and procps', not BusyBox's)
+#                 libraries ("lsns ps ip nsenter unshare": util-linux, procps, iproute2; not BusyBox's)
 #   VM_VERBOSE    1: copy the serial console to the terminal as it comes
 #   GO            the go command (go)
 set -euo pipefail
@@ -52,7 +52,7 @@ case $VM_ARCH in
     VM_LAYOUTS=${VM_LAYOUTS:-v2 v1}
     VM_TIMEOUT=${VM_TIMEOUT:-300}
     VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor}
-    VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps}
+    VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter unshare}
     QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
     ;;
   arm64)
@@ -89,13 +89,13 @@ test_name() { local p=${1#./}; echo "tests:${p%/}"; }
 # The checks /init must report for each layout, in its order.
 CHECKS="layout doctor steps download rootfs step3-chroot step4-mount-proc
   step5-unshare step6-cgroup-oom step6-oom-counter step7-run step7-run-hog
-  cleanup-killed-run cleanup-all nothing-left"
+  step11-network step12-userns cleanup-killed-run cleanup-all nothing-left"
 for pkg in $VM_TEST_PKGS; do CHECKS="$CHECKS $(test_name "$pkg")"; done
 CHECKS="$CHECKS nothing-left-after-tests"
 
 # The kernel must have these built in: the initramfs carries no modules.
 KCONFIG="BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS PROC_FS
-  CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS"
+  CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS NET_NS USER_NS"
 case $VM_ARCH in
   amd64) KCONFIG="$KCONFIG SERIAL_8250_CONSOLE" ;;
   arm64) KCONFIG="$KCONFIG SERIAL_AMBA_PL011_CONSOLE" ;;
@@ -295,7 +295,7 @@ build_base() {
 # which /init puts first in $PATH.
 copy_tool() {
   local bin lib
-  bin=$(command -v "$1") || die "VM_HOST_TOOLS: no $1 on this machine (lsns: util-linux, ps: procps)"
+  bin=$(command -v "$1") || die "VM_HOST_TOOLS: no $1 on this machine (lsns, nsenter: util-linux; ps: procps; ip: iproute2)"
   install -D -m 0755 "$(readlink -f "$bin")" "$2/usr/local/bin/$1"
   while read -r lib; do
     [ -e "$2$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$2$lib"

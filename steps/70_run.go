@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -22,7 +23,7 @@ import (
 func init() {
 	register(&Step{Name: "run", Title: "Put it all together: a full container", Part: Article, Kind: Container,
 		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards.",
-		Options:   WithMemory | WithName | WithLimits | WithImage,
+		Options:   WithMemory | WithName | WithLimits | WithImage | WithNet,
 		Page:      "07-full-run.md",
 		Code:      []string{"lab/container/container.go Run", "lab/ns/setup.go setup", "lab/container/cleanup.go Cleanup"},
 		Ephemeral: true, Done: readyToRun, Run: Run,
@@ -78,10 +79,40 @@ func RunSpec(name, busyboxPath string, limit int64, host cgroup.Host, parent str
 		Env: append(containerEnv(), `PS1=\h:\w\$ `)}
 }
 
+// rootlessReady checks what run --rootless needs: a user who is not root,
+// a work directory of the user's own, and no veth pair (its host end would
+// be in the host's network, which only root may change).
+func rootlessReady(w state.Workdir, opt ContainerOptions) error {
+	if os.Geteuid() == 0 {
+		return ui.Usagef("--rootless is for a user without root; as root, 'sudo underhood userns' maps the container's root to nobody")
+	}
+	if opt.Net == "veth" {
+		return ui.Usagef("--net veth needs root (its host end goes in the host's network); with --rootless, use --net none or host")
+	}
+	dir := w.Root
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == "/" {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+		return ui.Usagef("--rootless: the work directory %s is not yours to write (%s): give one with --workdir, e.g. --workdir ~/underhood", w.Root, dir)
+	}
+	if why := ns.UserNSRefused(""); why != "" {
+		return fmt.Errorf("--rootless: this kernel refuses user namespaces to users: %s", why)
+	}
+	return nil
+}
+
 // Run runs the full container.
 func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	s := of("run")
-	if err := needRoot(s.Name); err != nil {
+	if opt.Rootless {
+		if err := rootlessReady(w, opt); err != nil {
+			return err
+		}
+	} else if err := needRoot(s.Name); err != nil {
 		return err
 	}
 	if err := busybox.CheckStatic(w.Busybox()); err != nil {
@@ -89,7 +120,7 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
 	}
 	host, err := memoryHost(opt)
-	if err != nil {
+	if err != nil && !opt.Rootless {
 		return err
 	}
 	if opt.Name != "" {
@@ -124,10 +155,39 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	spec.Keep = opt.Keep
 	spec.Limits = limitsOf(opt) // --pids and --cpus, as in step 9
+	kinds := "PID, mount and UTS namespaces"
+	if opt.Isolation == "full" {
+		spec.Clone |= unix.CLONE_NEWIPC
+		spec.Flags |= ns.CgroupNS
+		kinds = "PID, mount, UTS, IPC and cgroup namespaces"
+	}
+	memory := "memory limit " + cgroup.FormatSize(limit)
+	if opt.Rootless {
+		// A user namespace first, whose root is this user: the others are
+		// made with it, and belong to it.
+		spec.Users, spec.Group = os.Getuid(), os.Getgid()
+		spec.Memory = 0
+		kinds = "a user namespace (root inside is you, uid " + strconv.Itoa(os.Getuid()) + "), " + kinds
+		memory = "no memory limit (a user has no cgroup of its own to limit; root's are not for it)"
+	}
+	network := ""
+	switch opt.Net {
+	case "none":
+		spec.Clone |= unix.CLONE_NEWNET
+		network = " Network: a namespace of its own with only lo, down."
+	case "veth":
+		v, err := VethFor(name)
+		if err != nil {
+			return err
+		}
+		spec.Clone |= unix.CLONE_NEWNET
+		spec.Net = &container.Network{Veth: v}
+		network = fmt.Sprintf(" Network: veth %s %s on the host, eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
+	}
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s%s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, cgroup.FormatSize(limit), r.HostPID)
-		if !r.SwapLimited && proc.Host.SwapOn() {
+		o.Note("%s container %s: its own root in %s%s, %s, %s, host PID %d.%s",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, kinds, memory, r.HostPID, network)
+		if !opt.Rootless && !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 	}

@@ -35,6 +35,9 @@ type ContainerOptions struct {
 	Pids         int64    // task limit; 0 = cgroup.DefaultPids
 	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
 	Name         string   // step 7; "" = random
+	Net          string   // step 7: host (""), none or veth; see NetModes
+	Isolation    string   // step 7: article (""), or full: IPC and cgroup namespaces too
+	Rootless     bool     // step 7: as a user, in a user namespace first, without cgroups
 	Keep         bool     // step 7
 	Image        string   // step 7: an OCI image layout, DIR[:TAG], as the root
 	CgroupParent string
@@ -165,6 +168,8 @@ func report(o *ui.IO, spec container.Spec, r *container.Result) {
 	}
 	if r.Kept {
 		o.Note("Kept %s (--keep); remove it with 'sudo underhood cleanup %s'.", r.Dir, r.Name)
+	} else if spec.Kind == "run" && r.Cgroup == "" {
+		o.Note("Cleaned up: mounts and run directory removed.")
 	} else if spec.Kind == "run" || spec.Memory > 0 {
 		o.Note("Cleaned up: cgroup, mounts and run directory removed.")
 	}

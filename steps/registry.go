@@ -49,6 +49,7 @@ const (
 	WithMemory Option = 1 << iota // --memory, --cgroup-parent
 	WithName                      // --name, --keep
 	WithLimits                    // --pids, --cpus
+	WithNet                       // --net host|none|veth, --isolation article|full
 	WithImage                     // --image
 )
 

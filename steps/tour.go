@@ -19,6 +19,7 @@ import (
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/inspect"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -511,4 +512,31 @@ func (t *tour) privileges() (string, bool, error) {
 		return fmt.Sprintf("something was still allowed with fewer privileges (exit status %d)", code), false, nil
 	}
 	return "Plain root could mount, make a device and escape; with runc's privileges all of it was refused.", true, nil
+}
+
+func (t *tour) network() (string, bool, error) {
+	sub, _, _ := t.sub(nil)
+	code, err := payloadStatus(Network(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 0 {
+		return fmt.Sprintf("the network did not behave as the step expects (exit status %d)", code), false, nil
+	}
+	if netns.VethSupported() != nil {
+		return "Alone, only lo, down; this kernel has no veth driver, so the pair was left out.", true, nil
+	}
+	return "Alone, only lo, down; joined by a veth pair, ping and TCP went both ways, and nothing else.", true, nil
+}
+
+func (t *tour) userns() (string, bool, error) {
+	sub, _, _ := t.sub(nil)
+	code, err := payloadStatus(UserNS(sub, t.w, t.options()))
+	if err != nil {
+		return "", false, err
+	}
+	if code != 0 {
+		return fmt.Sprintf("root in the user namespace was not nobody outside (exit status %d)", code), false, nil
+	}
+	return "Root inside both; in the user namespace it was uid 65534 to the host, and the root-only file stayed closed.", true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/underhood/underhood/lab/netns/nettest"
 	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/steps/guide"
 )
@@ -16,6 +17,8 @@ const docsDir = "../../docs"
 // lab, and prints what the page says it prints.
 func TestDocsOutputs(t *testing.T) {
 	needLab(t)
+	before := nettest.Take(t)
+	defer nettest.Unchanged(t, before)
 	var notes bytes.Buffer
 	stale, err := guide.Outputs(ui.Buffers(nil, &notes, &notes), binary, docsDir, true)
 	if notes.Len() > 0 {

@@ -36,8 +36,8 @@ func TestImageRoundTrip(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	first := manifestDigest(t, layout)
-	if c := runUH(t, "check", "12"); c.code != 0 || !strings.Contains(c.out, "bin/busybox among them") {
-		t.Errorf("check 12 after the image step: exit %d\n%s%s", c.code, c.out, c.err)
+	if c := runUH(t, "check", stepNumber("image")); c.code != 0 || !strings.Contains(c.out, "bin/busybox among them") {
+		t.Errorf("check of the image step: exit %d\n%s%s", c.code, c.out, c.err)
 	}
 	runs := 1
 	if _, err := exec.LookPath("runc"); err == nil {

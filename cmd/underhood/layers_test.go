@@ -36,8 +36,8 @@ func TestLayersLeaveTheLowerUntouched(t *testing.T) {
 	}
 	assertNoOverlay(t)
 	assertClean(t)
-	if c := runUH(t, "check", "11"); c.code != 0 || !strings.Contains(c.out, "overlayfs") {
-		t.Errorf("check 11: exit %d\n%s%s", c.code, c.out, c.err)
+	if c := runUH(t, "check", stepNumber("layers")); c.code != 0 || !strings.Contains(c.out, "overlayfs") {
+		t.Errorf("check of the layers step: exit %d\n%s%s", c.code, c.out, c.err)
 	}
 
 	// A payload of one's own: the container's / is the overlay, and what it

@@ -31,6 +31,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Open to other users' walk (not their reading): the root of a user
+	// namespace's container is nobody on the host and must reach its root.
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	// UNDERHOOD_TEST_BINARY names a prebuilt underhood to test instead of
 	// building one: scripts/vm-test.sh's VM has no Go.
 	binary = os.Getenv("UNDERHOOD_TEST_BINARY")

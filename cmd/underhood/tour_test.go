@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/underhood/underhood/lab/netns/nettest"
 	"github.com/underhood/underhood/steps"
 )
 
@@ -28,7 +29,9 @@ func TestTourUsage(t *testing.T) {
 // hog's exit 137 is no failure, and nothing is left on the machine.
 func TestTourNoPause(t *testing.T) {
 	needLab(t)
-	r := runUH(t, "tour", "--no-pause", "--cgroup-parent", cgParent)
+	before := nettest.Take(t)
+	defer nettest.Unchanged(t, before)
+	r := runUHInNewNet(t, "tour", "--no-pause", "--cgroup-parent", cgParent)
 	if r.code != 0 {
 		t.Fatalf("tour: exit %d\n%s%s", r.code, r.out, r.err)
 	}
@@ -47,6 +50,7 @@ func TestTourNoPause(t *testing.T) {
 		"as sudo underhood --workdir " + workdir + " inspect tour-",
 		"Namespaces",
 		"killed at the memory limit: a container",
+		"Alone, only lo, down;",
 	} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("the tour lacks %q:\n%s", want, r.out)
@@ -71,7 +75,9 @@ func TestTourNoPause(t *testing.T) {
 // --from starts mid-way; without a terminal the tour never waits.
 func TestTourFrom(t *testing.T) {
 	needLab(t)
-	r := runUH(t, "tour", "--from", "5", "--cgroup-parent", cgParent)
+	before := nettest.Take(t)
+	defer nettest.Unchanged(t, before)
+	r := runUHInNewNet(t, "tour", "--from", "5", "--cgroup-parent", cgParent)
 	if r.code != 0 {
 		t.Fatalf("tour --from 5: exit %d\n%s%s", r.code, r.out, r.err)
 	}

@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/state"
 )
@@ -32,6 +34,7 @@ type Report struct {
 	Unmounted []string
 	Cgroups   []string
 	Cleared   []string // files made immutable inside the run: flag cleared
+	Veths     []string // host ends of veth pairs removed
 	Removed   string   // the run directory, once deleted
 	Kept      string   // the run directory, kept on request
 }
@@ -174,6 +177,7 @@ func undo(w state.Workdir, host cgroup.Host, j *state.Journal, keep bool) error 
 func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, keepDir, owner bool) error {
 	errs := kill(w, host, info, rep, owner)
 	errs = append(errs, unmount(info, rep)...)
+	errs = append(errs, removeVeths(info, rep, owner)...)
 	errs = append(errs, removeCgroups(host, info, rep)...)
 	// The run directory stays if something above failed (a mount left
 	// below it must not be walked into).
@@ -297,6 +301,30 @@ func unmount(info state.RunInfo, rep *Report) []error {
 			errs = append(errs, fmt.Errorf("cleanup %s: %s is still mounted; run 'underhood cleanup %s' again, or 'umount -l %s'", info.Name, left[0].Mountpoint, info.Name, left[0].Mountpoint))
 		}
 	}
+	return errs
+}
+
+// removeVeths removes a veth's host end that outlived its run: the pair
+// goes with the container's namespace, so this is rare; only a veth of
+// that name is removed, in cleanup's own namespace, where 'run --net veth'
+// made it.
+func removeVeths(info state.RunInfo, rep *Report, owner bool) []error {
+	var errs []error
+	name := info.Name
+	if !owner && len(info.Veths) > 0 {
+		links, _ := netns.Links(nil)
+		for _, v := range info.Veths {
+			if !slices.ContainsFunc(links, func(l netns.Link) bool { return l.Name == v && l.Kind == "veth" }) {
+				continue
+			}
+			if err := netns.Delete(nil, v); err != nil {
+				errs = append(errs, fmt.Errorf("cleanup %s: %w", name, err))
+				continue
+			}
+			rep.Veths = append(rep.Veths, v)
+		}
+	}
+
 	return errs
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/image"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/ns"
 	"github.com/underhood/underhood/lab/overlay"
 	"github.com/underhood/underhood/lab/proc"
@@ -48,6 +49,18 @@ type Spec struct {
 	Clone    uintptr
 	Flags    ns.Flags
 	Hostname string
+
+	// Users, when not 0, gives the container a user namespace of its own
+	// whose uid and gid 0 are this host ID (65534, nobody): root inside,
+	// nobody outside. The top directory of its own root (Rootfs empty) is
+	// given to that ID, so that root inside owns it.
+	Users int
+	// Group is the host group of gid 0 inside; 0 means Users.
+	Group int
+
+	// Net connects a container with its own network namespace
+	// (CLONE_NEWNET in Clone) by a veth pair, before the payload runs.
+	Net *Network
 
 	// Memory is the cgroup memory limit in bytes; 0 means no cgroup.
 	// Limits are the cgroup's task and CPU limits; Pids 0 is
@@ -93,6 +106,19 @@ type Spec struct {
 	// Started is called once the payload's process exists, before it runs,
 	// with its PID as the host sees it.
 	Started func(r *Result)
+	// Released is called once the payload runs, before underhood waits
+	// for it (its /proc/PID is there until then, even if it has exited).
+	Released func(r *Result)
+	// Exited is called once the payload has ended, before anything of the
+	// run is removed: what it left in its root is still there to look at.
+	Exited func(r *Result)
+}
+
+// Network is a veth pair from Host (nil: underhood's own network
+// namespace, the host's) to the container's namespace.
+type Network struct {
+	Host *os.File
+	Veth netns.Veth
 }
 
 // Result is how a run went.
@@ -282,11 +308,33 @@ func (r *run) create() error {
 	if st, err := proc.Host.StartTime(os.Getpid()); err == nil {
 		_ = j.Record(state.Entry{Op: "owner", PID: os.Getpid(), Start: st})
 	}
+	if err := r.userNamespace(); err != nil {
+		return err
+	}
 	if r.s.Overlay {
 		// Before the clone: the payload's new mount namespace starts as a
 		// copy of this one, overlay included, whatever the propagation.
 		return mountOverlay(j, r.s.Rootfs, r.root, r.res)
 	}
+	return nil
+}
+
+// userNamespace: with Users, the clone makes a user namespace too, and
+// the run's own root must be reachable by that host ID.
+func (r *run) userNamespace() error {
+	if r.s.Users == 0 {
+		return nil
+	}
+	if !r.ownRoot() {
+		return errors.New("a user namespace needs a root of the run's own (Rootfs empty, an image or an overlay)")
+	}
+	if err := reachable(r.root, r.s.Users); err != nil {
+		return err
+	}
+	if r.s.Group == 0 {
+		r.s.Group = r.s.Users
+	}
+	r.s.Clone |= unix.CLONE_NEWUSER
 	return nil
 }
 
@@ -307,7 +355,8 @@ func (r *run) finish() error {
 func (r *run) newCmd() *exec.Cmd {
 	s := r.s
 	cmd := ns.Command(ns.Config{Self: s.Self, Clone: s.Clone, Flags: s.Flags, Root: r.root,
-		Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup})
+		Hostname: s.Hostname, Argv: s.Argv, Env: s.Env, Terminal: s.Terminal, SameGroup: s.SameGroup,
+		Users: s.Users, Group: s.Group})
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
 	return cmd
 }
@@ -370,6 +419,15 @@ func (r *run) setUp() error {
 		if err := makeRoot(r.root, r.s, r.res.Overlay != nil); err != nil {
 			return err
 		}
+		if r.s.Users != 0 {
+			// Root inside owns its /: the user the map names.
+			if err := os.Lchown(r.root, r.s.Users, r.s.Group); err != nil {
+				return fmt.Errorf("give %s to uid %d: %w", r.root, r.s.Users, err)
+			}
+		}
+	}
+	if err := r.connect(); err != nil {
+		return err
 	}
 	if r.cg != nil && r.res.Cgroup == "" {
 		if err := r.createCgroup(); err != nil {
@@ -396,6 +454,24 @@ func (r *run) createCgroup() error {
 
 // release lets the payload run. A start that failed says why: its exit
 // status (126, 127) or that it died before it ran.
+// connect joins the container's network namespace to Net's by a veth
+// pair. The host end is recorded first: a cleanup after kill -9 removes
+// one that outlived the run (the pair goes by itself with the container's
+// namespace).
+func (r *run) connect() error {
+	if r.s.Net == nil {
+		return nil
+	}
+	if err := r.j.Record(state.Entry{Op: "veth", Name: r.s.Net.Veth.Host}); err != nil {
+		return err
+	}
+	if err := netns.Connect(r.s.Net.Host, r.cmd.Process.Pid, r.s.Net.Veth); err != nil {
+		_ = netns.Delete(r.s.Net.Host, r.s.Net.Veth.Host)
+		return err
+	}
+	return nil
+}
+
 func (r *run) release() error {
 	if r.s.Started != nil {
 		r.s.Started(r.res)
@@ -403,6 +479,9 @@ func (r *run) release() error {
 	err := r.child.Release()
 	if err == nil {
 		r.res.Released = true
+		if r.s.Released != nil {
+			r.s.Released(r.res)
+		}
 		return nil
 	}
 	_ = r.cmd.Wait()
@@ -436,6 +515,9 @@ func (r *run) wait() {
 	}
 	c := code
 	_ = r.j.Record(state.Entry{Op: "exit", Code: &c})
+	if r.s.Exited != nil {
+		r.s.Exited(r.res)
+	}
 }
 
 func sigName(sig syscall.Signal) string {
@@ -590,6 +672,24 @@ func restoreTerminal(t terminal) {
 	}
 	if t.termios != nil {
 		_ = unix.IoctlSetTermios(0, unix.TCSETS, t.termios)
+	}
+}
+
+// reachable checks that uid, which owns nothing on the host, may walk
+// every directory down to root: a user namespace's root has no power over
+// the host's directories, and its first process must find its root.
+func reachable(root string, uid int) error {
+	for d := filepath.Dir(root); ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			return fmt.Errorf("user namespace: %s: %w", d, err)
+		}
+		if st.Mode&0o001 == 0 && int(st.Uid) != uid {
+			return fmt.Errorf("user namespace: the container's root is %d on the host, which may not enter %s (mode %04o): chmod o+x %s, or use a --workdir that every user may enter", uid, d, st.Mode&0o7777, d)
+		}
+		if d == "/" {
+			return nil
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -403,8 +404,46 @@ func (d *doctor) userns() {
 	}
 	effect := "underhood runs as root, so it is not affected"
 	if noneAtAll {
-		effect = "no process, root included, may create a user namespace; the workshop's steps run as root and need none"
+		effect = "no process, root included, may create a user namespace: the user namespace step cannot run"
 	}
 	d.add(name, ui.Warn, fmt.Sprintf("restricted by %s (%s); %s", strings.Join(restricted, ", "), detail, effect),
-		"nothing to do for the lab; rootless tools (unshare -r, rootless podman) need: sudo sysctl "+strings.Join(relax, " "))
+		"for the user namespace step, or rootless tools (unshare -r, rootless podman): sudo sysctl "+strings.Join(relax, " "))
+}
+
+// network makes a veth pair in a network namespace of its own (and so
+// removes it), as the network step needs, and looks for the /30 it would
+// take among this machine's routes.
+func (d *doctor) network() {
+	const name = "veth pair"
+	switch {
+	case !d.o.Probe:
+		d.add(name, ui.Warn, "not tested: the probe is turned off", "run underhood doctor to try it")
+		return
+	case d.o.Euid != 0:
+		d.add(name, ui.Warn, "not tested: needs root", d.asRoot())
+		return
+	}
+	if err := netns.VethSupported(); err != nil {
+		d.add(name, ui.Warn, fmt.Sprintf("%v: the network step shows lo alone and leaves the pair out", err),
+			"sudo modprobe veth, or a kernel built with CONFIG_VETH")
+		return
+	}
+	var near []string
+	routes, _ := netns.Routes(nil)
+	for _, r := range routes {
+		if r.Bits() > 0 && r.Overlaps(netns.Base) {
+			near = append(near, r.String())
+		}
+	}
+	h, p, err := netns.Pick(nil)
+	switch {
+	case err != nil:
+		d.add(name, ui.Warn, err.Error(), "the network step and run --net veth need a /30 of "+netns.Base.String()+" that no route covers")
+	case len(near) > 0:
+		d.add(name, ui.OK, fmt.Sprintf("made and removed one in a namespace of its own; routes in %s (%s) are avoided: e.g. %s and %s",
+			netns.Base, strings.Join(near, ", "), h.Addr(), p.Addr()), "")
+	default:
+		d.add(name, ui.OK, fmt.Sprintf("made and removed one in a namespace of its own; no route of this machine's is in %s, from which the lab takes a /30",
+			netns.Base), "")
+	}
 }

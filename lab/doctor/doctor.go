@@ -132,6 +132,7 @@ func Run(o Options) Report {
 	d.propagation()
 	d.busybox()
 	d.userns()
+	d.network()
 
 	r := Report{Layout: h.Layout, CgroupRoot: h.Root, MemoryRoot: h.MemoryRoot,
 		MemoryVersion: h.MemoryVersion, Unified: h.Unified, Checks: d.checks}

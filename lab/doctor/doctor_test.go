@@ -193,9 +193,13 @@ func TestRunHybrid(t *testing.T) {
 		"propagation of /":    Info,
 		"busybox":             ui.Warn,
 		"unprivileged userns": ui.Warn,
+		"veth pair":           ui.Warn,
 	})
-	if len(r.Checks) != 19 {
-		t.Errorf("%d checks, want 19", len(r.Checks))
+	if len(r.Checks) != 20 {
+		t.Errorf("%d checks, want 20", len(r.Checks))
+	}
+	if c := find(t, r, "veth pair"); c.Detail != "not tested: needs root" {
+		t.Errorf("veth row %+v", c)
 	}
 	if c := find(t, r, "cgroup layout"); !strings.HasPrefix(c.Detail, "hybrid: ") || !strings.Contains(c.Detail, "(hugetlb)") {
 		t.Errorf("layout detail %q", c.Detail)
@@ -231,10 +235,10 @@ func TestRunHybrid(t *testing.T) {
 		!strings.Contains(c.Hint, "kernel.apparmor_restrict_unprivileged_userns=0") {
 		t.Errorf("userns row %+v", c)
 	}
-	if r.Warnings != 4 || r.Failures != 0 {
-		t.Errorf("%d warnings, %d failures; want 4, 0", r.Warnings, r.Failures)
+	if r.Warnings != 5 || r.Failures != 0 {
+		t.Errorf("%d warnings, %d failures; want 5, 0", r.Warnings, r.Failures)
 	}
-	if s := r.Summary(); s != "4 warnings, 0 failures: this machine can run the lab." {
+	if s := r.Summary(); s != "5 warnings, 0 failures: this machine can run the lab." {
 		t.Errorf("summary %q", s)
 	}
 }

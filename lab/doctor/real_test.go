@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/netns"
+	"github.com/underhood/underhood/lab/netns/nettest"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -32,7 +34,9 @@ func TestRunReal(t *testing.T) {
 	_, err = os.Stat(parent)
 	hadParent := err == nil
 
+	before := nettest.Take(t)
 	r := Run(Options{Workdir: state.Workdir{Root: t.TempDir()}, Probe: true, Euid: os.Geteuid()})
+	nettest.Unchanged(t, before)
 	for _, c := range r.Checks {
 		t.Logf("%-20s %-4s %s | %s", c.Check, c.Status, c.Detail, c.Hint)
 	}
@@ -61,6 +65,9 @@ func TestRunReal(t *testing.T) {
 	}
 	if probe.Status != ui.OK {
 		t.Errorf("probe row %+v", probe)
+	}
+	if c := find(t, r, "veth pair"); (netns.VethSupported() == nil) != (c.Status == ui.OK) || !strings.Contains(c.Detail, "10.200.0.0/16") && c.Status == ui.OK {
+		t.Errorf("veth row %+v", c)
 	}
 	left, _ := filepath.Glob(parent + "/doctor-*")
 	if len(left) > 0 {

@@ -24,12 +24,13 @@ const (
 	Escaped Outcome = iota // the target was read: the root was left
 	Held                   // the walk ended in the container's own root
 	Refused                // chroot(2) itself was refused (EPERM)
+	Denied                 // out of the root, but the target may not be read (EACCES): not the host's root
 )
 
-func (o Outcome) String() string { return [...]string{"escaped", "held", "refused"}[o] }
+func (o Outcome) String() string { return [...]string{"escaped", "held", "refused", "denied"}[o] }
 
 // ExitCode is what 'underhood escape' exits with for an outcome.
-func (o Outcome) ExitCode() int { return [...]int{0, 1, 3}[o] }
+func (o Outcome) ExitCode() int { return [...]int{0, 1, 3, 4}[o] }
 
 // Result says what happened, step by step, for the learner.
 type Result struct {
@@ -81,6 +82,9 @@ func Try(target string) Result {
 	f, err := os.Open(target)
 	if err != nil {
 		say("cat %s  → %v", target, err)
+		if errors.Is(err, os.ErrPermission) {
+			return Result{Outcome: Denied, Steps: r.Steps, Err: err}
+		}
 		return Result{Outcome: Held, Steps: r.Steps, Err: err}
 	}
 	defer f.Close()

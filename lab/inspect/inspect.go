@@ -19,6 +19,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 )
 
@@ -35,6 +36,9 @@ type Sources struct {
 	// KernelLog is where --watch looks for OOM kills after a cgroup is gone
 	// (/dev/kmsg); "" not to.
 	KernelLog string
+	// Links lists the interfaces of process pid's network namespace; nil
+	// not to look (a fixture /proc has no network behind it).
+	Links func(pid int) ([]netns.Link, error)
 }
 
 // Lab is one of the lab's running containers.
@@ -50,7 +54,7 @@ func Default(lab []Lab) (Sources, error) {
 	if err != nil {
 		return Sources{}, err
 	}
-	return Sources{Proc: proc.Host, Cgroups: h, Hostname: os.Hostname, Now: time.Now, Lab: lab, KernelLog: "/dev/kmsg"}, nil
+	return Sources{Proc: proc.Host, Cgroups: h, Hostname: os.Hostname, Now: time.Now, Lab: lab, KernelLog: "/dev/kmsg", Links: pidLinks}, nil
 }
 
 // NoProcessError is a PID with no process behind it.
@@ -85,6 +89,9 @@ func (e *NoProcessError) Unwrap() error { return proc.ErrExited }
 //	                          container_view, dir, limit_bytes (-1 = none),
 //	                          usage_bytes, peak_bytes, oom_kills (-1 = unknown),
 //	                          files[] (name, value, bytes, human, meaning)
+//	network                   only when the target has a network namespace of
+//	                          its own: inside[] and host_ends[] (the host's ends
+//	                          of its veth pairs), each name, kind, up, addrs[]
 //	filesystem                root, mount_count, host_mount_count, hostname
 //	                          ("" = unknown), hostname_source (host, lab, ""),
 //	                          mounts[] (mountpoint, fstype, source)
@@ -104,7 +111,59 @@ type Report struct {
 	Processes  Processes   `json:"processes"`
 	Namespaces []Namespace `json:"namespaces"`
 	Cgroup     *Cgroup     `json:"cgroup"`
+	Network    *Network    `json:"network,omitempty"`
 	Filesystem Filesystem  `json:"filesystem"`
+}
+
+// Network is a network namespace of the target's own, from both sides.
+type Network struct {
+	Inside   []Link `json:"inside"`
+	HostEnds []Link `json:"host_ends"`
+}
+
+// Link is one interface: ip link and ip -4 addr in one.
+type Link struct {
+	Name  string   `json:"name"`
+	Kind  string   `json:"kind"`
+	Up    bool     `json:"up"`
+	Addrs []string `json:"addrs"`
+}
+
+func linkOf(l netns.Link) Link {
+	out := Link{Name: l.Name, Kind: l.Kind, Up: l.Up, Addrs: []string{}}
+	for _, a := range l.Addrs {
+		out.Addrs = append(out.Addrs, a.String())
+	}
+	return out
+}
+
+func pidLinks(pid int) ([]netns.Link, error) {
+	f, err := netns.Of(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return netns.Links(f)
+}
+
+// readNetwork lists the target's interfaces and, among the host's, the
+// other ends of its veth pairs (each end names the other by IFLA_LINK).
+func readNetwork(src Sources, pid, ref int) *Network {
+	inside, err := src.Links(pid)
+	if err != nil {
+		return nil
+	}
+	host, _ := src.Links(ref)
+	n := &Network{Inside: []Link{}, HostEnds: []Link{}}
+	for _, in := range inside {
+		n.Inside = append(n.Inside, linkOf(in))
+		for _, h := range host {
+			if in.Kind == "veth" && h.Kind == "veth" && h.Index == in.Peer && h.Peer == in.Index {
+				n.HostEnds = append(n.HostEnds, linkOf(h))
+			}
+		}
+	}
+	return n
 }
 
 // Target is the process inspected.
@@ -339,6 +398,10 @@ func inspect(p procfs, src Sources, pid int) (*Report, error) {
 		}
 		r.Namespaces = append(r.Namespaces, Namespace{Type: t, HostInode: h, Inode: c,
 			Isolated: h != c, Isolates: isolates[t]})
+	}
+
+	if src.Links != nil && tNS["net"] != 0 && tNS["net"] != refNS["net"] {
+		r.Network = readNetwork(src, pid, ref)
 	}
 
 	if err := readProcesses(p, r, pid, ref, tNS["pid"], refNS["pid"]); err != nil {

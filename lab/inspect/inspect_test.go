@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -383,5 +385,47 @@ func TestDescribe(t *testing.T) {
 	}
 	if n, ok := keyed("oom_kill_disable 0\nunder_oom 1\noom_kill 2", "oom_kill"); !ok || n != 2 {
 		t.Errorf("keyed oom_kill = %d %v", n, ok)
+	}
+}
+
+// A network namespace of the target's own is shown from both sides: its
+// interfaces, and the host's end of its veth pair (matched both ways by
+// IFLA_LINK; a veth of the host's that leads elsewhere is not it).
+func TestNetworkBothSides(t *testing.T) {
+	f := v2Docker(t)
+	src := f.sources()
+	p := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
+	src.Links = func(pid int) ([]netns.Link, error) {
+		switch pid {
+		case 1300:
+			return []netns.Link{{Index: 1, Name: "lo", Up: true, Addrs: p("127.0.0.1/8")},
+				{Index: 2, Name: "eth0", Kind: "veth", Up: true, Peer: 9, Addrs: p("10.200.7.2/30")}}, nil
+		case 1:
+			return []netns.Link{{Index: 1, Name: "lo", Up: true}, {Index: 8, Name: "veth-other", Kind: "veth", Up: true, Peer: 5},
+				{Index: 9, Name: "uh-0a1b2c3d4e", Kind: "veth", Up: true, Peer: 2, Addrs: p("10.200.7.1/30")}}, nil
+		}
+		return nil, errors.New("no such process")
+	}
+	r, err := Inspect(src, 1300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Network; n == nil || len(n.Inside) != 2 || len(n.HostEnds) != 1 || n.HostEnds[0].Name != "uh-0a1b2c3d4e" ||
+		n.HostEnds[0].Addrs[0] != "10.200.7.1/30" || n.Inside[1].Addrs[0] != "10.200.7.2/30" {
+		t.Fatalf("network %+v", r.Network)
+	}
+	var out bytes.Buffer
+	Write(ui.Buffers(nil, &out, &out), r)
+	for _, want := range []string{"SIDE", "inside  eth0", "host    uh-0a1b2c3d4e  veth  UP     10.200.7.1/30"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s", want, out.String())
+		}
+	}
+	// Sharing the host's network namespace: no section.
+	h := hybridLab(t)
+	hs := h.hybridSources()
+	hs.Links = src.Links
+	if r, err := Inspect(hs, 4242); err != nil || r.Network != nil {
+		t.Errorf("shared network: %v, %+v", err, r.Network)
 	}
 }

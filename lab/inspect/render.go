@@ -27,6 +27,7 @@ func Write(o *ui.IO, r *Report) {
 	o.Say()
 	writeProcesses(o, r)
 	writeNamespaces(o, r)
+	writeNetwork(o, r)
 	writeCgroup(o, r)
 	writeFilesystem(o, r)
 }
@@ -87,6 +88,33 @@ func writeNamespaces(o *ui.IO, r *Report) {
 	}
 	if r.Host.Note != "" {
 		o.Say(o.Faint(r.Host.Note + "."))
+	}
+	o.Say()
+}
+
+// writeNetwork shows a network namespace of the target's own: its
+// interfaces, and the host's ends of its veth pairs.
+func writeNetwork(o *ui.IO, r *Report) {
+	n := r.Network
+	if n == nil {
+		return
+	}
+	heading(o, "Network", "ip addr, inside (nsenter -t PID -n) and on the host")
+	var rows [][]string
+	add := func(side string, ls []Link) {
+		for _, l := range ls {
+			state := "DOWN"
+			if l.Up {
+				state = "UP"
+			}
+			rows = append(rows, []string{side, l.Name, l.Kind, state, strings.Join(l.Addrs, " ")})
+		}
+	}
+	add("inside", n.Inside)
+	add("host", n.HostEnds)
+	o.Table([]string{"SIDE", "INTERFACE", "KIND", "STATE", "ADDRESSES"}, rows)
+	if len(n.HostEnds) == 0 {
+		o.Wrapf("No veth pair leads to the host's namespace (PID %d's): the container reaches nothing there.\n", r.Host.PID)
 	}
 	o.Say()
 }

@@ -44,6 +44,7 @@ const (
 	PivotRoot                        // pivot_root(2) into root instead of chroot; the old root unmounted
 	MaskPaths                        // hide and freeze the host's parts of /proc and /sys (after MountProc)
 	DropPrivileges                   // last before the exec: runc's capabilities, no_new_privs, seccomp
+	CgroupNS                         // a cgroup namespace of its own, made once the child is in its cgroup
 )
 
 // Devices are the device nodes BindDev brings into the root.
@@ -58,6 +59,9 @@ type Config struct {
 	Hostname string   // with Hostname
 	Argv     []string // the payload; Argv[0] is looked up in the payload's PATH
 	Env      []string // the payload's environment
+	// Users and Group map the container's root (uid and gid 0) to these
+	// host IDs in a user namespace of its own (with CLONE_NEWUSER in Clone).
+	Users, Group int
 	// Terminal puts the payload in its own process group in the terminal's
 	// foreground, so Ctrl-C reaches the shell and not underhood.
 	Terminal bool
@@ -70,7 +74,14 @@ type Config struct {
 // Command builds the child's command. It does not start it; Start does.
 func Command(c Config) *exec.Cmd {
 	self := c.Self
-	if self == "" {
+	switch {
+	case self != "":
+	case c.Clone&syscall.CLONE_NEWUSER != 0:
+		// In a user namespace the exec runs as the mapped user, who may not
+		// walk the directories to underhood-init; /proc/self/exe leads to
+		// the file itself, whatever its directory.
+		self = selfExe
+	default:
 		self = initPath()
 	}
 	args := append([]string{"underhood-init", InitArg,
@@ -83,6 +94,17 @@ func Command(c Config) *exec.Cmd {
 		// The payload leads a process group of its own: what it starts stays
 		// in it, so that cleanup can find it even after underhood is gone.
 		Setpgid: !c.SameGroup,
+	}
+	if c.Clone&syscall.CLONE_NEWUSER != 0 {
+		// The map must be written after the clone and before the exec: a
+		// process that execs while its uid is unmapped loses every
+		// capability in the new namespace. Only Go's runtime can act in
+		// that window (runc does it in C before the Go runtime starts);
+		// it writes these to /proc/PID/uid_map and gid_map, then the child
+		// becomes uid and gid 0 of the namespace.
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.Users, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: c.Group, Size: 1}}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if c.Terminal {
 		cmd.SysProcAttr.Foreground = true
@@ -118,9 +140,41 @@ func Start(cmd *exec.Cmd) (*Child, error) {
 	if err != nil {
 		goW.Close()
 		errR.Close()
+		if cmd.SysProcAttr != nil && cmd.SysProcAttr.Cloneflags&syscall.CLONE_NEWUSER != 0 {
+			if why := UserNSRefused(""); why != "" {
+				return nil, fmt.Errorf("start container in a user namespace: %w: %s", err, why)
+			}
+		}
 		return nil, fmt.Errorf("start container: exec %s: %w", cmd.Path, err)
 	}
 	return &Child{Cmd: cmd, goW: goW, errR: errR}, nil
+}
+
+// UserNSRefused says which setting of the kernel stops user namespaces
+// (or the writing of their uid_map) here, with the fix, or "" when none
+// does. procSys is /proc/sys ("" for it).
+func UserNSRefused(procSys string) string { return refused(procSys, os.Geteuid() != 0) }
+
+func refused(procSys string, unprivileged bool) string {
+	if procSys == "" {
+		procSys = "/proc/sys"
+	}
+	read := func(f string) string {
+		b, err := os.ReadFile(procSys + "/" + f)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	switch {
+	case read("user/max_user_namespaces") == "0":
+		return "user.max_user_namespaces is 0, so nobody may make one: sudo sysctl user.max_user_namespaces=15000"
+	case unprivileged && read("kernel/unprivileged_userns_clone") == "0":
+		return "kernel.unprivileged_userns_clone is 0 (Debian's switch for users without root): sudo sysctl kernel.unprivileged_userns_clone=1"
+	case unprivileged && read("kernel/apparmor_restrict_unprivileged_userns") == "1":
+		return "AppArmor refuses user namespaces to unconfined programs (Ubuntu 24.04's kernel.apparmor_restrict_unprivileged_userns=1), which shows as 'write uid_map: operation not permitted': sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for underhood"
+	}
+	return ""
 }
 
 // ErrDied means the child was gone before it could exec the payload.
@@ -191,6 +245,14 @@ func Init() {
 	waitForRelease()
 	closeInherited()
 	fl, root, hostname, argv := initArgs()
+	if fl&CgroupNS != 0 {
+		// Now, not at clone: the namespace's root is the cgroup the child
+		// is in when it is made, and on cgroup v1 the parent moves the
+		// child into its cgroup only after the clone.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			initFail(1, "unshare(CLONE_NEWCGROUP): %v", err)
+		}
+	}
 	if err := setup(fl, root, hostname); err != nil {
 		initFail(1, "%v", err)
 	}

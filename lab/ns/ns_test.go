@@ -1,6 +1,8 @@
 package ns
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,5 +57,48 @@ func TestLookPath(t *testing.T) {
 	}
 	if _, err := lookPath("/no/such/file"); err == nil || !strings.Contains(err.Error(), "/no/such/file") {
 		t.Errorf("missing path error: %v", err)
+	}
+}
+
+// The setting that stops user namespaces is named, with its fix; those
+// that only bind users do not stop root.
+func TestUserNSRefused(t *testing.T) {
+	for _, c := range []struct {
+		files        map[string]string
+		unprivileged bool
+		want         string
+	}{
+		{map[string]string{"user/max_user_namespaces": "15000"}, true, ""},
+		{map[string]string{"user/max_user_namespaces": "0"}, false, "user.max_user_namespaces is 0"},
+		{map[string]string{"kernel/unprivileged_userns_clone": "0"}, true, "sudo sysctl kernel.unprivileged_userns_clone=1"},
+		{map[string]string{"kernel/unprivileged_userns_clone": "0"}, false, ""},
+		{map[string]string{"kernel/apparmor_restrict_unprivileged_userns": "1"}, true, "write uid_map: operation not permitted"},
+		{map[string]string{"kernel/apparmor_restrict_unprivileged_userns": "0"}, true, ""},
+	} {
+		dir := t.TempDir()
+		for f, v := range c.files {
+			p := filepath.Join(dir, f)
+			_ = os.MkdirAll(filepath.Dir(p), 0o755)
+			_ = os.WriteFile(p, []byte(v+"\n"), 0o644)
+		}
+		got := refused(dir, c.unprivileged)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%v, unprivileged %v: %q, want %q", c.files, c.unprivileged, got, c.want)
+		}
+	}
+}
+
+// A user namespace's first exec runs as its mapped user: underhood
+// re-executes itself through /proc/self/exe, which no directory of the
+// host's path can close, and the map is Go's to write before that exec.
+func TestCommandUserNamespace(t *testing.T) {
+	c := Command(Config{Clone: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID, Users: 65534, Group: 65534, Root: "/r", Argv: []string{"sh"}})
+	a := c.SysProcAttr
+	if c.Path != "/proc/self/exe" || len(a.UidMappings) != 1 || a.UidMappings[0].HostID != 65534 || a.GidMappings[0].HostID != 65534 ||
+		a.Credential == nil || a.Credential.Uid != 0 || !a.Credential.NoSetGroups {
+		t.Errorf("path %s, attr %+v", c.Path, a)
+	}
+	if c := Command(Config{Self: "/x/init", Clone: syscall.CLONE_NEWUSER}); c.Path != "/x/init" {
+		t.Errorf("Self given: %s", c.Path)
 	}
 }

@@ -24,7 +24,7 @@ const JournalFile = "journal"
 // Entry is one line of a run's journal. Every resource is recorded before
 // it is created, so that cleanup can undo a run that was cut short.
 type Entry struct {
-	Op string `json:"op"` // run, dir, cgroup, owner, pid, mount, exit
+	Op string `json:"op"` // run, dir, cgroup, owner, pid, mount, veth, exit
 
 	// op=run: what the run is
 	Name    string    `json:"name,omitempty"`
@@ -344,6 +344,7 @@ type RunInfo struct {
 	Payload Entry // the container's first process
 	Cgroups []string
 	Mounts  []string
+	Veths   []string // the host's ends of veth pairs
 	Dirs    []string
 	Exit    *int
 	Entries []Entry
@@ -372,6 +373,8 @@ func Summarize(name, dir string, es []Entry) RunInfo {
 			}
 		case "mount":
 			r.Mounts = append(r.Mounts, e.Path)
+		case "veth":
+			r.Veths = append(r.Veths, e.Name)
 		case "dir":
 			r.Dirs = append(r.Dirs, e.Path)
 		case "exit":

@@ -84,6 +84,11 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	// Open to other users' walk: the user namespace step's root is nobody
+	// on the host and must reach its root below this directory.
+	if err := os.Chmod(top, 0o711); err != nil {
+		fatal(err)
+	}
 	re, err := regexp.Compile(*only)
 	if err != nil {
 		fatal(fmt.Errorf("-run %q: %v", *only, err))
@@ -175,13 +180,15 @@ func (s *suite) start(args ...string) (*exec.Cmd, *bytes.Buffer, error) {
 func (s *suite) container(step string, payload ...string) []string {
 	args := []string{step}
 	switch step {
-	case "cgroup", "run", "pivot-root", "limits", "privileges":
+	case "cgroup", "run", "pivot-root", "limits", "privileges", "network", "userns":
 		args = append(args, "--cgroup-parent", s.parent, "--memory", "64M")
 	}
 	return append(append(args, "--"), payload...)
 }
 
-var containerSteps = []string{"chroot", "mount-proc", "unshare", "cgroup", "run"}
+// network's host end is in a network namespace of its own, which goes with
+// underhood: the machine's network is not touched.
+var containerSteps = []string{"chroot", "mount-proc", "unshare", "cgroup", "run", "network", "userns"}
 
 // killNine kills underhood with SIGKILL at several moments of each step,
 // from before it has done anything to while its payload runs, then asks

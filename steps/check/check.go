@@ -20,6 +20,7 @@ import (
 
 	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -60,6 +61,9 @@ type Env struct {
 	FSType   func(path string) (int64, error)  // statfs f_type; the cgroup layout
 	LookPath func(file string) (string, error) // finds unshare(1)
 	Try      func(Probe) (string, error)       // runs a probe; Run is the real one
+	// Links lists the interfaces of process pid's network namespace, or
+	// of the checker's own with pid 0.
+	Links func(pid int) ([]netns.Link, error)
 	// HostBusybox is the BusyBox a probe may run on the host, outside the
 	// root: never the root's own bin/busybox, which a payload can replace.
 	HostBusybox func() (string, error)
@@ -82,6 +86,7 @@ func System(w state.Workdir) Env {
 		FSType:     cgroup.StatfsType,
 		LookPath:   exec.LookPath,
 		Try:        Run,
+		Links:      Links,
 		HostBusybox: func() (string, error) {
 			return busybox.TrustedHostCopy(w.Busybox(), w.Verified())
 		},

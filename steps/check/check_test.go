@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -34,7 +36,8 @@ type fixture struct {
 	types  map[string]int64 // cgroup tree, relative path: statfs magic
 	tries  map[ProbeKind]string
 	errors map[ProbeKind]error
-	mounts []string // mountinfo lines, $T for the top
+	mounts []string             // mountinfo lines, $T for the top
+	links  map[int][]netns.Link // network namespaces by a PID in them; 0 is the checker's
 }
 
 const (
@@ -62,6 +65,12 @@ func newFixture(t *testing.T) *fixture {
 		LookPath: func(string) (string, error) { return "/usr/bin/unshare", nil }}
 	f.env.FSType = f.fsType
 	f.env.Try = f.try
+	f.env.Links = func(pid int) ([]netns.Link, error) {
+		if ls, ok := f.links[pid]; ok {
+			return ls, nil
+		}
+		return nil, fmt.Errorf("open the network namespace of %d: no such process", pid)
+	}
 	f.env.HostBusybox = func() (string, error) { return w.Busybox(), nil }
 	f.elf(w.Busybox(), false)
 	f.tree(w.Rootfs())
@@ -323,10 +332,59 @@ var (
 	stage5  = stage{5, "Isolate processes with a PID namespace", PIDNamespace}
 	stage6  = stage{6, "Limit memory with a cgroup", MemoryCgroup}
 	stage7  = stage{7, "Put it all together: a full container", Leftovers}
+	stage11 = stage{11, "A network of its own: lo, then a veth pair", Network}
+	stage12 = stage{12, "Users: root inside, nobody outside", UserNS}
 	stage8  = stage{8, "pivot_root: why chroot is not a jail", PivotRoot}
 	stage9  = stage{9, "More limits: processes and CPU", TaskCPULimits}
 	stage10 = stage{10, "Fewer privileges: capabilities and seccomp", Privileges}
 )
+
+// usersDone is the user namespace step done by hand: PID 5151 (sleep) in a
+// user namespace of its own whose uid and gid 0 are 65534, running as
+// 65534; PID 1 in the checker's.
+func (f *fixture) usersDone() *fixture {
+	link := func(pid int, id string) {
+		f.mkdir(fmt.Sprintf("proc/%d/ns", pid))
+		_ = os.Symlink(id, f.path(fmt.Sprintf("proc/%d/ns/user", pid)))
+	}
+	f.mkdir("proc/self/ns")
+	_ = os.Symlink("user:[4026531837]", f.path("proc/self/ns/user"))
+	link(1, "user:[4026531837]")
+	link(5151, "user:[4026532600]")
+	f.put("proc/5151/comm", "sleep\n")
+	f.put("proc/5151/uid_map", "         0      65534          1\n")
+	f.put("proc/5151/gid_map", "         0      65534          1\n")
+	f.put("proc/5151/status", "Name:\tsleep\nUid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n")
+	return f
+}
+
+// netDone is the network step done by hand: PID 4242 (sleep) in a
+// namespace of its own with eth0 10.200.1.2/30, its other end veth-host
+// 10.200.1.1/30 in the checker's, lo up inside; PID 1 is in the checker's,
+// PID 900 in another namespace without a veth (a service's).
+func (f *fixture) netDone() *fixture {
+	link := func(pid int, id string) {
+		f.mkdir(fmt.Sprintf("proc/%d/ns", pid))
+		_ = os.Symlink(id, f.path(fmt.Sprintf("proc/%d/ns/net", pid)))
+	}
+	f.mkdir("proc/self/ns")
+	_ = os.Symlink("net:[4026531840]", f.path("proc/self/ns/net"))
+	link(1, "net:[4026531840]")
+	link(900, "net:[4026532100]")
+	link(4242, "net:[4026532500]")
+	link(4243, "net:[4026532500]")
+	f.put("proc/4242/comm", "sleep\n")
+	f.put("proc/900/comm", "systemd-resolve\n")
+	p := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
+	f.links = map[int][]netns.Link{
+		0: {{Index: 1, Name: "lo", Up: true, Addrs: p("127.0.0.1/8")}, {Index: 2, Name: "eth0", Up: true, Addrs: p("192.168.1.20/24")},
+			{Index: 7, Name: "veth-host", Kind: "veth", Up: true, Peer: 2, Addrs: p("10.200.1.1/30")}},
+		900:  {{Index: 1, Name: "lo", Up: true, Addrs: p("127.0.0.1/8")}},
+		4242: {{Index: 1, Name: "lo", Up: true, Addrs: p("127.0.0.1/8")}, {Index: 2, Name: "eth0", Kind: "veth", Up: true, Peer: 7, Addrs: p("10.200.1.2/30")}},
+	}
+	f.tries[TryPing] = "10.200.1.2 answered in 60µs"
+	return f
+}
 
 // Each case is one state of a machine, for one stage: the report must match
 // its golden file, and the exit status must say whether the stage passed.
@@ -492,6 +550,37 @@ func TestGolden(t *testing.T) {
 			f.put("cgroup/memory/busybox-550/cgroup.procs", "550\n")
 		}, 1},
 		// Another work directory's (or user's) cgroups are not this lab's.
+		// 11: a network namespace and a veth pair, by hand
+		{"11-ok", stage11, func(f *fixture) { f.netDone() }, 0},
+		{"11-not-root", stage11, func(f *fixture) { f.netDone(); f.env.Euid = 1000 }, 1},
+		{"11-no-namespace", stage11, func(f *fixture) { f.netDone(); f.rm("proc/900"); f.rm("proc/4242"); f.rm("proc/4243") }, 1},
+		{"11-no-veth", stage11, func(f *fixture) { f.netDone().links[4242] = []netns.Link{{Index: 1, Name: "lo"}} }, 1},
+		{"11-veth-no-address", stage11, func(f *fixture) {
+			f.netDone().links[4242][1].Addrs = nil
+			f.links[4242][1].Up = false
+		}, 1},
+		{"11-veth-down", stage11, func(f *fixture) { f.netDone().links[4242][1].Up = false }, 1},
+		{"11-host-end-down", stage11, func(f *fixture) { f.netDone().links[0][2].Up = false }, 1},
+		{"11-other-end-elsewhere", stage11, func(f *fixture) { f.netDone().links[0] = f.links[0][:2] }, 1},
+		{"11-host-end-no-address", stage11, func(f *fixture) { f.netDone().links[0][2].Addrs = nil }, 1},
+		{"11-lo-down", stage11, func(f *fixture) { f.netDone().links[4242][0].Up = false }, 0},
+		{"11-ping-fails", stage11, func(f *fixture) {
+			f.netDone()
+			f.errors[TryPing] = errors.New("no answer in 2s (i/o timeout)")
+		}, 1},
+
+		// 12: a user namespace, by hand
+		{"12-ok", stage12, func(f *fixture) { f.usersDone() }, 0},
+		{"12-no-namespace", stage12, func(f *fixture) { f.usersDone(); f.rm("proc/5151") }, 1},
+		{"12-no-map", stage12, func(f *fixture) { f.usersDone().put("proc/5151/uid_map", "") }, 1},
+		{"12-root-is-root", stage12, func(f *fixture) {
+			f.usersDone().put("proc/5151/uid_map", "         0          0          1\n")
+		}, 1},
+		{"12-no-gid-map", stage12, func(f *fixture) { f.usersDone().put("proc/5151/gid_map", "") }, 1},
+		{"12-started-before-map", stage12, func(f *fixture) {
+			f.usersDone().put("proc/5151/status", "Name:\tsleep\nUid:\t0\t0\t0\t0\n")
+		}, 0},
+
 		{"7-other-labs-cgroups", stage7, func(f *fixture) {
 			for _, n := range []string{"box-1111111111", "box-2222222222", "clitest-x/box-3333333333"} {
 				f.put("cgroup/memory/underhood/"+n+"/cgroup.procs", "")
@@ -570,7 +659,9 @@ func TestEveryFailHasAHint(t *testing.T) {
 	f.rm("home/Downloads/busybox")
 	f.env.Euid = 1000
 	f.env.LookPath = func(string) (string, error) { return "", errors.New("not found") }
-	for _, s := range []stage{stage1, stage2, stage3, stage4, stage5, stage6, stage7} {
+	f.netDone()
+	f.usersDone()
+	for _, s := range []stage{stage1, stage2, stage3, stage4, stage5, stage6, stage7, stage11, stage12} {
 		for _, it := range f.report(s.n, s.title, s.run).Items {
 			if it.Status == ui.Fail && it.Hint == "" {
 				t.Errorf("step %d, %s: FAIL without a hint (%s)", s.n, it.Check, it.Detail)

@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	stageLayers = stage{11, "Layers: the root as an overlay", Overlay}
-	stageImage  = stage{12, "The image: the root as an OCI image", Image}
+	stageLayers = stage{13, "Layers: the root as an overlay", Overlay}
+	stageImage  = stage{14, "The image: the root as an OCI image", Image}
 )
 
 const filesystems = "nodev\tsysfs\nnodev\tproc\n\text4\nnodev\toverlay\n"
@@ -52,26 +52,26 @@ func TestGoldenLayersAndImage(t *testing.T) {
 		setup func(f *fixture)
 		code  int
 	}{
-		{"11-ok", stageLayers, nil, 0},
-		{"11-no-overlayfs", stageLayers, func(f *fixture) { f.put("proc/filesystems", "nodev\tproc\n\text4\n") }, 1},
-		{"11-byhand-not-mounted", stageLayers, func(f *fixture) { f.byHand() }, 1},
-		{"11-byhand-empty-upper", stageLayers, func(f *fixture) { f.overlayByHand() }, 0},
-		{"11-byhand-written", stageLayers, func(f *fixture) {
+		{"13-ok", stageLayers, nil, 0},
+		{"13-no-overlayfs", stageLayers, func(f *fixture) { f.put("proc/filesystems", "nodev\tproc\n\text4\n") }, 1},
+		{"13-byhand-not-mounted", stageLayers, func(f *fixture) { f.byHand() }, 1},
+		{"13-byhand-empty-upper", stageLayers, func(f *fixture) { f.overlayByHand() }, 0},
+		{"13-byhand-written", stageLayers, func(f *fixture) {
 			f.overlayByHand()
 			f.put("box/upper/hello.txt", "hi\n")
 			f.put("box/upper/etc/motd", "hi\n")
 		}, 0},
-		{"11-byhand-no-rootfs", stageLayers, func(f *fixture) { f.overlayByHand(); f.rm("home/container/bin") }, 1},
+		{"13-byhand-no-rootfs", stageLayers, func(f *fixture) { f.overlayByHand(); f.rm("home/container/bin") }, 1},
 
-		{"12-ok", stageImage, func(f *fixture) { f.packed() }, 0},
-		{"12-missing", stageImage, nil, 1},
-		{"12-byhand-missing", stageImage, func(f *fixture) { f.byHand() }, 1},
-		{"12-byhand-ok", stageImage, func(f *fixture) { f.byHand().packed() }, 0},
-		{"12-byhand-no-skopeo", stageImage, func(f *fixture) {
+		{"14-ok", stageImage, func(f *fixture) { f.packed() }, 0},
+		{"14-missing", stageImage, nil, 1},
+		{"14-byhand-missing", stageImage, func(f *fixture) { f.byHand() }, 1},
+		{"14-byhand-ok", stageImage, func(f *fixture) { f.byHand().packed() }, 0},
+		{"14-byhand-no-skopeo", stageImage, func(f *fixture) {
 			f.byHand().packed()
 			f.env.LookPath = func(string) (string, error) { return "", os.ErrNotExist }
 		}, 0},
-		{"12-byhand-altered-blob", stageImage, func(f *fixture) {
+		{"14-byhand-altered-blob", stageImage, func(f *fixture) {
 			f.byHand().packed()
 			m, _, _ := image.Resolve(f.env.Image, "latest")
 			b := filepath.Join(f.env.Image, "blobs", "sha256", m.Layers[0].Digest.Encoded())
@@ -80,14 +80,14 @@ func TestGoldenLayersAndImage(t *testing.T) {
 			os.WriteFile(b, data, 0o644)
 		}, 1},
 		// tar -C ~ container: every name starts with container/.
-		{"12-byhand-tar-of-the-parent", stageImage, func(f *fixture) {
+		{"14-byhand-tar-of-the-parent", stageImage, func(f *fixture) {
 			f.byHand()
 			root := f.env.Rootfs
 			f.env.Rootfs = filepath.Dir(root)
 			f.packed()
 			f.env.Rootfs = root
 		}, 1},
-		{"12-byhand-untagged", stageImage, func(f *fixture) {
+		{"14-byhand-untagged", stageImage, func(f *fixture) {
 			f.byHand().packed()
 			var idx v1.Index
 			p := filepath.Join(f.env.Image, "index.json")
@@ -97,7 +97,7 @@ func TestGoldenLayersAndImage(t *testing.T) {
 			data, _ = json.Marshal(idx)
 			os.WriteFile(p, data, 0o644)
 		}, 0},
-		{"12-byhand-skopeo-refuses", stageImage, func(f *fixture) {
+		{"14-byhand-skopeo-refuses", stageImage, func(f *fixture) {
 			f.byHand().packed()
 			f.errors[TrySkopeo] = os.ErrInvalid
 		}, 1},

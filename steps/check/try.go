@@ -36,6 +36,9 @@ const (
 	// TryCgroup creates a cgroup below Host's underhood parent with Limit,
 	// reads the limit back and removes it again.
 	TryCgroup
+	// TryPing sends one ICMP echo to the address Path and waits for the
+	// reply, from the checker's network namespace.
+	TryPing
 	// TrySkopeo runs skopeo inspect oci:Path (a layout directory and its
 	// tag, DIR:TAG) and returns its JSON.
 	TrySkopeo
@@ -80,6 +83,8 @@ func Run(p Probe) (string, error) {
 		return run(attr, bb, "sh", "-c", `"$0" mount -t proc proc "$1/proc" && exec "$0" chroot "$1" /bin/busybox ps -A`, bb, p.Path)
 	case TryCgroup:
 		return makeCgroup(p.Host, p.Limit)
+	case TryPing:
+		return ping(p.Path)
 	case TrySkopeo:
 		return run(nil, "skopeo", "inspect", "oci:"+p.Path)
 	}

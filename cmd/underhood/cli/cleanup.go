@@ -93,6 +93,9 @@ func NewCmdCleanup(g *globals) *cobra.Command {
 				for _, c := range r.Cleared {
 					g.io.Printf("  cleared the immutable flag of %s\n", c)
 				}
+				for _, v := range r.Veths {
+					g.io.Printf("  removed veth %s\n", v)
+				}
 				if r.Removed != "" {
 					g.io.Printf("  removed %s\n", r.Removed)
 				}

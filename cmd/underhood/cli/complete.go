@@ -28,6 +28,10 @@ func addCompletion(g *globals, root *cobra.Command) {
 				_ = c.RegisterFlagCompletionFunc(f, dirs)
 			}
 		}
+		if c.Flags().Lookup("net") != nil {
+			_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(steps.NetModes, cobra.ShellCompDirectiveNoFileComp))
+			_ = c.RegisterFlagCompletionFunc("isolation", cobra.FixedCompletions([]string{"article", "full"}, cobra.ShellCompDirectiveNoFileComp))
+		}
 		for _, f := range []string{"busybox", "from"} {
 			if c.Flags().Lookup(f) != nil {
 				_ = c.RegisterFlagCompletionFunc(f, files)

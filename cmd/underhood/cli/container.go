@@ -46,6 +46,14 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 					return err
 				}
 			}
+			if s.Options&steps.WithNet != 0 {
+				if err := steps.ValidNet(opt.Net); err != nil {
+					return ui.Usage(err)
+				}
+				if opt.Isolation != "article" && opt.Isolation != "full" {
+					return ui.Usagef("--isolation %q: give article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)", opt.Isolation)
+				}
+			}
 			if runF != nil {
 				return runF(&opt)
 			}
@@ -60,6 +68,11 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	if s.Options&steps.WithLimits != 0 {
 		c.Flags().StringVar(&pids, "pids", strconv.Itoa(cgroup.DefaultPids), "the most processes and threads the container may have")
 		c.Flags().StringVar(&cpus, "cpus", "", "CPU limit in CPUs, as docker's --cpus: 0.2 is 20 % of one CPU (default: none)")
+	}
+	if s.Options&steps.WithNet != 0 {
+		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
+		c.Flags().StringVar(&opt.Isolation, "isolation", "article", "article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)")
+		c.Flags().BoolVar(&opt.Rootless, "rootless", false, "as a user, without sudo: a user namespace first, whose root is you; no cgroup")
 	}
 	if s.Options&steps.WithImage != 0 {
 		c.Flags().StringVar(&opt.Image, "image", "", "run an OCI image layout, DIR[:TAG], as the root (e.g. the image step's)")

@@ -46,6 +46,8 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 				o.Say(o.Green("Held:") + " the walk up ended in the container's own root: " + r.Err.Error())
 			case escape.Refused:
 				o.Say(o.Green("Refused:") + " " + r.Err.Error())
+			case escape.Denied:
+				o.Say(o.Green("Denied:") + " out of the root, but " + args[0] + " may not be read: this root is not the host's (" + r.Err.Error() + ")")
 			}
 			if code := r.Outcome.ExitCode(); code != 0 {
 				return &ui.ExitError{Code: code}

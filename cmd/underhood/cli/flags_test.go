@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/steps"
 )
 
@@ -26,6 +29,57 @@ func TestContainerFlagsIntoOptions(t *testing.T) {
 	c.SilenceErrors, c.SilenceUsage = true, true
 	if err := c.Execute(); err == nil {
 		t.Error("chroot took --memory")
+	}
+}
+
+// --net takes host, none or veth; anything else is a usage error that
+// names them, before anything runs.
+func TestNetFlag(t *testing.T) {
+	s, _ := steps.ByName("run")
+	for _, c := range []struct {
+		args []string
+		want string
+		ok   bool
+	}{{nil, "host", true}, {[]string{"--net", "none"}, "none", true}, {[]string{"--net=veth"}, "veth", true},
+		{[]string{"--net", "bridge"}, "", false}, {[]string{"--net", ""}, "", false}} {
+		var got *steps.ContainerOptions
+		c2 := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+		c2.SetArgs(c.args)
+		c2.SilenceErrors, c2.SilenceUsage = true, true
+		err := c2.Execute()
+		switch {
+		case c.ok && (err != nil || got == nil || got.Net != c.want):
+			t.Errorf("%q: %v, %+v", c.args, err, got)
+		case !c.ok && (got != nil || ui.ExitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "host") ||
+			!strings.Contains(fmt.Sprint(err), "none") || !strings.Contains(fmt.Sprint(err), "veth")):
+			t.Errorf("%q: ran %v, exit %d, %v; want exit 2 naming host, none and veth", c.args, got != nil, ui.ExitCode(err), err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{{[]string{"--isolation", "full"}, true}, {[]string{"--isolation", "article"}, true}, {[]string{"--isolation", "max"}, false}} {
+		var got *steps.ContainerOptions
+		c2 := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+		c2.SetArgs(c.args)
+		c2.SilenceErrors, c2.SilenceUsage = true, true
+		err := c2.Execute()
+		if c.ok != (err == nil) || (c.ok && got.Isolation != c.args[1]) || (!c.ok && (ui.ExitCode(err) != 2 || !strings.Contains(err.Error(), "article") || !strings.Contains(err.Error(), "full"))) {
+			t.Errorf("%q: %v, %+v", c.args, err, got)
+		}
+	}
+	var got *steps.ContainerOptions
+	c3 := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+	c3.SetArgs([]string{"--rootless", "--net", "none"})
+	if err := c3.Execute(); err != nil || got == nil || !got.Rootless || got.Net != "none" {
+		t.Errorf("--rootless: %v, %+v", err, got)
+	}
+	chroot, _ := steps.ByName("chroot")
+	c := NewCmdContainer(&globals{}, chroot, func(*steps.ContainerOptions) error { return nil })
+	c.SetArgs([]string{"--net", "none"})
+	c.SilenceErrors, c.SilenceUsage = true, true
+	if err := c.Execute(); err == nil {
+		t.Error("chroot took --net")
 	}
 }
 

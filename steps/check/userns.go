@@ -1,0 +1,189 @@
+package check
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/underhood/underhood/lab/ui"
+)
+
+// idMap is one line of uid_map or gid_map: inside outside count.
+type idMap struct{ inside, outside, count int }
+
+func readMap(p string) ([]idMap, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []idMap
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		var m idMap
+		var e1, e2, e3 error
+		m.inside, e1 = strconv.Atoi(f[0])
+		m.outside, e2 = strconv.Atoi(f[1])
+		m.count, e3 = strconv.Atoi(f[2])
+		if e1 == nil && e2 == nil && e3 == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// rootOf is what uid 0 inside is outside, or -1 when 0 is not mapped.
+func rootOf(ms []idMap) int {
+	for _, m := range ms {
+		if m.inside == 0 && m.count > 0 {
+			return m.outside
+		}
+	}
+	return -1
+}
+
+func formatMap(ms []idMap) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, fmt.Sprintf("%d %d %d", m.inside, m.outside, m.count))
+	}
+	return strings.Join(s, ", ")
+}
+
+// userNS is a process in a user namespace other than the checker's.
+type userNS struct {
+	pid      int
+	id, comm string
+	uids     []idMap
+	gids     []idMap
+}
+
+// otherUserNS lists the user namespaces processes are in but the
+// checker's, one process each (the lowest PID), with their maps.
+func otherUserNS(e Env) (string, []userNS, error) {
+	own, err := os.Readlink(e.proc("self", "ns", "user"))
+	if err != nil {
+		return "", nil, err
+	}
+	links, _ := filepath.Glob(e.proc("[0-9]*", "ns", "user"))
+	seen := map[string]int{}
+	var out []userNS
+	for _, l := range links {
+		id, err := os.Readlink(l)
+		if err != nil || id == own {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(l))))
+		if err != nil {
+			continue
+		}
+		if i, ok := seen[id]; ok {
+			if pid < out[i].pid {
+				out[i].pid = pid
+			}
+			continue
+		}
+		seen[id] = len(out)
+		out = append(out, userNS{pid: pid, id: id})
+	}
+	for i := range out {
+		p := strconv.Itoa(out[i].pid)
+		c, _ := os.ReadFile(e.proc(p, "comm"))
+		out[i].comm = strings.TrimSpace(string(c))
+		out[i].uids, _ = readMap(e.proc(p, "uid_map"))
+		out[i].gids, _ = readMap(e.proc(p, "gid_map"))
+	}
+	slices.SortFunc(out, func(a, b userNS) int { return a.pid - b.pid })
+	return own, out, nil
+}
+
+// hostUID is the real uid of pid as the checker sees it.
+func hostUID(e Env, pid int) (int, error) {
+	b, err := os.ReadFile(e.proc(strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("no Uid line in /proc/%d/status", pid)
+}
+
+const hintUserNS = "start a container that waits, and check while it runs: sudo unshare --user --pid --mount --uts --fork sleep 1000 &"
+
+// UserNS checks a user namespace made by hand: a process in one of its
+// own, a uid_map and a gid_map that make root inside another user outside,
+// and the process running as that user.
+func UserNS(e Env) []Item {
+	const nsName, uidName, gidName, asName = "user namespace", "uid_map", "gid_map", "root inside"
+	rest := func(items []Item, names ...string) []Item {
+		for _, n := range names {
+			items = append(items, skipped(n))
+		}
+		return items
+	}
+	own, others, err := otherUserNS(e)
+	if err != nil {
+		return rest([]Item{{nsName, ui.Fail, "this kernel has no user namespaces: " + err.Error(),
+			"use a kernel built with CONFIG_USER_NS, e.g. the workshop's VM (docs/vm.md)"}}, uidName, gidName, asName)
+	}
+	if len(others) == 0 {
+		return rest([]Item{{nsName, ui.Fail, fmt.Sprintf("every process is in this one (%s): none in a user namespace of its own", own), hintUserNS}},
+			uidName, gidName, asName)
+	}
+	// The one made by hand: root mapped to someone else; else the newest.
+	n := others[len(others)-1]
+	for _, o := range others {
+		if r := rootOf(o.uids); r > 0 {
+			n = o
+			break
+		}
+	}
+	items := []Item{{nsName, ui.OK, fmt.Sprintf("PID %d (%s): %s, not this one's", n.pid, n.comm, n.id), ""}}
+	hint := func(file string) string {
+		return fmt.Sprintf("echo '0 65534 1' | sudo tee /proc/%d/%s", n.pid, file)
+	}
+	switch r := rootOf(n.uids); {
+	case len(n.uids) == 0:
+		items = append(items, Item{uidName, ui.Fail, "empty: no uid exists inside yet (every one shows as 65534, nobody, there)", hint("uid_map")})
+		return rest(items, gidName, asName)
+	case r == 0:
+		items = append(items, Item{uidName, ui.Fail, formatMap(n.uids) + ": root inside is root outside", "map 0 to an unprivileged uid in a new namespace: " + hint("uid_map")})
+		return rest(items, gidName, asName)
+	case r < 0:
+		items = append(items, Item{uidName, ui.Fail, formatMap(n.uids) + ": uid 0 is not mapped, so there is no root inside", "a new namespace, and: " + hint("uid_map")})
+		return rest(items, gidName, asName)
+	default:
+		items = append(items, Item{uidName, ui.OK, fmt.Sprintf("%s: uid 0 inside is %d outside", formatMap(n.uids), r), ""})
+	}
+	switch g := rootOf(n.gids); {
+	case len(n.gids) == 0:
+		items = append(items, Item{gidName, ui.Fail, "empty: no group exists inside yet",
+			fmt.Sprintf("echo deny | sudo tee /proc/%d/setgroups; %s", n.pid, hint("gid_map"))})
+		return rest(items, asName)
+	case g <= 0:
+		items = append(items, Item{gidName, ui.Fail, formatMap(n.gids) + ": group 0 inside is not an unprivileged group outside", "a new namespace, and: " + hint("gid_map")})
+		return rest(items, asName)
+	default:
+		items = append(items, Item{gidName, ui.OK, fmt.Sprintf("%s: gid 0 inside is %d outside", formatMap(n.gids), g), ""})
+	}
+	uid, err := hostUID(e, n.pid)
+	r := rootOf(n.uids)
+	switch {
+	case err != nil:
+		items = append(items, Item{asName, ui.Fail, err.Error(), needRoot})
+	case uid == r:
+		items = append(items, Item{asName, ui.OK, fmt.Sprintf("PID %d runs as uid %d on the host, and as 0 inside", n.pid, uid), ""})
+	default:
+		items = append(items, Item{asName, ui.Warn, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside", n.pid, uid),
+			fmt.Sprintf("a process entered now is root inside: sudo nsenter -t %d -U -m -u -p -S 0 -G 0 busybox id", n.pid)})
+	}
+	return items
+}
