@@ -114,8 +114,8 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(self); err != nil {
-		return fmt.Errorf("underhood at %s cannot run inside the container (%v): use a static build, e.g. make build (CGO_ENABLED=0)", self, err)
+	if err := selfInContainer(self); err != nil {
+		return err
 	}
 	limit := limitOf(opt)
 	if len(opt.Argv) > 0 {

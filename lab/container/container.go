@@ -183,14 +183,20 @@ func Run(w state.Workdir, s Spec) (res *Result, err error) {
 	if err := r.prepare(); err != nil || r.interrupted() {
 		return r.res, err
 	}
-	if err := r.create(); err != nil {
-		return r.res, err
+	// Once the run's directory exists, whatever happens next, even in the
+	// rest of create (a user namespace refused, an overlay not mounted),
+	// finish undoes it.
+	cerr := r.create()
+	if r.j != nil {
+		defer func() {
+			if ferr := r.finish(); ferr != nil && err == nil {
+				err = ferr
+			}
+		}()
 	}
-	defer func() {
-		if cerr := r.finish(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	if cerr != nil {
+		return r.res, cerr
+	}
 	if r.s.Terminal || r.s.SameGroup {
 		signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN)
 		defer restoreTerminal(saveTerminal())
