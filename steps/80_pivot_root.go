@@ -36,7 +36,7 @@ func init() {
 				"mkdir x; chroot x; cd ../../../..; chroot .   # then: cat /etc/hostname",
 				"# the fix, in a new mount namespace:",
 				"sudo unshare -m -p -f --mount-proc=$PWD/proc sh -c '",
-				"  mount --make-rprivate / && mount --rbind . . && mkdir .oldroot &&",
+				"  mount --make-rprivate / && mount --rbind . . && cd \"$PWD\" && mkdir .oldroot &&",
 				"  pivot_root . .oldroot && umount -l /.oldroot && rmdir /.oldroot && exec /bin/busybox sh'",
 			},
 			Syscalls: []string{
@@ -52,8 +52,8 @@ func init() {
 			Observe: "The first run prints the host's own /etc/hostname from inside the container: chroot held nothing. The second prints 'Held': pivot_root did. " +
 				"What this still does not isolate: root in the container keeps every capability (it could mount the host's disk again), the network, IPC and users; the privileges step closes the first.",
 		},
-		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into the root filesystem (the escape itself is shown by the step)",
-			ByHand: "try the escape in a chroot by hand, then pivot_root as the page shows"},
+		Check: StepCheck{Run: check.PivotRoot, Looks: "a shell pivoted into the root filesystem, in a mount namespace of its own, the old root gone (a pivot_root tried for real without one)",
+			ByHand: "exit the pivoted shell, then add task and CPU limits to a cgroup as the page shows"},
 		Tour: TourStop{About: [2]string{
 			"chroot is no jail: a root process in it can walk out to the host's files.",
 			"pivot_root swaps the namespace's root and unmounts the old one: nothing to climb back to.",

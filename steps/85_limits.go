@@ -58,8 +58,8 @@ func init() {
 			Differs: "docker run --pids-limit and --cpus are these same files. Every underhood run with a cgroup now gets a task limit of " + strconv.Itoa(cgroup.DefaultPids) + " by default, so no payload can take the machine's process table.",
 			Observe: "The storm ends with the kernel's count of refused forks in the thousands, and underhood itself unharmed. The throttled loop counts to about a fifth of the free one, and cpu.stat says how often it was stopped.",
 		},
-		Check: StepCheck{Run: check.MemoryCgroup, Looks: "a memory cgroup made by hand (the step shows the pids and cpu limits itself)",
-			ByHand: "add pids.max and cpu.max to your cgroup as the page shows"},
+		Check: StepCheck{Run: check.Limits, Looks: "pids.max and cpu.max set by hand in a cgroup box (or busybox), and the kernel's counters that show they bit",
+			ByHand: "start a shell with fewer privileges, with capsh, as the page shows"},
 		Tour: TourStop{About: [2]string{
 			"A memory limit does not stop a fork storm or a busy loop.",
 			"pids.max refuses forks past a count; cpu.max gives a share of each 100 ms.",

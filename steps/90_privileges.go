@@ -59,8 +59,8 @@ func init() {
 				"The filter here refuses a short list, chosen for the lesson; Docker's profile allows a list instead and refuses everything else.",
 			Observe: "First run: CapEff with (nearly) every bit set, the mount and the device node work, and the escape reads the host's hostname. Second run: CapEff 0000000020000420, NoNewPrivs 1, Seccomp 2, and all of it is refused with 'Operation not permitted'.",
 		},
-		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into the root filesystem (the step shows the privileges itself)",
-			ByHand: "drop capabilities by hand with capsh or setpriv as the page shows"},
+		Check: StepCheck{Run: check.Privileges, Looks: "a shell in the root filesystem with runc's capabilities at most, no_new_privs and a seccomp filter",
+			ByHand: "exit that shell when you are done"},
 		Tour: TourStop{About: [2]string{
 			"Root in a container is the host's root: it keeps every capability unless they are dropped.",
 			"runc keeps three, sets no_new_privs and filters system calls: mount, mknod and the escape fail.",

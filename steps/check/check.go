@@ -59,6 +59,9 @@ type Env struct {
 	FSType   func(path string) (int64, error)  // statfs f_type; the cgroup layout
 	LookPath func(file string) (string, error) // finds unshare(1)
 	Try      func(Probe) (string, error)       // runs a probe; Run is the real one
+	// Climb reports whether a walk up (..) from a directory reaches the
+	// host's root; ClimbsToHost is the real one.
+	Climb func(dir string) (bool, error)
 }
 
 // System is Env for this machine and the work directory w: its BusyBox and
@@ -77,6 +80,7 @@ func System(w state.Workdir) Env {
 		FSType:     cgroup.StatfsType,
 		LookPath:   exec.LookPath,
 		Try:        Run,
+		Climb:      ClimbsToHost,
 	}
 }
 

@@ -9,14 +9,18 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -34,6 +38,9 @@ type fixture struct {
 	tries  map[ProbeKind]string
 	errors map[ProbeKind]error
 	mounts []string // mountinfo lines, $T for the top
+	// pivoted are the /proc/PID/root paths from which a walk up never
+	// reaches the host's root; from the others the real walk runs.
+	pivoted map[string]bool
 }
 
 const (
@@ -49,10 +56,12 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	top := t.TempDir()
 	f := &fixture{t: t, top: top,
-		types:  map[string]int64{".": unix.TMPFS_MAGIC, "memory": unix.CGROUP_SUPER_MAGIC},
-		tries:  map[ProbeKind]string{TryHello: "Hello from BusyBox!\n", TryChroot: "bin\ndev\netc\nproc\nsys\n", TryProc: psHost, TryPIDNamespace: psAlone, TryCgroup: "made $T/cgroup/memory/underhood/check-0a1b2c3d with memory.limit_in_bytes = 7340032, and removed it"},
-		errors: map[ProbeKind]error{},
-		mounts: []string{"22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw", "23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw"},
+		types: map[string]int64{".": unix.TMPFS_MAGIC, "memory": unix.CGROUP_SUPER_MAGIC, "pids": unix.CGROUP_SUPER_MAGIC, "cpu": unix.CGROUP_SUPER_MAGIC},
+		tries: map[ProbeKind]string{TryHello: "Hello from BusyBox!\n", TryChroot: "bin\ndev\netc\nproc\nsys\n", TryProc: psHost, TryPIDNamespace: psAlone, TryCgroup: "made $T/cgroup/memory/underhood/check-0a1b2c3d with memory.limit_in_bytes = 7340032, and removed it",
+			TryPivot: "bin\ndev\netc\nproc\nsys\n", TryLimits: "made $T/cgroup/memory/underhood/check-0a1b2c3d with pids.max = 64 and 20 % of one CPU, and removed it"},
+		pivoted: map[string]bool{},
+		errors:  map[ProbeKind]error{},
+		mounts:  []string{"22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw", "23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw"},
 	}
 	w := state.Workdir{Root: filepath.Join(top, "lab")}
 	f.env = Env{Workdir: w, Busybox: w.Busybox(), Rootfs: w.Rootfs(),
@@ -61,12 +70,20 @@ func newFixture(t *testing.T) *fixture {
 		LookPath: func(string) (string, error) { return "/usr/bin/unshare", nil }}
 	f.env.FSType = f.fsType
 	f.env.Try = f.try
+	f.env.Climb = func(dir string) (bool, error) {
+		if f.pivoted[dir] {
+			return false, nil
+		}
+		return ClimbsToHost(dir)
+	}
 	f.elf(w.Busybox(), false)
 	f.tree(w.Rootfs())
 	f.put("proc/swaps", noSwap)
 	f.put("proc/self/ns/pid", "")
-	f.put("proc/self/ns/mnt", "")
+	f.link("mnt:[4026531841]", "proc/self/ns/mnt")
 	f.mkdir("cgroup/memory")
+	f.mkdir("cgroup/pids")
+	f.mkdir("cgroup/cpu")
 	f.put("cgroup/memory/cgroup.procs", "1\n")
 	return f
 }
@@ -93,6 +110,29 @@ func (f *fixture) put(rel, content string) {
 		f.t.Fatal(err)
 	}
 }
+
+func (f *fixture) link(target, rel string) {
+	f.t.Helper()
+	f.mkdir(filepath.Dir(rel))
+	if err := os.Symlink(target, f.path(rel)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// shell is a process whose root is the root filesystem: its own mount
+// namespace unless ns is the host's, its status lines, and its mount table
+// ($R for the root filesystem).
+func (f *fixture) shell(pid int, ns, status string, mounts ...string) {
+	d := fmt.Sprintf("proc/%d", pid)
+	f.put(d+"/comm", "busybox\n")
+	f.link(f.env.Rootfs, d+"/root")
+	f.link(ns, d+"/ns/mnt")
+	f.put(d+"/status", "Name:\tbusybox\n"+status)
+	f.put(d+"/mountinfo", strings.ReplaceAll(strings.ReplaceAll(strings.Join(mounts, "\n")+"\n", "$R", f.env.Rootfs), "$T", f.top))
+}
+
+// pivot marks process pid as pivoted: a walk up from its root stays in it.
+func (f *fixture) pivot(pid int) { f.pivoted[f.path(fmt.Sprintf("proc/%d/root", pid))] = true }
 
 func (f *fixture) mkdir(rel string) {
 	f.t.Helper()
@@ -262,7 +302,41 @@ var (
 	stage5 = stage{5, "Isolate processes with a PID namespace", PIDNamespace}
 	stage6 = stage{6, "Limit memory with a cgroup", MemoryCgroup}
 	stage7 = stage{7, "Put it all together: a full container", Leftovers}
+	stage8 = stage{8, "pivot_root: why chroot is not a jail", PivotRoot}
+	stage9 = stage{9, "More limits: processes and CPU", Limits}
+	stageX = stage{10, "Fewer privileges: capabilities and seccomp", Privileges}
 )
+
+const (
+	ownNS      = "mnt:[4026532176]"
+	hostNS     = "mnt:[4026531841]"
+	fullRoot   = "CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n"
+	byCapsh    = "CapInh:\t0000000020000420\nCapPrm:\t0000000020000420\nCapEff:\t0000000020000420\nCapBnd:\t0000000000000000\nCapAmb:\t0000000020000420\nNoNewPrivs:\t1\nSeccomp:\t0\n"
+	newRoot    = "121 71 8:2 $R / rw,relatime - ext4 /dev/sda2 rw"
+	newProc    = "122 121 0:44 / /proc rw,nosuid - proc proc rw"
+	oldRootAt  = "123 121 8:2 / /.oldroot rw,relatime - ext4 /dev/sda2 rw"
+	sharedRoot = "121 71 8:2 $R / rw,relatime shared:1 - ext4 /dev/sda2 rw"
+)
+
+// limitsCgroup is the page's cgroup box with both limits set, and bitten.
+func (f *fixture) limitsCgroup() *fixture {
+	if f.types["."] == unix.CGROUP2_SUPER_MAGIC {
+		f.put("cgroup/box/pids.max", "64\n")
+		f.put("cgroup/box/pids.events", "max 4711\n")
+		f.put("cgroup/box/cpu.max", "20000 100000\n")
+		f.put("cgroup/box/cpu.stat", "usage_usec 801234\nnr_periods 12\nnr_throttled 10\nthrottled_usec 797521\n")
+		f.put("cgroup/box/cgroup.procs", "")
+		return f
+	}
+	f.put("cgroup/pids/box/pids.max", "64\n")
+	f.put("cgroup/pids/box/pids.events", "max 4711\n")
+	f.put("cgroup/pids/box/cgroup.procs", "")
+	f.put("cgroup/cpu/box/cpu.cfs_quota_us", "20000\n")
+	f.put("cgroup/cpu/box/cpu.cfs_period_us", "100000\n")
+	f.put("cgroup/cpu/box/cpu.stat", "nr_periods 12\nnr_throttled 10\nthrottled_time 797521000\n")
+	f.put("cgroup/cpu/box/cgroup.procs", "")
+	return f
+}
 
 // Each case is one state of a machine, for one stage: the report must match
 // its golden file, and the exit status must say whether the stage passed.
@@ -427,6 +501,7 @@ func TestGolden(t *testing.T) {
 			}
 		}, 0},
 	}
+	cases = append(cases, part2Cases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -441,6 +516,85 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Steps 8–10, done by hand: a shell left open in another terminal, a
+// cgroup with the limits.
+var part2Cases = []struct {
+	name  string
+	stage stage
+	setup func(f *fixture)
+	code  int
+}{
+	// 8: pivot_root
+	{"8-probe", stage8, nil, 0},
+	{"8-probe-fails", stage8, func(f *fixture) {
+		f.errors[TryPivot] = errors.New("exit status 1: pivot_root: pivot_root: Invalid argument")
+	}, 1},
+	{"8-not-root", stage8, func(f *fixture) { f.env.Euid = 1000 }, 1},
+	{"8-byhand-no-shell", stage8, func(f *fixture) { f.byHand() }, 1},
+	{"8-byhand-chroot", stage8, func(f *fixture) { f.byHand().shell(4242, hostNS, fullRoot) }, 1},
+	{"8-byhand-chroot-in-namespace", stage8, func(f *fixture) {
+		f.byHand().shell(4242, ownNS, fullRoot, sharedRoot, newProc)
+	}, 1},
+	{"8-byhand-old-root-mounted", stage8, func(f *fixture) {
+		f.byHand().shell(4242, ownNS, fullRoot, newRoot, newProc, oldRootAt)
+		f.pivot(4242)
+	}, 1},
+	{"8-byhand-ok", stage8, func(f *fixture) {
+		f.byHand().shell(4242, ownNS, fullRoot, newRoot, newProc)
+		f.pivot(4242)
+		f.shell(4250, hostNS, fullRoot) // a plain chroot beside it: the pivoted one is judged
+	}, 0},
+
+	// 9: pids and cpu
+	{"9-v1-probe", stage9, nil, 0},
+	{"9-v2-probe", stage9, func(f *fixture) { f.v2() }, 0},
+	{"9-v1-byhand-missing", stage9, func(f *fixture) { f.byHand() }, 1},
+	{"9-v2-byhand-missing", stage9, func(f *fixture) { f.byHand().v2() }, 1},
+	{"9-v1-byhand-ok", stage9, func(f *fixture) { f.byHand().limitsCgroup() }, 0},
+	{"9-v2-byhand-ok", stage9, func(f *fixture) { f.byHand().v2().limitsCgroup() }, 0},
+	{"9-v2-byhand-no-limits", stage9, func(f *fixture) {
+		f.byHand().v2().limitsCgroup()
+		f.put("cgroup/box/pids.max", "max\n")
+		f.put("cgroup/box/cpu.max", "max 100000\n")
+	}, 1},
+	{"9-v2-byhand-not-bitten", stage9, func(f *fixture) {
+		f.byHand().v2().limitsCgroup()
+		f.put("cgroup/box/pids.events", "max 0\n")
+		f.put("cgroup/box/cpu.stat", "usage_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+		f.put("cgroup/box/cgroup.procs", "4242\n")
+	}, 1},
+	{"9-v2-byhand-controllers-off", stage9, func(f *fixture) {
+		f.byHand().v2()
+		f.put("cgroup/box/cgroup.procs", "")
+	}, 1},
+	{"9-v1-byhand-no-cpu-cgroup", stage9, func(f *fixture) {
+		f.byHand().limitsCgroup()
+		f.rm("cgroup/cpu/box")
+	}, 1},
+	// Step 6's cgroup, with the limits added to it, counts too.
+	{"9-v2-byhand-step6-cgroup", stage9, func(f *fixture) {
+		f.byHand().v2().limitsCgroup()
+		f.rm("cgroup/box")
+		f.put("cgroup/busybox/pids.max", "32\n")
+		f.put("cgroup/busybox/pids.events", "max 3\n")
+		f.put("cgroup/busybox/cpu.max", "50000 100000\n")
+		f.put("cgroup/busybox/cpu.stat", "nr_throttled 4\n")
+		f.put("cgroup/busybox/cgroup.procs", "")
+	}, 0},
+
+	// 10: privileges
+	{"10-shown", stageX, func(f *fixture) {
+		f.put("lab/progress.json", `{"privileges": "2026-12-06T19:00:00Z"}`)
+	}, 0},
+	{"10-not-run", stageX, nil, 1},
+	{"10-byhand-no-shell", stageX, func(f *fixture) { f.byHand() }, 1},
+	{"10-byhand-full-root", stageX, func(f *fixture) { f.byHand().shell(4242, hostNS, fullRoot) }, 1},
+	{"10-byhand-ok", stageX, func(f *fixture) {
+		f.byHand().shell(4242, hostNS, byCapsh)
+		f.shell(4250, hostNS, fullRoot) // a root shell beside it: the one with fewer privileges is judged
+	}, 0},
 }
 
 // The JSON form carries the same rows, with stable field names.
@@ -462,7 +616,7 @@ func TestEveryFailHasAHint(t *testing.T) {
 	f.rm("home/Downloads/busybox")
 	f.env.Euid = 1000
 	f.env.LookPath = func(string) (string, error) { return "", errors.New("not found") }
-	for _, s := range []stage{stage1, stage2, stage3, stage4, stage5, stage6, stage7} {
+	for _, s := range []stage{stage1, stage2, stage3, stage4, stage5, stage6, stage7, stage8, stage9, stageX} {
 		for _, it := range f.report(s.n, s.title, s.run).Items {
 			if it.Status == ui.Fail && it.Hint == "" {
 				t.Errorf("step %d, %s: FAIL without a hint (%s)", s.n, it.Check, it.Detail)
@@ -506,5 +660,115 @@ func TestRunReal(t *testing.T) {
 	after, _ := os.ReadFile("/proc/self/mountinfo")
 	if !bytes.Equal(before, after) || strings.Contains(string(after), root) {
 		t.Errorf("the probes changed the host's mount table")
+	}
+}
+
+// Steps 8–10 done by hand for real, with the page's commands, in a shell
+// left running: each check judges what the kernel shows of it; then the
+// probes of underhood's way. Nothing is left: no process, no mount, no
+// cgroup.
+func TestPart2Real(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("requires root: namespaces, pivot_root, capabilities (CI runs as root)")
+	}
+	for _, tool := range []string{"/bin/busybox", "/usr/bin/unshare", "/usr/sbin/capsh"} {
+		if _, err := os.Stat(tool); err != nil {
+			t.Skipf("requires %s", tool)
+		}
+	}
+	root := t.TempDir()
+	f := &fixture{t: t}
+	f.tree(root)
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	env := System(state.Workdir{Root: t.TempDir()})
+	env.Rootfs, env.ByHand, env.RootfsGiven = root, true, true
+
+	// judge starts script in root, waits until a process is in it, and
+	// checks step fn, then ends the script's processes.
+	judge := func(name string, fn func(Env) []Item, argv ...string) map[string]ui.Level {
+		t.Helper()
+		c := exec.Command(argv[0], argv[1:]...)
+		c.Dir = root
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		defer func() {
+			if stderr.Len() > 0 {
+				t.Logf("%s said: %s", name, stderr.String())
+			}
+		}()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			_ = c.Wait()
+		}()
+		got := map[string]ui.Level{}
+		for i := 0; i < 100; i++ {
+			got = map[string]ui.Level{}
+			for _, it := range fn(env) {
+				got[it.Check] = it.Status
+			}
+			if got[rowShell] == ui.OK {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("%s: %v", name, got)
+		return got
+	}
+	const sleep = "exec /bin/busybox sleep 30"
+	pivot := "mount --make-rprivate / && mount --rbind . . && cd \"$PWD\" && mkdir -p .oldroot && pivot_root . .oldroot && /bin/busybox umount -l /.oldroot && /bin/busybox rmdir /.oldroot && " + sleep
+	got := judge("pivot_root", PivotRoot, "unshare", "-m", "-p", "-f", "--mount-proc="+root+"/proc", "sh", "-c", pivot)
+	if got[rowPivot] != ui.OK || got[rowOldRoot] != ui.OK {
+		t.Errorf("the page's pivot_root: %v", got)
+	}
+	got = judge("old root kept", PivotRoot, "unshare", "-m", "sh", "-c", "mount --make-rprivate / && mount --rbind . . && cd \"$PWD\" && mkdir -p .oldroot && pivot_root . .oldroot && "+sleep)
+	if got[rowPivot] != ui.OK || got[rowOldRoot] != ui.Fail {
+		t.Errorf("pivot_root with the old root kept: %v", got)
+	}
+	got = judge("chroot in a namespace", PivotRoot, "unshare", "-m", "chroot", ".", "/bin/busybox", "sleep", "30")
+	if got[rowMntNS] != ui.OK || got[rowPivot] != ui.Fail {
+		t.Errorf("chroot in a mount namespace: %v", got)
+	}
+	got = judge("plain chroot", PivotRoot, "chroot", ".", "/bin/busybox", "sleep", "30")
+	if got[rowMntNS] != ui.Fail {
+		t.Errorf("plain chroot: %v", got)
+	}
+	got = judge("capsh", Privileges, "sh", "-c", strings.Replace(fmt.Sprintf(privsByHand, root), "sudo ", "", 1)+" -c 'exec /bin/busybox sleep 30'")
+	if got[rowCapEff] != ui.OK || got[rowCapBnd] != ui.OK || got[rowNNP] != ui.OK {
+		t.Errorf("the page's capsh: %v", got)
+	}
+	got = judge("root", Privileges, "chroot", ".", "/bin/busybox", "sleep", "30")
+	if got[rowCapEff] != ui.Fail || got[rowNNP] != ui.Fail {
+		t.Errorf("plain root: %v", got)
+	}
+	_ = os.Remove(filepath.Join(root, ".oldroot"))
+
+	if out, err := Run(Probe{Kind: TryPivot, Path: root}); err != nil || strings.Join(strings.Fields(out), " ") != "bin dev etc proc sys" {
+		t.Errorf("pivot probe: %q, %v", out, err)
+	}
+	h, err := cgroup.Detect("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := Run(Probe{Kind: TryLimits, Host: h}); err != nil {
+		t.Errorf("limits probe: %v", err)
+	} else if m := regexp.MustCompile(`made (\S+) `).FindStringSubmatch(out); m == nil {
+		t.Errorf("limits probe: %q", out)
+	} else if _, err := os.Stat(m[1]); err == nil {
+		t.Errorf("limits probe left %s", m[1])
+	}
+	after, _ := os.ReadFile("/proc/self/mountinfo")
+	if !bytes.Equal(before, after) || strings.Contains(string(after), root) {
+		t.Errorf("the checks changed the host's mount table")
 	}
 }

@@ -36,6 +36,13 @@ const (
 	// TryCgroup creates a cgroup below Host's underhood parent with Limit,
 	// reads the limit back and removes it again.
 	TryCgroup
+	// TryPivot makes the root at Path a mount point in a mount namespace of
+	// its own, pivot_roots into it with its sys as put_old, unmounts that,
+	// and lists / after cd ../../..: only the root's own entries.
+	TryPivot
+	// TryLimits creates a cgroup below Host's underhood parent with a task
+	// and a CPU limit, reads them back and removes it again.
+	TryLimits
 )
 
 // Probe is one thing to try.
@@ -70,6 +77,15 @@ func Run(p Probe) (string, error) {
 		return run(attr, bb, "sh", "-c", `"$0" mount -t proc proc "$1/proc" && exec "$0" chroot "$1" /bin/busybox ps -A`, bb, p.Path)
 	case TryCgroup:
 		return makeCgroup(p.Host, p.Limit)
+	case TryPivot:
+		// The Go runtime remounts / private first (Unshareflags
+		// CLONE_NEWNS); sys is an empty directory of the root, so put_old
+		// needs nothing written into it.
+		bb := filepath.Join(p.Path, "bin", "busybox")
+		return run(&syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}, bb, "sh", "-c",
+			`"$0" mount --rbind "$1" "$1" && cd "$1" && "$0" pivot_root . sys && exec /bin/busybox sh -c '/bin/busybox umount -l /sys && cd ../../.. && /bin/busybox ls /'`, bb, p.Path)
+	case TryLimits:
+		return makeLimits(p.Host)
 	}
 	return "", fmt.Errorf("unknown probe %d", p.Kind)
 }
