@@ -19,8 +19,8 @@ import (
 
 func init() {
 	register(&Step{Name: "run", Title: "Put it all together: a full container", Part: Article, Kind: Container,
-		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards.",
-		Options:   WithMemory | WithName,
+		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards. Part 2 adds to it: --pivot-root (step 8),\n--pids and --cpus (step 9), --drop-privileges (step 10); --isolation full is\nall of them.",
+		Options:   WithMemory | WithName | WithLimits | WithIsolation,
 		Page:      "07-full-run.md",
 		Code:      []string{"lab/container/container.go Run", "lab/ns/setup.go setup", "lab/container/cleanup.go Cleanup"},
 		Ephemeral: true, Done: readyToRun, Run: Run,
@@ -100,9 +100,10 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	limit := limitOf(opt)
 	spec := RunSpec(name, w.Busybox(), limit, host, opt.CgroupParent)
 	spec.Keep = opt.Keep
+	isolate(&spec, opt)
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, host PID %d.",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), r.HostPID)
+		o.Note("%s container %s: its own root in %s, PID, mount and UTS namespaces, memory limit %s, %s, host PID %d.",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), cgroup.FormatSize(limit), isolation(spec), r.HostPID)
 		if !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}

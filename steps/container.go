@@ -14,6 +14,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/ns"
 	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -30,15 +31,20 @@ func readyToRun(w state.Workdir) (bool, string) {
 
 // ContainerOptions are what a user can set on steps 3–7.
 type ContainerOptions struct {
-	Argv         []string // the payload; empty = the step's default
-	Memory       int64    // steps 6 and 7; 0 = cgroup.DefaultLimit
-	Pids         int64    // task limit; 0 = cgroup.DefaultPids
-	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
-	Name         string   // step 7; "" = random
-	Keep         bool     // step 7
-	CgroupParent string
-	CgroupRoot   string // "" = /sys/fs/cgroup
-	Self         string // executable to re-exec; "" = /proc/self/exe
+	Argv   []string // the payload; empty = the step's default
+	Memory int64    // steps 6 and 7; 0 = cgroup.DefaultLimit
+	Pids   int64    // task limit; 0 = cgroup.DefaultPids
+	CPUs   float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
+	// PivotRoot and DropPrivileges are Part 2's steps 8 and 10 in run:
+	// pivot_root instead of chroot; runc's capabilities, no_new_privs,
+	// seccomp and masked /proc.
+	PivotRoot      bool
+	DropPrivileges bool
+	Name           string // step 7; "" = random
+	Keep           bool   // step 7
+	CgroupParent   string
+	CgroupRoot     string // "" = /sys/fs/cgroup
+	Self           string // executable to re-exec; "" = /proc/self/exe
 	// Context is cancelled by SIGINT/SIGTERM/SIGHUP from the program's
 	// start; a signal that came before the step began stops it.
 	Context context.Context
@@ -261,6 +267,55 @@ func payloadName(opt ContainerOptions) string {
 		return "a BusyBox shell"
 	}
 	return strings.Join(opt.Argv, " ")
+}
+
+// Isolation names for --isolation.
+const (
+	IsolationArticle = "article" // the article's container: chroot, every capability
+	IsolationFull    = "full"    // every Part 2 step that has landed
+)
+
+// Isolations are the values --isolation takes, the default first.
+var Isolations = []string{IsolationArticle, IsolationFull}
+
+// ApplyIsolation turns a --isolation level into the flags it stands for.
+func (o *ContainerOptions) ApplyIsolation(level string) error {
+	switch level {
+	case IsolationArticle:
+	case IsolationFull:
+		o.PivotRoot, o.DropPrivileges = true, true
+	default:
+		return ui.Usagef("--isolation %q: give %s (the article's container, the default) or %s (pivot_root, runc's privileges, and the task limit: all of Part 2)", level, IsolationArticle, IsolationFull)
+	}
+	return nil
+}
+
+// isolate applies the Part 2 options to a full container's spec.
+func isolate(s *container.Spec, opt ContainerOptions) {
+	if opt.PivotRoot {
+		s.Flags = s.Flags&^ns.Chroot | ns.PivotRoot
+	}
+	if opt.DropPrivileges {
+		s.Flags |= ns.MaskPaths | ns.DropPrivileges
+	}
+	s.Limits = limitsOf(opt)
+}
+
+// isolation says in a few words what a full container holds beyond the
+// article's.
+func isolation(s container.Spec) string {
+	var out []string
+	if s.Flags&ns.PivotRoot != 0 {
+		out = append(out, "pivot_root")
+	} else {
+		out = append(out, "chroot")
+	}
+	if s.Flags&ns.DropPrivileges != 0 {
+		out = append(out, "runc's capabilities, no_new_privs, seccomp, masked /proc")
+	} else {
+		out = append(out, "every capability of root")
+	}
+	return strings.Join(out, ", ")
 }
 
 // limitsOf are the task and CPU limits the user asked for.

@@ -46,9 +46,10 @@ const (
 type Option uint
 
 const (
-	WithMemory Option = 1 << iota // --memory, --cgroup-parent
-	WithName                      // --name, --keep
-	WithLimits                    // --pids, --cpus
+	WithMemory    Option = 1 << iota // --memory, --cgroup-parent
+	WithName                         // --name, --keep
+	WithLimits                       // --pids, --cpus
+	WithIsolation                    // --pivot-root, --drop-privileges, --isolation
 )
 
 // Step is one stage of the workshop, all of it in one place.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/underhood/underhood/lab/caps"
+	"github.com/underhood/underhood/steps"
 )
 
 // Step 8: the escape reads a host file under chroot and is held by
@@ -56,4 +57,34 @@ func TestPrivilegesAreDropped(t *testing.T) {
 		t.Errorf("exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	assertClean(t)
+}
+
+// run grows with Part 2: --isolation full holds what a plain run does not:
+// CapEff is runc's set, the chroot escape is refused, a fork storm stops at
+// --pids, and the root is pivoted (no walk up reaches the host's /).
+func TestRunIsolationFull(t *testing.T) {
+	needLab(t)
+	const script = `busybox grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+busybox chroot / /bin/busybox true 2>&1 && echo "chroot worked"
+busybox mount -t tmpfs none /etc 2>&1 && echo "mounted"
+` + steps.StormScript
+	plain := runUH(t, "run", "--cgroup-parent", cgParent, "--pids", "64", "--memory", "64M", "--", "/bin/busybox", "sh", "-c", script)
+	full := runUH(t, "run", "--isolation", "full", "--cgroup-parent", cgParent, "--pids", "64", "--memory", "64M", "--", "/bin/busybox", "sh", "-c", script)
+	want := fmt.Sprintf("CapEff:\t%016x", caps.Mask(caps.RuncDefault))
+	if strings.Contains(plain.out, want) || !strings.Contains(plain.out, "chroot worked") || !strings.Contains(plain.out, "mounted") ||
+		!strings.Contains(plain.err, "chroot, every capability of root") {
+		t.Errorf("plain run: exit %d\n%s%s", plain.code, plain.out, plain.err)
+	}
+	if !strings.Contains(full.out, want) || !strings.Contains(full.out, "NoNewPrivs:\t1") || !strings.Contains(full.out, "Seccomp:\t2") ||
+		strings.Contains(full.out, "chroot worked") || strings.Contains(full.out, "mounted") || !strings.Contains(full.out, "fork storm are over") ||
+		!strings.Contains(full.err, "pivot_root, runc's capabilities") {
+		t.Errorf("--isolation full: exit %d\n%s%s", full.code, full.out, full.err)
+	}
+	assertClean(t)
+	for _, bad := range [][]string{{"--isolation", "partial"}, {"--pids", "-1"}, {"--cpus", "0"}} {
+		r := runUH(t, append([]string{"run"}, bad...)...)
+		if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("run %v: exit %d, %q; want exit 2 and one line", bad, r.code, r.err)
+		}
+	}
 }

@@ -17,7 +17,7 @@ import (
 // the flags (or after --) is the payload.
 func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOptions) error) *cobra.Command {
 	var opt steps.ContainerOptions
-	var mem, cpus string
+	var mem, cpus, level string
 	c := &cobra.Command{
 		Use:  s.Name + " [flags] [-- CMD [ARG...]]",
 		Long: s.Long,
@@ -36,6 +36,11 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 					return err
 				}
 			}
+			if s.Options&steps.WithIsolation != 0 {
+				if err := opt.ApplyIsolation(level); err != nil {
+					return err
+				}
+			}
 			if runF != nil {
 				return runF(&opt)
 			}
@@ -50,6 +55,11 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	if s.Options&steps.WithLimits != 0 {
 		c.Flags().Int64Var(&opt.Pids, "pids", cgroup.DefaultPids, "the most processes and threads the container may have")
 		c.Flags().StringVar(&cpus, "cpus", "", "CPU limit in CPUs, as docker's --cpus: 0.2 is 20 % of one CPU (default: none)")
+	}
+	if s.Options&steps.WithIsolation != 0 {
+		c.Flags().BoolVar(&opt.PivotRoot, "pivot-root", false, "pivot_root into the container's root instead of chroot, the old root unmounted (step 8)")
+		c.Flags().BoolVar(&opt.DropPrivileges, "drop-privileges", false, "runc's capabilities only, no_new_privs, a seccomp filter, masked /proc (step 10)")
+		c.Flags().StringVar(&level, "isolation", steps.IsolationArticle, "article (the article's container) or full (--pivot-root, --drop-privileges and the task limit: all of Part 2)")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")
