@@ -85,6 +85,14 @@ func (e *NoProcessError) Unwrap() error { return proc.ErrExited }
 //	                          container_view, dir, limit_bytes (-1 = none),
 //	                          usage_bytes, peak_bytes, oom_kills (-1 = unknown),
 //	                          files[] (name, value, bytes, human, meaning)
+//	cgroup.limits             null without a pids or cpu controller; pids_dir,
+//	                          cpu_dir, pids_max (-1 = none), pids_current,
+//	                          pids_denied, cpu_quota_usec (-1 = none),
+//	                          cpu_period_usec, nr_periods, nr_throttled,
+//	                          throttled_usec (-1 = unknown), files[]
+//	privileges                null where status shows none; cap_eff, cap_prm,
+//	                          cap_bnd (hex), effective[] (names), no_new_privs,
+//	                          seccomp (0 none, 1 strict, 2 filter), summary
 //	filesystem                root, mount_count, host_mount_count, hostname
 //	                          ("" = unknown), hostname_source (host, lab, ""),
 //	                          mounts[] (mountpoint, fstype, source)
@@ -105,6 +113,7 @@ type Report struct {
 	Namespaces []Namespace `json:"namespaces"`
 	Cgroup     *Cgroup     `json:"cgroup"`
 	Filesystem Filesystem  `json:"filesystem"`
+	Privileges *Privileges `json:"privileges"`
 }
 
 // Target is the process inspected.
@@ -454,6 +463,9 @@ func readProcesses(p procfs, r *Report, pid, ref int, tPID, refPID uint64) error
 			row.PID, row.HostPPID = s.Inner(), s.PPid
 			inner[q] = row.PID
 			pr.ContainerCount++
+			if q == pid {
+				r.Privileges = privilegesOf(s)
+			}
 		}
 		pr.List = append(pr.List, row)
 	}
