@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,6 +38,16 @@ func TestLimitsStopABombAndThrottle(t *testing.T) {
 	}
 	if strings.Contains(r.err, "refused 0 forks") {
 		t.Errorf("no fork refused:\n%s", r.err)
+	}
+	// At --cpus 0.2 the loop does about a fifth of the free one's work; on
+	// a busy machine the free loop is slowed too, hence the margin.
+	m := regexp.MustCompile(`free: counted to (\d+); limited: to (\d+)`).FindStringSubmatch(r.err)
+	if m == nil {
+		t.Errorf("no loop counts:\n%s", r.err)
+	} else if free, held := atoi(m[1]), atoi(m[2]); held <= 0 || float64(held) > 0.45*float64(free) {
+		t.Errorf("the limited loop counted to %d, the free one to %d: want about a fifth, at most 45 %%", held, free)
+	} else {
+		t.Logf("limited loop: %d of the free loop's %d (%.0f %%)", held, free, 100*float64(held)/float64(free))
 	}
 	assertClean(t)
 	for _, bad := range [][]string{{"--pids", "0"}, {"--cpus", "0"}, {"--cpus", "lots"}, {"--cpus", "9999"}} {
@@ -87,4 +99,9 @@ busybox mount -t tmpfs none /etc 2>&1 && echo "mounted"
 			t.Errorf("run %v: exit %d, %q; want exit 2 and one line", bad, r.code, r.err)
 		}
 	}
+}
+
+func atoi(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }
