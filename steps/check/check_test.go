@@ -584,6 +584,9 @@ var part2Cases = []struct {
 		f.put("cgroup/busybox/cgroup.procs", "")
 	}, 0},
 
+	// Without --rootfs, step 6's leftover cgroup is not taken for step 9's.
+	{"9-v2-step6-leftover", stage9, func(f *fixture) { f.v2().handCgroup() }, 0},
+
 	// 10: privileges
 	{"10-shown", stageX, func(f *fixture) {
 		f.put("lab/progress.json", `{"privileges": "2026-12-06T19:00:00Z"}`)

@@ -89,8 +89,14 @@ func Limits(e Env) []Item {
 	items := []Item{{rowControllers, ui.OK, map[bool]string{true: "cgroup v2 at " + l.pids + ": pids.max and cpu.max in one directory",
 		false: "cgroup v1 at " + l.pids + " and " + l.cpu + ": a cgroup in each"}[l.v2], ""}}
 
+	// Step 6's cgroup counts when working by hand (the limits may be added
+	// to it); for underhood's own way, a busybox cgroup is step 6's leftover.
+	names := []string{LimitsCgroup}
+	if e.ByHand {
+		names = append(names, e.Cgroup)
+	}
 	name := ""
-	for _, n := range []string{LimitsCgroup, e.Cgroup} {
+	for _, n := range names {
 		if fi, err := os.Stat(filepath.Join(l.pids, n)); err == nil && fi.IsDir() {
 			name = n
 			break

@@ -49,10 +49,20 @@ func PivotRoot(e Env) []Item {
 	own, _ := os.Readlink(e.proc("self", "ns", "mnt"))
 	// The one furthest along: its own namespace, then held.
 	climbs := map[int]bool{}
+	var alive []inRoot
 	for _, p := range ps {
 		c, err := e.Climb(e.proc(fmt.Sprint(p.PID), "root"))
-		climbs[p.PID] = c || err != nil
+		if err != nil {
+			continue // it ended while it was looked at
+		}
+		climbs[p.PID] = c
+		alive = append(alive, p)
 	}
+	if len(alive) == 0 {
+		return append(items, Item{rowShell, ui.Fail, "the processes in " + e.Rootfs + " ended while they were looked at",
+			"start the page's shell again and leave it open, then run the check again"}.then(rest[1:])...)
+	}
+	ps = alive
 	best := slices.MinFunc(ps, func(a, b inRoot) int {
 		score := func(p inRoot) int {
 			s := 0
