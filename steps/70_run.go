@@ -22,8 +22,8 @@ import (
 
 func init() {
 	register(&Step{Name: "run", Title: "Put it all together: a full container", Part: Article, Kind: Container,
-		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards.",
-		Options:   WithMemory | WithName | WithLimits | WithImage | WithNet,
+		Long:      "Run a full container: its own root filesystem, a memory cgroup, new PID, mount\nand UTS namespaces, proc and a few devices mounted, chroot, CMD as PID 1.\nEverything is removed afterwards. Part 2 adds to it: --pivot-root (step 8),\n--pids and --cpus (step 9), --drop-privileges (step 10); --isolation full is\nall of them.",
+		Options:   WithMemory | WithName | WithLimits | WithImage | WithNet | WithIsolation,
 		Page:      "07-full-run.md",
 		Code:      []string{"lab/container/container.go Run", "lab/ns/setup.go setup", "lab/container/cleanup.go Cleanup"},
 		Ephemeral: true, Done: readyToRun, Run: Run,
@@ -154,7 +154,7 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		spec.Env, def, from = env, argv, ", unpacked from the image "+opt.Image
 	}
 	spec.Keep = opt.Keep
-	spec.Limits = limitsOf(opt) // --pids and --cpus, as in step 9
+	isolate(&spec, opt) // --pids, --cpus (step 9), --pivot-root (8), --drop-privileges (10)
 	kinds := "PID, mount and UTS namespaces"
 	if opt.Isolation == "full" {
 		spec.Clone |= unix.CLONE_NEWIPC
@@ -185,8 +185,8 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		network = fmt.Sprintf(" Network: veth %s %s on the host, eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
 	}
 	spec.Started = func(r *container.Result) {
-		o.Note("%s container %s: its own root in %s%s, %s, %s, host PID %d.%s",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, kinds, memory, r.HostPID, network)
+		o.Note("%s container %s: its own root in %s%s, %s, %s, %s, host PID %d.%s",
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, kinds, memory, isolation(spec), r.HostPID, network)
 		if !opt.Rootless && !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}

@@ -55,7 +55,7 @@ func init() {
 				"What this still does not isolate: root in the container keeps every capability (it could mount the host's disk again), the network, IPC and users; the privileges step closes the first.",
 		},
 		Check: StepCheck{Run: check.PivotRoot, Looks: "a shell pivoted into the root filesystem by hand: its own mount namespace, pivot_root not chroot, the old root unmounted",
-			ByHand: "pivot_root into %s by hand as the page shows, and keep its shell open"},
+			ByHand: "exit the pivoted shell, then add task and CPU limits to a cgroup as the page shows"},
 		Tour: TourStop{About: [2]string{
 			"chroot is no jail: a root process in it can walk out to the host's files.",
 			"pivot_root swaps the namespace's root and unmounts the old one: nothing to climb back to.",

@@ -63,7 +63,7 @@ func init() {
 			Observe: "The storm ends with the kernel's count of refused forks in the thousands, and underhood itself unharmed. The throttled loop counts to about a fifth of the free one, and cpu.stat says how often it was stopped.",
 		},
 		Check: StepCheck{Run: check.TaskCPULimits, Looks: "the page's cgroup box: a task limit that refused forks, a CPU quota that throttled",
-			ByHand: "make the box cgroups, run the bomb and the loop in them as the page shows",
+			ByHand: "remove the box cgroups, then start a shell with fewer privileges, with setpriv, as the page shows",
 			Target: func(e check.Env) string { return "the cgroup " + check.LimitsBox + " below " + e.CgroupRoot }},
 		Tour: TourStop{About: [2]string{
 			"A memory limit does not stop a fork storm or a busy loop.",

@@ -60,7 +60,7 @@ func init() {
 			Observe: "First run: CapEff with (nearly) every bit set, the mount and the device node work, and the escape reads the host's hostname. Second run: CapEff 0000000020000420, NoNewPrivs 1, Seccomp 2, and all of it is refused with 'Operation not permitted'.",
 		},
 		Check: StepCheck{Run: check.Privileges, Looks: "a shell with runc's privileges made by hand (setpriv): its bounding set, no_new_privs, effective set, seccomp",
-			ByHand: "drop capabilities by hand with setpriv as the page shows",
+			ByHand: "exit the setpriv shell when you are done",
 			Target: func(check.Env) string { return "the processes of this machine" }},
 		Tour: TourStop{About: [2]string{
 			"Root in a container is the host's root: it keeps every capability unless they are dropped.",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
+	"github.com/underhood/underhood/lab/ns"
 	"github.com/underhood/underhood/lab/rootfs"
 	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
@@ -36,13 +37,18 @@ type ContainerOptions struct {
 	CPUs         float64  // CPU limit in CPUs (0.2 = 20 % of one); 0 = none
 	Name         string   // step 7; "" = random
 	Net          string   // step 7: host (""), none or veth; see NetModes
-	Isolation    string   // step 7: article (""), or full: IPC and cgroup namespaces too
+	Isolation    string   // step 7: article (""), or full: all of Part 2 (see ApplyIsolation)
 	Rootless     bool     // step 7: as a user, in a user namespace first, without cgroups
 	Keep         bool     // step 7
 	Image        string   // step 7: an OCI image layout, DIR[:TAG], as the root
 	CgroupParent string
 	CgroupRoot   string // "" = /sys/fs/cgroup
 	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
+	// PivotRoot and DropPrivileges are Part 2's steps 8 and 10 in run:
+	// pivot_root instead of chroot; runc's capabilities, no_new_privs,
+	// seccomp and masked /proc.
+	PivotRoot      bool
+	DropPrivileges bool
 	// Shown is how the step's banner names the payload, where Argv is a
 	// wrapper (the tour's scripted shells); "" = Argv itself.
 	Shown string
@@ -274,6 +280,56 @@ func payloadName(opt ContainerOptions) string {
 		return "a BusyBox shell"
 	}
 	return strings.Join(opt.Argv, " ")
+}
+
+// Isolation names for --isolation.
+const (
+	IsolationArticle = "article" // the article's container: chroot, every capability
+	IsolationFull    = "full"    // every Part 2 step that has landed
+)
+
+// Isolations are the values --isolation takes, the default first.
+var Isolations = []string{IsolationArticle, IsolationFull}
+
+// ApplyIsolation turns a --isolation level into the flags it stands for.
+func (o *ContainerOptions) ApplyIsolation(level string) error {
+	switch level {
+	case IsolationArticle:
+	case IsolationFull:
+		o.PivotRoot, o.DropPrivileges = true, true
+	default:
+		return ui.Usagef("--isolation %q: give %s (the article's container, the default) or %s (pivot_root, runc's privileges, the task limit, IPC and cgroup namespaces: all of Part 2)", level, IsolationArticle, IsolationFull)
+	}
+	o.Isolation = level
+	return nil
+}
+
+// isolate applies the Part 2 options to a full container's spec.
+func isolate(s *container.Spec, opt ContainerOptions) {
+	if opt.PivotRoot {
+		s.Flags = s.Flags&^ns.Chroot | ns.PivotRoot
+	}
+	if opt.DropPrivileges {
+		s.Flags |= ns.MaskPaths | ns.DropPrivileges
+	}
+	s.Limits = limitsOf(opt)
+}
+
+// isolation says in a few words what a full container holds beyond the
+// article's.
+func isolation(s container.Spec) string {
+	var out []string
+	if s.Flags&ns.PivotRoot != 0 {
+		out = append(out, "pivot_root")
+	} else {
+		out = append(out, "chroot")
+	}
+	if s.Flags&ns.DropPrivileges != 0 {
+		out = append(out, "runc's capabilities, no_new_privs, seccomp, masked /proc")
+	} else {
+		out = append(out, "every capability of root")
+	}
+	return strings.Join(out, ", ")
 }
 
 // limitsOf are the task and CPU limits the user asked for.

@@ -46,11 +46,12 @@ const (
 type Option uint
 
 const (
-	WithMemory Option = 1 << iota // --memory, --cgroup-parent
-	WithName                      // --name, --keep
-	WithLimits                    // --pids, --cpus
-	WithNet                       // --net host|none|veth, --isolation article|full
-	WithImage                     // --image
+	WithMemory    Option = 1 << iota // --memory, --cgroup-parent
+	WithName                         // --name, --keep
+	WithLimits                       // --pids, --cpus
+	WithNet                          // --net host|none|veth, --rootless
+	WithImage                        // --image
+	WithIsolation                    // --pivot-root, --drop-privileges, --isolation article|full
 )
 
 // Step is one stage of the workshop, all of it in one place.

@@ -27,7 +27,7 @@ import (
 
 // TourOptions are what an instructor can set on the tour.
 type TourOptions struct {
-	From         int  // the first step, from 1; 0 means 1
+	From         int  // the first step with a stop; 0 means the first
 	NoPause      bool // never wait for Enter (recordings, tests)
 	CgroupParent string
 	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
@@ -110,7 +110,10 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 	}
 	o.Say()
 	o.Say(o.Bold("That is the tour: chroot + namespaces + cgroups = a container."))
-	o.Say(fmt.Sprintf("Nothing of it is left: no run in %s, no mount, no cgroup (see sudo underhood ps and sudo underhood check %d).", w.Runs(), stops[len(stops)-1].N))
+	if stops[len(stops)-1].Part == Beyond {
+		o.Say("And pivot_root, more limits and fewer privileges make it hold: sudo underhood run --isolation full.")
+	}
+	o.Say(fmt.Sprintf("Nothing of it is left: no run in %s, no mount, no cgroup (see sudo underhood ps and sudo underhood check %d).", w.Runs(), of("run").N))
 	if len(surprises) > 0 {
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("tour: step %s did not show what it should; see the ▶ lines above, and sudo underhood doctor", strings.Join(surprises, ", "))}
 	}
@@ -120,12 +123,21 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 func (t *tour) header(s *Step, of int) {
 	o := t.o
 	stop := s.Tour
+	if part := InPart(Beyond); s.Part == Beyond && len(part) > 0 && part[0] == s {
+		o.Say(o.Bold(Beyond.String() + ": what real runtimes add, so that the container holds."))
+		o.Say("Each step shows a hole in the article's container, for real, then closes it.")
+		o.Say()
+	}
 	title := fmt.Sprintf("Step %d of %d: %s", s.N, of, s.Title)
 	o.Say(o.Bold(o.Cyan("━━ " + title + " " + strings.Repeat("━", max(3, 72-len([]rune(title))-4)))))
 	o.Say(stop.About[0])
 	o.Say(stop.About[1])
 	o.Say()
-	o.Say(o.Cyan("The shell way (as in the article):"))
+	if s.Part == Article {
+		o.Say(o.Cyan("The shell way (as in the article):"))
+	} else {
+		o.Say(o.Cyan("The shell way (as on the page, " + s.Doc() + "):"))
+	}
 	commands(o, s.Explain.Shell)
 	o.Say(o.Cyan("With underhood:"))
 	commands(o, strings.Split(stop.Cmd, "\n"))

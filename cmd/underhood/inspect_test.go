@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/underhood/underhood/lab/caps"
 	"github.com/underhood/underhood/lab/inspect"
 )
 
@@ -21,7 +23,14 @@ import (
 // payload runs; it returns the command and the payload's host PID.
 func startRun(t *testing.T, name string, argv ...string) (*exec.Cmd, *syncBuffer, int) {
 	t.Helper()
-	args := append([]string{"--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent, "--"}, argv...)
+	return startRunWith(t, name, nil, argv...)
+}
+
+// startRunWith is startRun with more flags for run.
+func startRunWith(t *testing.T, name string, flags []string, argv ...string) (*exec.Cmd, *syncBuffer, int) {
+	t.Helper()
+	args := append(append([]string{"--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent}, flags...), "--")
+	args = append(args, argv...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	stderr := &syncBuffer{}
@@ -291,6 +300,54 @@ func maxOf(v []int64) int64 {
 
 // Bad input is one line: exit 2 for what is not a PID or an interval,
 // exit 1 for a PID or a name with nothing behind it.
+// A plain run and one with --isolation full, side by side: the inspector
+// shows each one's limits and privileges as the kernel's files say.
+func TestInspectIsolationSideBySide(t *testing.T) {
+	needLab(t)
+	plain, _, _ := startRun(t, "insp-plain", "/bin/busybox", "sleep", "30")
+	defer func() { stopRun(t, plain); assertClean(t) }()
+	full, _, _ := startRunWith(t, "insp-full", []string{"--isolation", "full", "--pids", "64", "--cpus", "0.2"}, "/bin/busybox", "sleep", "30")
+	defer stopRun(t, full)
+
+	read := func(name string) inspect.Report {
+		t.Helper()
+		r := runUH(t, "inspect", name, "--json")
+		var rep inspect.Report
+		if err := json.Unmarshal([]byte(r.out), &rep); r.code != 0 || err != nil {
+			t.Fatalf("inspect %s --json: exit %d, %v\n%s%s", name, r.code, err, r.out, r.err)
+		}
+		if rep.Cgroup == nil || rep.Cgroup.Limits == nil || rep.Privileges == nil {
+			t.Fatalf("inspect %s: no limits or privileges:\n%s", name, r.out)
+		}
+		return rep
+	}
+	p, f := read("insp-plain"), read("insp-full")
+	runc := fmt.Sprintf("%016x", caps.Mask(caps.RuncDefault))
+	if p.Privileges.CapEff == runc || p.Privileges.NoNewPrivs || p.Privileges.Seccomp != 0 || p.Privileges.Summary != "every capability of root" {
+		t.Errorf("plain run's privileges: %+v", p.Privileges)
+	}
+	if f.Privileges.CapEff != runc || f.Privileges.CapBnd != runc || !f.Privileges.NoNewPrivs || f.Privileges.Seccomp != 2 || f.Privileges.Summary != "runc's default set" {
+		t.Errorf("--isolation full's privileges: %+v", f.Privileges)
+	}
+	for _, c := range []struct {
+		rep         inspect.Report
+		pids, quota int64
+		pidsMaxFile string
+	}{{p, 1024, -1, "1024"}, {f, 64, 20000, "64"}} {
+		l := c.rep.Cgroup.Limits
+		b, err := os.ReadFile(filepath.Join(l.PidsDir, "pids.max"))
+		if l.PidsMax != c.pids || l.CPUQuotaUsec != c.quota || err != nil || strings.TrimSpace(string(b)) != c.pidsMaxFile || l.PidsCurrent != 1 {
+			t.Errorf("%s: limits %+v; %s/pids.max reads %q (%v)", c.rep.Target.Name, l, l.PidsDir, b, err)
+		}
+	}
+	r := runUH(t, "inspect", "insp-full")
+	for _, want := range []string{"Privileges", "effective  " + runc, "runc's default set: CAP_KILL", "no_new_privs 1", "seccomp 2", "Limits", "at most 0.2 CPUs", "1 of at most 64 tasks"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("inspect insp-full lacks %q:\n%s", want, r.out)
+		}
+	}
+}
+
 func TestInspectBadInput(t *testing.T) {
 	for _, c := range []struct {
 		args []string

@@ -53,6 +53,16 @@ func TestLimitsStopABombAndThrottle(t *testing.T) {
 	if strings.Contains(r.err, "refused 0 forks") {
 		t.Errorf("no fork refused:\n%s", r.err)
 	}
+	// At --cpus 0.2 the loop does about a fifth of the free one's work; on
+	// a busy machine the free loop is slowed too, hence the margin.
+	m := regexp.MustCompile(`free: counted to (\d+); limited: to (\d+)`).FindStringSubmatch(r.err)
+	if m == nil {
+		t.Errorf("no loop counts:\n%s", r.err)
+	} else if free, held := atoi(m[1]), atoi(m[2]); held <= 0 || float64(held) > 0.45*float64(free) {
+		t.Errorf("the limited loop counted to %d, the free one to %d: want about a fifth, at most 45 %%", held, free)
+	} else {
+		t.Logf("limited loop: %d of the free loop's %d (%.0f %%)", held, free, 100*float64(held)/float64(free))
+	}
 	assertClean(t)
 	for _, bad := range [][]string{{"--pids", "0"}, {"--pids", "abc"}, {"--cpus", "0"}, {"--cpus", "lots"}, {"--cpus", "9999"}} {
 		for _, step := range []string{"limits", "run"} {
@@ -405,7 +415,7 @@ func TestCheckUserNSByHand(t *testing.T) {
 // not in the container's IPC namespace, and /proc/self/cgroup inside names
 // the root of its own cgroup namespace; with the article's isolation, both
 // are the host's.
-func TestRunIsolationFull(t *testing.T) {
+func TestRunIsolationFullNamespaces(t *testing.T) {
 	needLab(t)
 	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 	if err != nil {
@@ -531,4 +541,39 @@ func stepNumber(name string) string {
 		panic("no step " + name)
 	}
 	return strconv.Itoa(s.N)
+}
+
+// run grows with Part 2: --isolation full holds what a plain run does not:
+// CapEff is runc's set, the chroot escape is refused, a fork storm stops at
+// --pids, and the root is pivoted (no walk up reaches the host's /).
+func TestRunIsolationFull(t *testing.T) {
+	needLab(t)
+	const script = `busybox grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+busybox chroot / /bin/busybox true 2>&1 && echo "chroot worked"
+busybox mount -t tmpfs none /etc 2>&1 && echo "mounted"
+` + steps.StormScript
+	plain := runUH(t, "run", "--cgroup-parent", cgParent, "--pids", "64", "--memory", "64M", "--", "/bin/busybox", "sh", "-c", script)
+	full := runUH(t, "run", "--isolation", "full", "--cgroup-parent", cgParent, "--pids", "64", "--memory", "64M", "--", "/bin/busybox", "sh", "-c", script)
+	want := fmt.Sprintf("CapEff:\t%016x", caps.Mask(caps.RuncDefault))
+	if strings.Contains(plain.out, want) || !strings.Contains(plain.out, "chroot worked") || !strings.Contains(plain.out, "mounted") ||
+		!strings.Contains(plain.err, "chroot, every capability of root") {
+		t.Errorf("plain run: exit %d\n%s%s", plain.code, plain.out, plain.err)
+	}
+	if !strings.Contains(full.out, want) || !strings.Contains(full.out, "NoNewPrivs:\t1") || !strings.Contains(full.out, "Seccomp:\t2") ||
+		strings.Contains(full.out, "chroot worked") || strings.Contains(full.out, "mounted") || !strings.Contains(full.out, "fork storm are over") ||
+		!strings.Contains(full.err, "pivot_root, runc's capabilities") {
+		t.Errorf("--isolation full: exit %d\n%s%s", full.code, full.out, full.err)
+	}
+	assertClean(t)
+	for _, bad := range [][]string{{"--isolation", "partial"}, {"--pids", "-1"}, {"--cpus", "0"}} {
+		r := runUH(t, append([]string{"run"}, bad...)...)
+		if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("run %v: exit %d, %q; want exit 2 and one line", bad, r.code, r.err)
+		}
+	}
+}
+
+func atoi(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }

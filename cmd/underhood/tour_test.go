@@ -51,6 +51,13 @@ func TestTourNoPause(t *testing.T) {
 		"Namespaces",
 		"killed at the memory limit: a container",
 		"Alone, only lo, down;",
+		"Part 2: beyond the article: what real runtimes add",
+		"The shell way (as on the page, docs/09-pivot-root.md):",
+		"Under chroot the escape read the host's file; under pivot_root it found only the container's root.",
+		"The storm stopped at pids.max, the loop was throttled at its quota",
+		"Plain root could mount, make a device and escape; with runc's privileges all of it was refused.",
+		"run --isolation full.",
+		"check 7).",
 	} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("the tour lacks %q:\n%s", want, r.out)
@@ -88,6 +95,22 @@ func TestTourFrom(t *testing.T) {
 	}
 	if strings.Contains(r.err, "[Enter]") {
 		t.Errorf("the tour waited for Enter without a terminal:\n%s", r.err)
+	}
+	assertClean(t)
+}
+
+// --from 8 is Part 2 alone: its banner, steps 8–10 each with what it
+// shows, and nothing left.
+func TestTourPart2(t *testing.T) {
+	needLab(t)
+	first := steps.InPart(steps.Beyond)[0].N
+	r := runUH(t, "tour", "--no-pause", "--from", fmt.Sprint(first), "--cgroup-parent", cgParent)
+	if r.code != 0 {
+		t.Fatalf("tour --from %d: exit %d\n%s%s", first, r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.out, "Part 2: beyond the article") || strings.Count(r.out, "▶ ") != len(steps.InPart(steps.Beyond)) ||
+		strings.Contains(r.out, "Not what the tour expected") || strings.Contains(r.out, "(as in the article)") {
+		t.Errorf("tour --from %d:\n%s", first, r.out)
 	}
 	assertClean(t)
 }

@@ -33,6 +33,9 @@ type Cgroup struct {
 	PeakBytes     int64        `json:"peak_bytes"` // -1: the kernel keeps no peak
 	OOMKills      int64        `json:"oom_kills"`  // -1: unknown
 	Files         []CgroupFile `json:"files"`
+	// Limits are the task and CPU limits; null without a pids or cpu
+	// controller for it.
+	Limits *Limits `json:"limits"`
 }
 
 // CgroupFile is one control file as read.
@@ -75,8 +78,6 @@ var v2Files = []keyFile{
 	{"memory.events", kKeyed, ""},
 	{"memory.swap.max", kSize, ""},
 	{"cgroup.procs", kPIDs, "process"},
-	{"pids.current", kCount, ""},
-	{"pids.max", kSize, ""},
 }
 
 // noLimit is where v1 limits start to mean "none": the kernel's
@@ -122,7 +123,8 @@ func readCgroup(p procfs, h cgroup.Host, pid int, sameNS bool, mounts, hostMount
 	}
 	c := &Cgroup{Version: h.MemoryVersion, LimitBytes: -1, PeakBytes: -1, OOMKills: -1, Files: []CgroupFile{}}
 	found := false
-	for _, l := range parseCgroupFile(b) {
+	lines := parseCgroupFile(b)
+	for _, l := range lines {
 		if h.MemoryVersion == 1 && slices.Contains(l.controllers, "memory") ||
 			h.MemoryVersion == 2 && len(l.controllers) == 0 {
 			c.HostPath, found = l.path, true
@@ -172,6 +174,9 @@ func readCgroup(p procfs, h cgroup.Host, pid int, sameNS bool, mounts, hostMount
 				c.OOMKills = n
 			}
 		}
+	}
+	if c.Limits, err = readLimits(h, h.MemoryVersion, c.Dir, lines); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/underhood/underhood/lab/ui"
@@ -156,7 +157,11 @@ func compactCgroup(o *ui.IO, r *Report) []string {
 	for _, f := range c.Files {
 		wide = max(wide, len(f.Name))
 	}
+	counted := c.Limits != nil && c.Limits.PidsCurrent >= 0
 	for _, f := range c.Files {
+		if counted && (f.Name == "tasks" || f.Name == "cgroup.procs") {
+			continue // the limits line counts them
+		}
 		v := flat(f.Value)
 		if f.Human != "" && f.Human != f.Value {
 			v = f.Human
@@ -165,6 +170,25 @@ func compactCgroup(o *ui.IO, r *Report) []string {
 			}
 		}
 		out = append(out, fmt.Sprintf("  %-*s  %s", wide, f.Name, v))
+	}
+	// One line for Part 2's limits and privileges: the frame has no room
+	// for more on 80×24.
+	var more []string
+	if l := c.Limits; l != nil {
+		tasks, cpu := "tasks no limit", "CPU no limit"
+		if l.PidsMax >= 0 {
+			tasks = fmt.Sprintf("tasks %d/%d (%d refused)", max(l.PidsCurrent, 0), l.PidsMax, max(l.PidsDenied, 0))
+		}
+		if l.CPUQuotaUsec >= 0 {
+			cpu = fmt.Sprintf("CPU %s (%d throttled)", cpuShare(l.CPUQuotaUsec, l.CPUPeriodUsec), max(l.NrThrottled, 0))
+		}
+		more = append(more, tasks, cpu)
+	}
+	if p := r.Privileges; p != nil {
+		more = append(more, "caps "+shortCaps(p))
+	}
+	if len(more) > 0 {
+		out = append(out, fmt.Sprintf("  %-*s  %s", wide, "limits", strings.Join(more, "; ")))
 	}
 	return out
 }
@@ -175,4 +199,19 @@ func fitLine(s string, width int) string {
 		return s
 	}
 	return ui.Cut(s, width)
+}
+
+// shortCaps is the effective set in a word or two, and what else holds it.
+func shortCaps(p *Privileges) string {
+	s := map[string]string{"every capability of root": "all", "runc's default set": "runc's 3", "none": "none"}[p.Summary]
+	if s == "" {
+		s = strconv.Itoa(len(p.Effective))
+	}
+	if p.NoNewPrivs {
+		s += ", nnp"
+	}
+	if p.Seccomp == 2 {
+		s += ", seccomp"
+	}
+	return s
 }

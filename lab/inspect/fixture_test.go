@@ -44,6 +44,7 @@ type fakeProcess struct {
 	// noStatus leaves out status and cmdline: a process that exited after
 	// its namespace was read.
 	noStatus bool
+	status   string // more lines of status: capabilities, no_new_privs, seccomp
 }
 
 // fixture is a fake /proc and cgroup tree in a temporary directory.
@@ -126,7 +127,7 @@ func (f *fixture) add(p fakeProcess) {
 		ids[i] = fmt.Sprint(n)
 	}
 	f.write(filepath.Join(d, "status"), fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\t%s (sleeping)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nNSpid:\t%s\n",
-		p.name, state, p.pid, p.pid, p.ppid, strings.Join(ids, "\t")))
+		p.name, state, p.pid, p.pid, p.ppid, strings.Join(ids, "\t"))+p.status)
 	cmd := ""
 	if p.argv != nil {
 		cmd = strings.Join(p.argv, "\x00") + "\x00"
@@ -139,6 +140,13 @@ func (f *fixture) add(p fakeProcess) {
 func (f *fixture) cgfile(rel, name, body string) {
 	f.write(filepath.Join(f.cg.MemoryRoot, rel, name), body)
 }
+
+// The privileges of root in step 7's container (all of them) and in a
+// Docker container (its fourteen, its seccomp profile).
+const (
+	rootCaps   = "CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n"
+	dockerCaps = "CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\n"
+)
 
 var fixedTime = time.Date(2025, 3, 14, 15, 9, 26, 535000000, time.UTC)
 
@@ -180,7 +188,7 @@ func hybridLab(t *testing.T) *fixture {
 	f.add(fakeProcess{pid: 4230, ppid: 612, name: "underhood", argv: []string{"underhood", "run", "--name", "insp", "--", "/bin/busybox", "sh", "-c", "busybox sleep 30 & wait"}, start: 52000,
 		cgroup: "4:memory:/user.slice\n0::/user.slice/user-0.slice/session-1.scope\n", mountinfo: hostMountinfo})
 	own := withNS(map[string]uint64{"mnt": 4026532180, "uts": 4026532181, "pid": 4026532182})
-	const labCgroup = "9:name=systemd:/user.slice/user-0.slice/session-1.scope\n8:pids:/user.slice/user-0.slice/session-1.scope\n4:memory:/underhood/insp\n0::/user.slice/user-0.slice/session-1.scope\n"
+	const labCgroup = "9:name=systemd:/user.slice/user-0.slice/session-1.scope\n8:pids:/underhood/insp\n7:cpu,cpuacct:/underhood/insp\n4:memory:/underhood/insp\n0::/user.slice/user-0.slice/session-1.scope\n"
 	const labMounts = `612 598 0:63 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
 613 598 0:5 /null /dev/null rw,nosuid,relatime shared:6 - devtmpfs udev rw,size=4000k
 614 598 0:5 /zero /dev/zero rw,nosuid,relatime shared:6 - devtmpfs udev rw,size=4000k
@@ -188,7 +196,7 @@ func hybridLab(t *testing.T) *fixture {
 `
 	root := "/var/lib/underhood/runs/insp/rootfs"
 	f.add(fakeProcess{pid: 4242, ppid: 4230, nspid: []int{4242, 1}, name: "busybox", argv: []string{"/bin/busybox", "sh", "-c", "busybox sleep 30 & wait"},
-		start: 52010, ns: own, root: root, cgroup: labCgroup, mountinfo: labMounts})
+		start: 52010, ns: own, root: root, cgroup: labCgroup, mountinfo: labMounts, status: rootCaps})
 	f.add(fakeProcess{pid: 4250, ppid: 4242, nspid: []int{4250, 2}, name: "busybox", argv: []string{"busybox", "sleep", "30"},
 		start: 52011, ns: own, root: root, cgroup: labCgroup, mountinfo: labMounts})
 	f.cgfile("underhood/insp", "memory.limit_in_bytes", "7340032\n")
@@ -197,6 +205,13 @@ func hybridLab(t *testing.T) *fixture {
 	f.cgfile("underhood/insp", "memory.failcnt", "0\n")
 	f.cgfile("underhood/insp", "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
 	f.cgfile("underhood/insp", "tasks", "4242\n4250\n")
+	pids, cpu := filepath.Join(f.cg.Root, "pids", "underhood", "insp"), filepath.Join(f.cg.Root, "cpu,cpuacct", "underhood", "insp")
+	f.write(filepath.Join(pids, "pids.current"), "2\n")
+	f.write(filepath.Join(pids, "pids.max"), "1024\n")
+	f.write(filepath.Join(pids, "pids.events"), "max 0\n")
+	f.write(filepath.Join(cpu, "cpu.cfs_quota_us"), "-1\n")
+	f.write(filepath.Join(cpu, "cpu.cfs_period_us"), "100000\n")
+	f.write(filepath.Join(cpu, "cpu.stat"), "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n")
 	return f
 }
 
@@ -225,7 +240,7 @@ func v2Docker(t *testing.T) *fixture {
 `
 	root := "/var/lib/docker/overlay2/3f2a/merged"
 	f.add(fakeProcess{pid: 1300, ppid: 1280, nspid: []int{1300, 1}, name: "nginx", argv: []string{"nginx: master process nginx -g daemon off;"},
-		start: 3010, ns: own, root: root, cgroup: cg, mountinfo: mounts})
+		start: 3010, ns: own, root: root, cgroup: cg, mountinfo: mounts, status: dockerCaps})
 	f.add(fakeProcess{pid: 1329, ppid: 1300, nspid: []int{1329, 29}, name: "nginx", argv: []string{"nginx: worker process"},
 		start: 3020, ns: own, root: root, cgroup: cg, mountinfo: mounts})
 	d := "system.slice/docker-abc123.scope"
@@ -236,7 +251,10 @@ func v2Docker(t *testing.T) *fixture {
 	f.cgfile(d, "memory.swap.max", "max\n")
 	f.cgfile(d, "cgroup.procs", "1300\n1329\n")
 	f.cgfile(d, "pids.current", "2\n")
-	f.cgfile(d, "pids.max", "max\n")
+	f.cgfile(d, "pids.max", "64\n")
+	f.cgfile(d, "pids.events", "max 4711\n")
+	f.cgfile(d, "cpu.max", "20000 100000\n")
+	f.cgfile(d, "cpu.stat", "usage_usec 801234\nuser_usec 790000\nsystem_usec 11234\nnr_periods 12\nnr_throttled 10\nthrottled_usec 797521\n")
 	return f
 }
 

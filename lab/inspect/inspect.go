@@ -92,6 +92,14 @@ func (e *NoProcessError) Unwrap() error { return proc.ErrExited }
 //	network                   only when the target has a network namespace of
 //	                          its own: inside[] and host_ends[] (the host's ends
 //	                          of its veth pairs), each name, kind, up, addrs[]
+//	cgroup.limits             null without a pids or cpu controller; pids_dir,
+//	                          cpu_dir, pids_max (-1 = none), pids_current,
+//	                          pids_denied, cpu_quota_usec (-1 = none),
+//	                          cpu_period_usec, nr_periods, nr_throttled,
+//	                          throttled_usec (-1 = unknown), files[]
+//	privileges                null where status shows none; cap_eff, cap_prm,
+//	                          cap_bnd (hex), effective[] (names), no_new_privs,
+//	                          seccomp (0 none, 1 strict, 2 filter), summary
 //	filesystem                root, mount_count, host_mount_count, hostname
 //	                          ("" = unknown), hostname_source (host, lab, ""),
 //	                          mounts[] (mountpoint, fstype, source)
@@ -113,6 +121,7 @@ type Report struct {
 	Cgroup     *Cgroup     `json:"cgroup"`
 	Network    *Network    `json:"network,omitempty"`
 	Filesystem Filesystem  `json:"filesystem"`
+	Privileges *Privileges `json:"privileges"`
 }
 
 // Network is a network namespace of the target's own, from both sides.
@@ -517,6 +526,9 @@ func readProcesses(p procfs, r *Report, pid, ref int, tPID, refPID uint64) error
 			row.PID, row.HostPPID = s.Inner(), s.PPid
 			inner[q] = row.PID
 			pr.ContainerCount++
+			if q == pid {
+				r.Privileges = privilegesOf(s)
+			}
 		}
 		pr.List = append(pr.List, row)
 	}

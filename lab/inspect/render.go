@@ -29,6 +29,7 @@ func Write(o *ui.IO, r *Report) {
 	writeNamespaces(o, r)
 	writeNetwork(o, r)
 	writeCgroup(o, r)
+	writePrivileges(o, r)
 	writeFilesystem(o, r)
 }
 
@@ -152,6 +153,61 @@ func writeCgroup(o *ui.IO, r *Report) {
 		rows = append(rows, []string{f.Name, flat(f.Value), f.Human, f.Meaning})
 	}
 	o.Table([]string{"FILE", "VALUE", "HUMAN", "MEANING"}, rows)
+	writeLimits(o, c.Limits)
+	o.Say()
+}
+
+// writeLimits is the task and CPU limits, with the kernel's counters.
+func writeLimits(o *ui.IO, l *Limits) {
+	if l == nil || len(l.Files) == 0 {
+		return
+	}
+	o.Say()
+	where := l.PidsDir
+	if l.CPUDir != "" && l.CPUDir != l.PidsDir {
+		where = strings.TrimPrefix(strings.Join([]string{l.PidsDir, l.CPUDir}, " and "), " and ")
+	}
+	heading(o, "Limits", "tasks and CPU, in "+where)
+	rows := make([][]string, 0, len(l.Files))
+	for _, f := range l.Files {
+		rows = append(rows, []string{f.Name, flat(f.Value), f.Human, f.Meaning})
+	}
+	o.Table([]string{"FILE", "VALUE", "HUMAN", "MEANING"}, rows)
+	tasks := "no task limit"
+	if l.PidsMax >= 0 {
+		tasks = fmt.Sprintf("%d of at most %d tasks", max(l.PidsCurrent, 0), l.PidsMax)
+		if l.PidsDenied > 0 {
+			tasks += fmt.Sprintf(", %s at the limit", plural(int(l.PidsDenied), "fork refused", "forks refused"))
+		}
+	}
+	cpu := "no CPU limit"
+	if l.CPUQuotaUsec >= 0 {
+		cpu = "at most " + cpuShare(l.CPUQuotaUsec, l.CPUPeriodUsec)
+		if l.NrThrottled >= 0 {
+			cpu += fmt.Sprintf(", throttled in %d periods", l.NrThrottled)
+		}
+	}
+	o.Printf("Now: %s; %s.\n", tasks, cpu)
+}
+
+// writePrivileges is what root in the target may do.
+func writePrivileges(o *ui.IO, r *Report) {
+	p := r.Privileges
+	if p == nil {
+		return
+	}
+	heading(o, "Privileges", "from /proc/PID/status: capability sets, no_new_privs, seccomp")
+	eff := capList(p.Effective, 4)
+	o.Table([]string{"SET", "MASK", "WHAT"}, [][]string{
+		{"effective", p.CapEff, p.Summary + ": " + eff},
+		{"permitted", p.CapPrm, "what it may make effective"},
+		{"bounding", p.CapBnd, "what an execve as root may get back"},
+	})
+	nnp := "0: a setuid file runs with its owner's privileges"
+	if p.NoNewPrivs {
+		nnp = "1: nothing it runs gains privileges"
+	}
+	o.Printf("no_new_privs %s; seccomp %s.\n", nnp, seccompMode(p.Seccomp))
 	o.Say()
 }
 

@@ -97,6 +97,14 @@ type Summary struct {
 	// NSpid is the process's PID in each PID namespace it belongs to, the
 	// reader's first and its own innermost last.
 	NSpid []int
+	// The privileges, as the kernel shows them: the capability sets
+	// (bit N is capability N), no_new_privs, and the seccomp mode (0 none,
+	// 1 strict, 2 filter). HasPrivileges is false where status had no
+	// CapEff line (a fixture, or a kernel without capabilities).
+	CapEff, CapPrm, CapBnd uint64
+	NoNewPrivs             bool
+	Seccomp                int
+	HasPrivileges          bool
 }
 
 // Summary reads /proc/PID/status once. A process that is gone gives
@@ -136,6 +144,23 @@ func (r Root) Summary(pid int) (Summary, error) {
 				}
 				s.NSpid = append(s.NSpid, n)
 			}
+		case "CapEff", "CapPrm", "CapBnd":
+			n, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				return Summary{}, fmt.Errorf("parse %s: %s %q: %w", p, k, v, err)
+			}
+			switch k {
+			case "CapEff":
+				s.CapEff, s.HasPrivileges = n, true
+			case "CapPrm":
+				s.CapPrm = n
+			default:
+				s.CapBnd = n
+			}
+		case "NoNewPrivs":
+			s.NoNewPrivs = v == "1"
+		case "Seccomp":
+			s.Seccomp, _ = strconv.Atoi(v)
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -52,7 +52,8 @@ func nsFixture(t *testing.T) Root {
 	if err := os.Symlink("/tmp/lab/rootfs", filepath.Join(root, "42", "root")); err != nil {
 		t.Fatal(err)
 	}
-	status := "Name:\tsh\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t42\nPPid:\t40\nNSpid:\t42\t1\n"
+	status := "Name:\tsh\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t42\nPPid:\t40\nNSpid:\t42\t1\n" +
+		"CapInh:\t0000000000000000\nCapPrm:\t0000000020000420\nCapEff:\t0000000020000420\nCapBnd:\t0000000020000420\nNoNewPrivs:\t1\nSeccomp:\t2\n"
 	if err := os.WriteFile(filepath.Join(root, "42", "status"), []byte(status), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +103,12 @@ func TestSummary(t *testing.T) {
 	if s.Name != "sh" || s.State != "S" || s.PPid != 40 || !slices.Equal(s.NSpid, []int{42, 1}) || s.Inner() != 1 {
 		t.Errorf("Summary(42) = %+v, inner %d", s, s.Inner())
 	}
+	if !s.HasPrivileges || s.CapEff != 0x20000420 || s.CapPrm != 0x20000420 || s.CapBnd != 0x20000420 || !s.NoNewPrivs || s.Seccomp != 2 {
+		t.Errorf("Summary(42) privileges = %+v", s)
+	}
 	// No NSpid line (kernels before 4.1): the PID itself.
 	s, err = r.Summary(43)
-	if err != nil || !slices.Equal(s.NSpid, []int{43}) || s.PPid != 0 {
+	if err != nil || !slices.Equal(s.NSpid, []int{43}) || s.PPid != 0 || s.HasPrivileges {
 		t.Errorf("Summary(43) = %+v, %v", s, err)
 	}
 	if _, err := r.Summary(99); !errors.Is(err, ErrExited) {

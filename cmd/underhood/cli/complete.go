@@ -13,7 +13,8 @@ import (
 
 // Shell completion (underhood completion bash|zsh|fish): step numbers for
 // check and step, the lab's run names for inspect and cleanup, directories
-// for --workdir and --rootfs, files for --busybox and --from.
+// for --workdir and --rootfs, files for --busybox and --from, levels for
+// --isolation.
 func addCompletion(g *globals, root *cobra.Command) {
 	_ = root.RegisterFlagCompletionFunc("workdir", dirs)
 	for _, c := range root.Commands() {
@@ -30,7 +31,9 @@ func addCompletion(g *globals, root *cobra.Command) {
 		}
 		if c.Flags().Lookup("net") != nil {
 			_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(steps.NetModes, cobra.ShellCompDirectiveNoFileComp))
-			_ = c.RegisterFlagCompletionFunc("isolation", cobra.FixedCompletions([]string{"article", "full"}, cobra.ShellCompDirectiveNoFileComp))
+		}
+		if c.Flags().Lookup("isolation") != nil {
+			_ = c.RegisterFlagCompletionFunc("isolation", isolations)
 		}
 		for _, f := range []string{"busybox", "from"} {
 			if c.Flags().Lookup(f) != nil {
@@ -38,6 +41,12 @@ func addCompletion(g *globals, root *cobra.Command) {
 			}
 		}
 	}
+}
+
+// isolations offers --isolation's levels, with what each is.
+func isolations(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{steps.IsolationArticle + "\tthe article's container (chroot, every capability)",
+		steps.IsolationFull + "\tall of Part 2: pivot_root, runc's privileges, the task limit"}, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 }
 
 func dirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

@@ -27,6 +27,9 @@ func TestCompletion(t *testing.T) {
 	if got := complete(t, "check", ""); !strings.Contains(got, "3\tChange the root directory\n") || !strings.HasPrefix(got, "1\t") {
 		t.Errorf("check's step numbers:\n%s", got)
 	}
+	if got := complete(t, "run", "--isolation", ""); !strings.HasPrefix(got, "article\t") || !strings.Contains(got, "\nfull\t") {
+		t.Errorf("run --isolation's levels:\n%s", got)
+	}
 	if got := complete(t, "step", "7", ""); strings.Contains(got, "\t") {
 		t.Errorf("step takes one number, offered more:\n%s", got)
 	}

@@ -17,7 +17,7 @@ import (
 // the flags (or after --) is the payload.
 func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOptions) error) *cobra.Command {
 	var opt steps.ContainerOptions
-	var mem, pids, cpus string
+	var mem, pids, cpus, level string
 	c := &cobra.Command{
 		Use:  s.Name + " [flags] [-- CMD [ARG...]]",
 		Long: s.Long,
@@ -50,8 +50,10 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 				if err := steps.ValidNet(opt.Net); err != nil {
 					return ui.Usage(err)
 				}
-				if opt.Isolation != "article" && opt.Isolation != "full" {
-					return ui.Usagef("--isolation %q: give article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)", opt.Isolation)
+			}
+			if s.Options&steps.WithIsolation != 0 {
+				if err := opt.ApplyIsolation(level); err != nil {
+					return err
 				}
 			}
 			if runF != nil {
@@ -71,11 +73,15 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	}
 	if s.Options&steps.WithNet != 0 {
 		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
-		c.Flags().StringVar(&opt.Isolation, "isolation", "article", "article (PID, mount, UTS namespaces) or full (IPC and cgroup namespaces too)")
 		c.Flags().BoolVar(&opt.Rootless, "rootless", false, "as a user, without sudo: a user namespace first, whose root is you; no cgroup")
 	}
 	if s.Options&steps.WithImage != 0 {
 		c.Flags().StringVar(&opt.Image, "image", "", "run an OCI image layout, DIR[:TAG], as the root (e.g. the image step's)")
+	}
+	if s.Options&steps.WithIsolation != 0 {
+		c.Flags().BoolVar(&opt.PivotRoot, "pivot-root", false, "pivot_root into the container's root instead of chroot, the old root unmounted (step 8)")
+		c.Flags().BoolVar(&opt.DropPrivileges, "drop-privileges", false, "runc's capabilities only, no_new_privs, a seccomp filter, masked /proc (step 10)")
+		c.Flags().StringVar(&level, "isolation", steps.IsolationArticle, "article (the article's container) or full (--pivot-root, --drop-privileges, the task limit, IPC and cgroup namespaces: all of Part 2)")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")

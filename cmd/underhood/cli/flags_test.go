@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/steps"
 )
@@ -80,6 +81,44 @@ func TestNetFlag(t *testing.T) {
 	c.SilenceErrors, c.SilenceUsage = true, true
 	if err := c.Execute(); err == nil {
 		t.Error("chroot took --net")
+	}
+}
+
+// run grows with Part 2: each step's flag, and --isolation full for all.
+func TestRunPart2FlagsIntoOptions(t *testing.T) {
+	s, _ := steps.ByName("run")
+	parse := func(args ...string) (*steps.ContainerOptions, error) {
+		var got *steps.ContainerOptions
+		c := NewCmdContainer(&globals{}, s, func(o *steps.ContainerOptions) error { got = o; return nil })
+		c.SetArgs(args)
+		c.SilenceErrors, c.SilenceUsage = true, true
+		return got, c.Execute()
+	}
+	got, err := parse()
+	if err != nil || got.PivotRoot || got.DropPrivileges || got.Pids != cgroup.DefaultPids || got.CPUs != 0 {
+		t.Errorf("default: %v, %+v: want the article's container", err, got)
+	}
+	got, err = parse("--pivot-root", "--pids", "64", "--cpus", "0.5")
+	if err != nil || !got.PivotRoot || got.DropPrivileges || got.Pids != 64 || got.CPUs != 0.5 {
+		t.Errorf("--pivot-root --pids 64 --cpus 0.5: %v, %+v", err, got)
+	}
+	got, err = parse("--drop-privileges")
+	if err != nil || got.PivotRoot || !got.DropPrivileges {
+		t.Errorf("--drop-privileges: %v, %+v", err, got)
+	}
+	got, err = parse("--isolation", "full", "--", "/bin/busybox", "sh")
+	if err != nil || !got.PivotRoot || !got.DropPrivileges || got.Pids != cgroup.DefaultPids || !slices.Equal(got.Argv, []string{"/bin/busybox", "sh"}) {
+		t.Errorf("--isolation full: %v, %+v", err, got)
+	}
+	for _, bad := range [][]string{{"--isolation", "partial"}, {"--isolation", ""}, {"--pids", "0"}, {"--cpus", "none"}} {
+		got, err := parse(bad...)
+		if got != nil || ui.ExitCode(err) != 2 || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v (exit %d), ran with %+v: want exit 2, one line, nothing run", bad, err, ui.ExitCode(err), got)
+		}
+	}
+	if _, err := parse("--isolation", "partial"); err == nil || !strings.Contains(err.Error(), `"partial"`) ||
+		!strings.Contains(err.Error(), "article") || !strings.Contains(err.Error(), "full") {
+		t.Errorf("--isolation partial: %v: want the value and the accepted ones", err)
 	}
 }
 
