@@ -2,6 +2,7 @@ package steps
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -120,7 +121,7 @@ func Layers(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return stopped(o, err, r1)
 	}
 	if !showLayer(o, r1) {
-		return &ui.ExitError{Code: 1, Err: fmt.Errorf("no overlay, so nothing to show: %v", r1.OverlayFallback)}
+		return &ui.ExitError{Code: 1, Err: fmt.Errorf("no overlay, so nothing to show: %w", r1.OverlayFallback)}
 	}
 	o.Note("")
 	o.Note("%s a second run, on a new overlay over the same lower layer:", stepTag(o, s))
@@ -201,6 +202,11 @@ func short(d string) string {
 func (t *tour) layers() (string, bool, error) {
 	sub, _, errs := t.sub(nil)
 	code, err := payloadStatus(Layers(sub, t.w, t.options()))
+	var oe *overlay.Error
+	if errors.As(err, &oe) {
+		// A kernel without overlayfs: say so, and go on with the tour.
+		return fmt.Sprintf("This kernel cannot mount an overlay here (%s): the step is left out on this machine; docs/14-layers.md shows it.", oe.Kind), true, nil
+	}
 	if err != nil {
 		return "", false, err
 	}

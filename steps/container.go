@@ -291,6 +291,11 @@ const (
 // Isolations are the values --isolation takes, the default first.
 var Isolations = []string{IsolationArticle, IsolationFull}
 
+// MinPids is the smallest task limit a container may have: its first
+// process is underhood's init, whose Go runtime starts a few threads in
+// the cgroup before it becomes the payload.
+const MinPids = 16
+
 // ApplyIsolation turns a --isolation level into the flags it stands for.
 func (o *ContainerOptions) ApplyIsolation(level string) error {
 	switch level {

@@ -309,17 +309,25 @@ func TestInspectIsolationSideBySide(t *testing.T) {
 	full, _, _ := startRunWith(t, "insp-full", []string{"--isolation", "full", "--pids", "64", "--cpus", "0.2"}, "/bin/busybox", "sleep", "30")
 	defer stopRun(t, full)
 
+	// Until its init has become the payload (it has threads of its own
+	// and its privileges yet, for a moment on a slow machine such as the
+	// VM test's), the run is read again.
 	read := func(name string) inspect.Report {
 		t.Helper()
-		r := runUH(t, "inspect", name, "--json")
 		var rep inspect.Report
-		if err := json.Unmarshal([]byte(r.out), &rep); r.code != 0 || err != nil {
-			t.Fatalf("inspect %s --json: exit %d, %v\n%s%s", name, r.code, err, r.out, r.err)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			r := runUH(t, "inspect", name, "--json")
+			rep = inspect.Report{}
+			if err := json.Unmarshal([]byte(r.out), &rep); r.code != 0 || err != nil {
+				t.Fatalf("inspect %s --json: exit %d, %v\n%s%s", name, r.code, err, r.out, r.err)
+			}
+			if rep.Cgroup == nil || rep.Cgroup.Limits == nil || rep.Privileges == nil {
+				t.Fatalf("inspect %s: no limits or privileges:\n%s", name, r.out)
+			}
+			if rep.Cgroup.Limits.PidsCurrent == 1 || time.Now().After(deadline) {
+				return rep
+			}
 		}
-		if rep.Cgroup == nil || rep.Cgroup.Limits == nil || rep.Privileges == nil {
-			t.Fatalf("inspect %s: no limits or privileges:\n%s", name, r.out)
-		}
-		return rep
 	}
 	p, f := read("insp-plain"), read("insp-full")
 	runc := fmt.Sprintf("%016x", caps.Mask(caps.RuncDefault))

@@ -17,6 +17,7 @@ import (
 // directory is left.
 func TestLayersLeaveTheLowerUntouched(t *testing.T) {
 	needLab(t)
+	needOverlay(t)
 	lower := filepath.Join(workdir, "rootfs")
 	before, err := overlay.Fingerprint(lower)
 	if err != nil {
@@ -79,12 +80,15 @@ func assertNoOverlay(t *testing.T) {
 // upper and work directories.
 func TestLayersKill9ThenCleanup(t *testing.T) {
 	needLab(t)
+	needOverlay(t)
 	cmd := exec.Command(binary, "--workdir", workdir, "layers", "--cgroup-parent", cgParent, "--",
 		"/bin/busybox", "sh", "-c", "echo x > /f; exec busybox sleep 60")
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Should the test stop early: underhood (ours, by PID) and its run go.
+	t.Cleanup(func() { _ = cmd.Process.Kill(); runUH(nil, "cleanup", "--all") })
 	waitFor(t, 5*time.Second, func() bool {
 		left, _ := filepath.Glob(filepath.Join(workdir, "runs", "*", "upper", "f"))
 		return len(left) == 1
@@ -101,4 +105,13 @@ func TestLayersKill9ThenCleanup(t *testing.T) {
 	}
 	assertNoOverlay(t)
 	assertClean(t)
+}
+
+// needOverlay skips, loudly, where the kernel has no overlayfs (the VM
+// test's kernel has it as a module, and no modules).
+func needOverlay(t *testing.T) {
+	t.Helper()
+	if err := overlay.Supported(); err != nil {
+		t.Skipf("requires overlayfs: %v", err)
+	}
 }

@@ -64,7 +64,7 @@ func TestLimitsStopABombAndThrottle(t *testing.T) {
 		t.Logf("limited loop: %d of the free loop's %d (%.0f %%)", held, free, 100*float64(held)/float64(free))
 	}
 	assertClean(t)
-	for _, bad := range [][]string{{"--pids", "0"}, {"--pids", "abc"}, {"--cpus", "0"}, {"--cpus", "lots"}, {"--cpus", "9999"}} {
+	for _, bad := range [][]string{{"--pids", "0"}, {"--pids", "4"}, {"--pids", "abc"}, {"--cpus", "0"}, {"--cpus", "lots"}, {"--cpus", "9999"}} {
 		for _, step := range []string{"limits", "run"} {
 			r := runUH(t, append([]string{step}, bad...)...)
 			if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 || !strings.Contains(r.err, bad[1]) || strings.Contains(r.err, "strconv") {
@@ -75,14 +75,14 @@ func TestLimitsStopABombAndThrottle(t *testing.T) {
 	assertClean(t)
 }
 
-// run takes step 9's --pids (page 10 says so): eight background jobs in a
-// run limited to 4 tasks, and the shell cannot fork them all.
+// run takes step 9's --pids (page 10 says so): thirty background jobs in a
+// run limited to 16 tasks, and the shell cannot fork them all.
 func TestRunTakesPids(t *testing.T) {
 	needLab(t)
-	r := runUH(t, "run", "--pids", "4", "--cpus", "0.5", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c",
-		"for i in 1 2 3 4 5 6 7 8; do busybox sleep 1 & done; wait")
+	r := runUH(t, "run", "--pids", "16", "--cpus", "0.5", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c",
+		"for i in $(busybox seq 1 30); do busybox sleep 1 & done; wait")
 	if !strings.Contains(r.err+r.out, "can't fork") {
-		t.Errorf("run --pids 4: every fork worked (exit %d)\n%s%s", r.code, r.out, r.err)
+		t.Errorf("run --pids 16: every fork worked (exit %d)\n%s%s", r.code, r.out, r.err)
 	}
 	assertClean(t)
 }

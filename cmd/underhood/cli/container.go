@@ -92,9 +92,12 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 
 // parseLimits checks --pids and --cpus.
 func parseLimits(cmd *cobra.Command, pids, cpus string, opt *steps.ContainerOptions) error {
+	// The limit holds from before the payload's exec: underhood's own
+	// init (a Go program, a few threads) must fit in it too. Under 16, a
+	// v2 child born in its cgroup could not start its threads.
 	n, err := strconv.ParseInt(pids, 10, 64)
-	if err != nil || n < 1 || n > 4194304 {
-		return ui.Usagef("--pids %q: give a number of processes from 1 to 4194304", pids)
+	if err != nil || n < steps.MinPids || n > 4194304 {
+		return ui.Usagef("--pids %q: give a number of processes from %d to 4194304 (underhood's own init needs a few threads before the payload starts)", pids, steps.MinPids)
 	}
 	opt.Pids = n
 	if !cmd.Flags().Changed("cpus") {
