@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/ns"
@@ -115,9 +114,8 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	} else if err := needRoot(s.Name); err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		dl := of("download")
-		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
+	if err := usableBusybox(w); err != nil {
+		return err
 	}
 	host, err := memoryHost(opt)
 	if err != nil && !opt.Rootless {

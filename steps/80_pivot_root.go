@@ -90,19 +90,11 @@ func PivotRoot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err := needRoot(s.Name); err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		dl := of("download")
-		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
-	}
-	host, err := memoryHost(opt)
-	if err != nil {
+	if err := usableBusybox(w); err != nil {
 		return err
 	}
-	self, err := selfPath(opt)
+	host, self, err := selfSetup(opt)
 	if err != nil {
-		return err
-	}
-	if err := selfInContainer(self); err != nil {
 		return err
 	}
 	limit := limitOf(opt)
@@ -154,6 +146,29 @@ func stopped(o *ui.IO, err error, res *container.Result) error {
 		return &ui.ExitError{Code: res.Status()}
 	}
 	return errors.New("the run did not start")
+}
+
+// usableBusybox: a container step needs the lab's BusyBox, a static one.
+func usableBusybox(w state.Workdir) error {
+	if err := busybox.CheckStatic(w.Busybox()); err != nil {
+		dl := of("download")
+		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
+	}
+	return nil
+}
+
+// selfSetup is what the steps that copy underhood into their container
+// (8, 10, 12) need: the memory host, and underhood itself, static.
+func selfSetup(opt ContainerOptions) (cgroup.Host, string, error) {
+	host, err := memoryHost(opt)
+	if err != nil {
+		return host, "", err
+	}
+	self, err := selfPath(opt)
+	if err != nil {
+		return host, "", err
+	}
+	return host, self, selfInContainer(self)
 }
 
 // selfInContainer: this step copies underhood into its container, whose

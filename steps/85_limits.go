@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/state"
@@ -85,9 +84,8 @@ func Limits(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err := needRoot(s.Name); err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		dl := of("download")
-		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
+	if err := usableBusybox(w); err != nil {
+		return err
 	}
 	host, err := memoryHost(opt)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/caps"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
@@ -84,19 +83,11 @@ func Privileges(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err := needRoot(s.Name); err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		dl := of("download")
-		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
-	}
-	host, err := memoryHost(opt)
-	if err != nil {
+	if err := usableBusybox(w); err != nil {
 		return err
 	}
-	self, err := selfPath(opt)
+	host, self, err := selfSetup(opt)
 	if err != nil {
-		return err
-	}
-	if err := selfInContainer(self); err != nil {
 		return err
 	}
 	limit := limitOf(opt)

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/netns"
@@ -152,9 +151,8 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err := needRoot(s.Name); err != nil {
 		return err
 	}
-	if err := busybox.CheckStatic(w.Busybox()); err != nil {
-		dl := of("download")
-		return ui.Usagef("no usable BusyBox at %s (%v): run 'sudo %s' (%s) first", w.Busybox(), err, dl.Command(), dl.Label())
+	if err := usableBusybox(w); err != nil {
+		return err
 	}
 	cg, err := memoryHost(opt)
 	if err != nil {
