@@ -108,7 +108,12 @@ func runUHIn(t *testing.T, wd string, args ...string) result {
 	if t != nil {
 		t.Helper()
 	}
-	cmd := exec.Command(binary, append([]string{"--workdir", wd}, args...)...)
+	return runCmd(exec.Command(binary, append([]string{"--workdir", wd}, args...)...))
+}
+
+// runCmd runs an underhood command without colour and collects its output
+// and exit status (-1 when it could not run).
+func runCmd(cmd *exec.Cmd) result {
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -109,21 +109,7 @@ func runUHInNewNet(t *testing.T, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--workdir", workdir}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{out: out.String(), err: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		r.code = -1
-		r.err += err.Error()
-	}
-	return r
+	return runCmd(cmd)
 }
 
 // needVeth skips, loudly, where the kernel cannot make veth pairs (the
