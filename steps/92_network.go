@@ -142,7 +142,7 @@ func VethFor(name string) (netns.Veth, error) {
 	if len(tail) > 12 {
 		tail = tail[len(tail)-12:]
 	}
-	return netns.Veth{Host: "uh-" + tail, Peer: "eth0", HostAddr: h, PeerAddr: p}, nil
+	return netns.Veth{Host: netns.HostPrefix + tail, Peer: "eth0", HostAddr: h, PeerAddr: p}, nil
 }
 
 // Network runs the network step.

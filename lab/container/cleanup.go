@@ -314,6 +314,12 @@ func removeVeths(info state.RunInfo, rep *Report, owner bool) []error {
 	if !owner && len(info.Veths) > 0 {
 		links, _ := netns.Links(nil)
 		for _, v := range info.Veths {
+			// A journal is trusted for nothing: only a name underhood gives
+			// its host ends is removed, never another veth of the host's.
+			if !strings.HasPrefix(v, netns.HostPrefix) {
+				rep.Spared = append(rep.Spared, fmt.Sprintf("veth %s: not a name underhood gives (%s…): left alone", v, netns.HostPrefix))
+				continue
+			}
 			if !slices.ContainsFunc(links, func(l netns.Link) bool { return l.Name == v && l.Kind == "veth" }) {
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,11 +68,15 @@ func TestCleanupRemovesLeftoverVeth(t *testing.T) {
 	}
 	j.Record(state.Entry{Op: "run", Name: "cut", Kind: "network"})
 	j.Record(state.Entry{Op: "veth", Name: "lo"})
+	j.Record(state.Entry{Op: "veth", Name: "veth0host"}) // a host's veth, forged into the journal
 	j.Record(state.Entry{Op: "veth", Name: v.Host})
 	j.Close()
 	var rep Report
 	if err := netns.Do(host, func() (err error) { rep, err = Cleanup(w, cgroup.Host{}, "cut"); return err }); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rep.Spared, func(s string) bool { return strings.HasPrefix(s, "veth veth0host: not a name underhood gives") }) {
+		t.Errorf("a veth not named by underhood was not spared: %v", rep.Spared)
 	}
 	if !slices.Equal(rep.Veths, []string{v.Host}) {
 		t.Errorf("removed veths %v, want [%s]", rep.Veths, v.Host)

@@ -14,6 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// HostPrefix starts the name of every veth host end underhood makes; only
+// such a veth is ever removed by a cleanup.
+const HostPrefix = "uh-"
+
 // Link is an interface as ip link and ip addr show it.
 type Link struct {
 	Index int
