@@ -20,7 +20,7 @@ import (
 const PrivilegesScript = `busybox grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
 echo "--- busybox mount -t tmpfs none /etc"; busybox mount -t tmpfs none /etc 2>&1 && echo "mounted"
 echo "--- busybox mknod /dev/sda1 b 8 1"; busybox mknod /dev/sda1 b 8 1 2>&1 && echo "made a block device"
-echo "--- busybox cat /proc/keys"; busybox cat /proc/keys 2>&1 | busybox head -n 3
+echo "--- busybox wc -l < /proc/keys"; busybox wc -l < /proc/keys 2>&1
 echo "--- /bin/underhood escape /etc/hostname"; /bin/underhood --no-color escape /etc/hostname | busybox tail -n 1`
 
 func init() {

@@ -308,7 +308,8 @@ func TestUserNamespace(t *testing.T) {
 }
 
 // inspect of a run --net veth container shows its interfaces: eth0 on its
-// /30, lo. All of it in a network namespace of the test's; the inspector's
+// /30, lo. (Polled until eth0 is up: an inspect between the pair's making
+// and its configuring sees eth0 down, without its address.) All of it in a network namespace of the test's; the inspector's
 // host is PID 1, so the pair's other end (in the test's namespace) is not
 // the host's.
 func TestInspectNetwork(t *testing.T) {
@@ -320,7 +321,7 @@ func TestInspectNetwork(t *testing.T) {
 	defer cancel()
 	script := `"$UH" --workdir "$WD" run --net veth --name "$N" --cgroup-parent "$CG" -- /bin/busybox sleep 3 &
 for i in $(seq 50); do
-  "$UH" --workdir "$WD" --no-color inspect "$N" >out 2>&1 && grep -q "inside  eth0" out && break; sleep 0.1
+  "$UH" --workdir "$WD" --no-color inspect "$N" >out 2>&1 && grep -Eq "inside +eth0 +veth +UP" out && break; sleep 0.1
 done; cat out; rm -f out; wait`
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
