@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/lab/ui/ptytest"
 )
 
@@ -236,3 +237,21 @@ func TestPtyExplainIsPaged(t *testing.T) {
 }
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// Piped into sed or cat on a person's terminal (as page 8 does), the
+// tables still fit that terminal: the lines end up on it.
+func TestPtyPipedFitsTheTerminal(t *testing.T) {
+	wd := ptyWorkdir(t)
+	for _, sz := range sizes {
+		cmd := exec.Command("sh", "-c", `"$UH" --workdir "$WD" doctor | cat`)
+		cmd.Env = append(os.Environ(), "UH="+binary, "WD="+wd)
+		tm := ptytest.Start(t, sz[0], sz[1], cmd)
+		tm.Wait(t, 60*time.Second) // 1 when this machine lacks something: still a table
+		for i, l := range tm.RawLines() {
+			if w := ui.Width(l); w > sz[0] {
+				t.Errorf("%v: line %d is %d columns wide:\n%s", sz, i+1, w, l)
+			}
+		}
+		ptytest.CheckColumns(t, tm.RawLines(), "CHECK", "STATUS", "DETAIL")
+	}
+}

@@ -20,7 +20,7 @@ type IO struct {
 	OutTTY bool // stdout is a terminal: tables and progress bars
 	InTTY  bool // stdin is a terminal: interactive shells, pauses
 	Color  bool // colour is on (a terminal, and not disabled)
-	Width  int  // columns to fit tables to: COLUMNS, or the terminal's width; 0 when piped (no limit)
+	Width  int  // columns to fit tables to: COLUMNS, or the terminal's width; 0 when no terminal shows it (no limit)
 	Height int  // the terminal's lines: LINES, or its height; 0 when piped
 	// Invocation is how the user called underhood, for the hints: e.g.
 	// "underhood --workdir /tmp/lab"; "" is plain "underhood" (see Spell).
@@ -40,6 +40,14 @@ func System(noColor bool) *IO {
 	if outTTY {
 		if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
 			ttyW, ttyH = w, h
+		}
+	} else if isTerminal(os.Stderr) {
+		// Piped into sed, grep or less by a person at a terminal: the
+		// lines end up on that terminal, so they fit its width (plain
+		// text still, and no paging). Without a terminal (a script, cron,
+		// CI) nothing is wrapped; --json is the form for scripts.
+		if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil {
+			ttyW = w
 		}
 	}
 	o.Width, o.Height = fromEnv("COLUMNS", ttyW), fromEnv("LINES", ttyH)
