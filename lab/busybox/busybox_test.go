@@ -268,7 +268,7 @@ func TestCheckStatic(t *testing.T) {
 		{"other architecture", patched(t, body, eMachine, 183 /* EM_AARCH64 */), "is built for aarch64"},
 		{"relocatable", patched(t, body, eType, 1 /* ET_REL */), "its ELF type is ET_REL"},
 		{"missing", "/nonexistent/busybox", "check BusyBox: open /nonexistent/busybox: no such file or directory"},
-		{"directory", t.TempDir(), "it is not a regular file"},
+		{"directory", t.TempDir(), "is a directory, not an ELF executable: give the BusyBox file itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"unicode"
@@ -64,6 +65,9 @@ func checkStatic(path, goarch string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("check BusyBox: %w", err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not an ELF executable: give the BusyBox file itself (e.g. %s)", path, filepath.Join(path, "busybox"))
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not an ELF executable: it is not a regular file (%s)", path, fileType(fi.Mode()))

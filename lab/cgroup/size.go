@@ -24,10 +24,10 @@ const (
 	MaxLimit = 1 << 40
 )
 
-const sizeAccepted = "give bytes or a number with K, M or G (1024-based; i and B optional), e.g. 7340032, 7M, 7MiB or 1.5G"
+const sizeAccepted = "give bytes or a number with K, M, G or T (1024-based; i and B optional), e.g. 7340032, 7M, 7MiB or 1.5G"
 
 // ParseSize reads a memory size as Docker's --memory does: bytes, or a
-// number with K, M or G, 1024-based, case-insensitive, optionally followed by
+// number with K, M, G or T, 1024-based, case-insensitive, optionally followed by
 // i and/or B ("7m", "7M", "7Mi", "7MB", "7MiB" are all 7340032), with at most
 // one decimal point ("1.5G"). Sizes below MinLimit are refused.
 func ParseSize(s string) (int64, error) {
@@ -60,6 +60,8 @@ func ParseSize(s string) (int64, error) {
 		mult = 1 << 20
 	case "g":
 		mult = 1 << 30
+	case "t":
+		mult = 1 << 40
 	}
 	if mult == 0 {
 		return 0, fmt.Errorf("memory %q: not a size; %s", s, sizeAccepted)
@@ -73,7 +75,7 @@ func ParseSize(s string) (int64, error) {
 	n.Mul(n, big.NewInt(mult))
 	n.Quo(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil))
 	if !n.IsInt64() || n.Int64() > MaxLimit {
-		return 0, fmt.Errorf("memory %q: too large; the most is 1024G (1 TiB): a larger limit limits nothing on this machine", s)
+		return 0, fmt.Errorf("memory %q: too large; the most is 1T (1 TiB): a larger limit limits nothing on this machine", s)
 	}
 	if v := n.Int64(); v >= MinLimit {
 		return v, nil

@@ -29,6 +29,9 @@ func TestParseSize(t *testing.T) {
 		{"7.5M", 7864320},
 		{"7.0000001M", 7340032}, // rounded down to a byte
 		{"1024G", 1 << 40},
+		{"1T", 1 << 40},
+		{"1TiB", 1 << 40},
+		{"0.5t", 1 << 39},
 	}
 	for _, tc := range good {
 		got, err := ParseSize(tc.in)
@@ -38,7 +41,7 @@ func TestParseSize(t *testing.T) {
 	}
 
 	bad := []struct{ in, want string }{
-		{"", `memory "": empty; give bytes or a number with K, M or G`},
+		{"", `memory "": empty; give bytes or a number with K, M, G or T`},
 		{"   ", `memory "   ": empty;`},
 		{"abc", `memory "abc": not a size; give bytes`},
 		{"-1", `memory "-1": not a size;`},
@@ -50,16 +53,17 @@ func TestParseSize(t *testing.T) {
 		{"1.5.5M", `memory "1.5.5M": more than one decimal point;`},
 		{".5G", `memory ".5G": not a size;`},
 		{"5.G", `memory "5.G": not a size;`},
-		{"7T", `memory "7T": not a size;`},
+		{"7T", `memory "7T": too large; the most is 1T`},
+		{"7P", `memory "7P": not a size;`},
 		{"7MM", `memory "7MM": not a size;`},
 		{"7iB", `memory "7iB": not a size;`},
 		{"7i", `memory "7i": not a size;`},
 		{"7BiM", `memory "7BiM": not a size;`},
 		{"7  M", `memory "7  M": not a size;`},
-		{"8589934592G", `memory "8589934592G": too large; the most is 1024G (1 TiB)`},
-		{"1025G", `memory "1025G": too large; the most is 1024G (1 TiB)`},
+		{"8589934592G", `memory "8589934592G": too large; the most is 1T (1 TiB)`},
+		{"1025G", `memory "1025G": too large; the most is 1T (1 TiB)`},
 		{"8E", `memory "8E": not a size`},
-		{"9223372036854775807", `memory "9223372036854775807": too large; the most is 1024G`},
+		{"9223372036854775807", `memory "9223372036854775807": too large; the most is 1T`},
 		{"99999999999999999999", `memory "99999999999999999999": too large;`},
 	}
 	for _, tc := range bad {

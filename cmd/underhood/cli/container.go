@@ -64,7 +64,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	}
 	c.Flags().SetInterspersed(false)
 	if s.Options&steps.WithMemory != 0 {
-		c.Flags().StringVar(&mem, "memory", "7340032", "memory limit: bytes, or with K, M or G (binary, like 7M or 7MiB)")
+		c.Flags().StringVar(&mem, "memory", "7340032", "memory limit: bytes, or with K, M, G or T (binary, like 7M or 7MiB)")
 		c.Flags().StringVar(&opt.CgroupParent, "cgroup-parent", cgroup.DefaultParent, "the parent cgroup that holds underhood's cgroups")
 	}
 	if s.Options&steps.WithLimits != 0 {
