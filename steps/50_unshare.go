@@ -65,10 +65,10 @@ func Unshare(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	o.Note("%s new PID and mount namespaces, a proc of their own, and chroot into %s.", stepTag(o, s), root)
-	try(o, opt, "busybox ps -A: only one process, PID 1, the shell itself.")
 	spec := UnshareSpec(root)
 	spec.Started = func(r *container.Result) {
 		o.Note("The host sees this same process as PID %d (in another terminal: ps -o pid,args -p %d).", r.HostPID, r.HostPID)
+		try(o, opt, "busybox ps -A: only one process, PID 1, the shell itself.")
 	}
 	return start(o, w, opt, spec, shell)
 }

@@ -188,9 +188,10 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		if !opt.Rootless && !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
-	}
-	if opt.Image == "" {
-		try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
+		if opt.Image == "" {
+			// Last, right above the shell's prompt.
+			try(o, opt, "busybox hostname; busybox ps -A; then the memory hog: "+HogScript+".")
+		}
 	}
 	err = start(o, w, opt, spec, def)
 	if errors.Is(err, state.ErrRunExists) {

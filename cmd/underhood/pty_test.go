@@ -255,3 +255,43 @@ func TestPtyPipedFitsTheTerminal(t *testing.T) {
 		ptytest.CheckColumns(t, tm.RawLines(), "CHECK", "STATUS", "DETAIL")
 	}
 }
+
+// An interactive step on a terminal (step 7's shell) at 80×24: the step's
+// line, then what to try, right above the prompt; Ctrl-C at the prompt
+// ends nothing but the line; Ctrl-D then leaves with exit status 0 (not
+// the 130 of the Ctrl-C), says Next, and nothing is left.
+func TestPtyInteractiveStep(t *testing.T) {
+	needLab(t)
+	name := "ptyshell"
+	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent))
+	tm.WaitFor(t, name+":/#", 20*time.Second)
+	raw := ui.Strip(tm.Raw())
+	step, try := strings.Index(raw, "Step 7: container "+name), strings.Index(raw, "Try busybox hostname")
+	if step < 0 || try < step {
+		t.Errorf("want the Step 7 line, then the Try line; at %d and %d:\n%s", step, try, tm.Dump())
+	}
+	tm.Send(t, "busybox hostname\r")
+	tm.WaitFor(t, "\n"+name+"\n", 10*time.Second)
+	tm.Send(t, "busybox sleep 30\r")
+	time.Sleep(300 * time.Millisecond)
+	prompts := strings.Count(tm.Raw(), name+":/# ")
+	tm.Send(t, "\x03") // ends the sleep, not the shell
+	end := time.Now().Add(10 * time.Second)
+	for strings.Count(tm.Raw(), name+":/# ") == prompts && time.Now().Before(end) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(tm.Raw(), "Cleaned up") || strings.Count(tm.Raw(), name+":/# ") == prompts {
+		t.Fatalf("after Ctrl-C, want the shell's prompt again:\n%s", tm.Dump())
+	}
+	tm.Send(t, "\x04")
+	if code := tm.Wait(t, 20*time.Second); code != 0 {
+		t.Errorf("Ctrl-D after a Ctrl-C: exit %d, want 0\n%s", code, tm.Dump())
+	}
+	for _, want := range []string{"Cleaned up", "Next: "} {
+		if !strings.Contains(tm.Raw(), want) {
+			t.Errorf("no %q after the shell:\n%s", want, tm.Dump())
+		}
+	}
+	tm.CheckFits(t)
+	assertClean(t)
+}
