@@ -123,7 +123,9 @@ func newRunner(binary, repo string) (*runner, error) {
 	_, _ = rand.Read(b)
 	r.token = hex.EncodeToString(b)
 	r.env = []string{"PATH=" + shim + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"HOME=" + r.home, "UNDERHOOD_HOME=" + r.lab, "NO_COLOR=1", "TERM=dumb", "LC_ALL=C", "USER=root", "LOGNAME=root"}
+		"HOME=" + r.home, "UNDERHOOD_HOME=" + r.lab, "NO_COLOR=1", "TERM=dumb", "LC_ALL=C", "USER=root", "LOGNAME=root",
+		// What the guide shows is what an 80-column terminal shows.
+		"COLUMNS=80"}
 	r.scripts = filepath.Join(top, "container")
 	if err := os.Mkdir(r.scripts, 0o755); err != nil {
 		return fail(err)
@@ -330,7 +332,7 @@ func (r *runner) run(b *block) (string, error) {
 	r.blocks++
 	var fifo *os.File
 	var outputs []string
-	sepRE := regexp.MustCompile(`@@uh-` + r.token + `-(\d+)-(\d+)@@\n?`)
+	sepRE := regexp.MustCompile(`@@uh-` + r.token + `-(\d+)-(\d+)@@\r?\n?`)
 	sessionEnd := -1 // the id of the last line of the session running now
 	for i, l := range b.lines {
 		id := r.blocks*1000 + i
@@ -351,7 +353,12 @@ func (r *runner) run(b *block) (string, error) {
 			if err := unix.Mkfifo(path, 0o600); err != nil {
 				return "", err
 			}
-			fmt.Fprintf(stdin, "%s <%s\n__uh %s %d\n", l.cmd, path, r.token, sessionEnd)
+			// On a terminal, as the reader runs it: script(1) gives the
+			// session a pseudo-terminal, so the shell in it is interactive
+			// (its banner, its real prompts), and tables fit its COLUMNS.
+			// -E never: no echo of what the runner types; transcript puts
+			// each line after the prompt it was typed at.
+			fmt.Fprintf(stdin, "script -qfe -E never -c %s /dev/null <%s\n__uh %s %d\n", shellQuote(l.cmd), path, r.token, sessionEnd)
 			opened := make(chan *os.File, 1)
 			go func() {
 				f, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -393,17 +400,61 @@ func (r *runner) run(b *block) (string, error) {
 				return "", fmt.Errorf("%s: %q %s (exit status %d):\n%s", where, l.cmd, bad, status, text.s)
 			}
 		}
-		outputs = append(outputs, r.render(text.s))
+		outputs = append(outputs, text.s)
 	}
+	return r.transcript(b.lines, outputs), nil
+}
+
+// transcript is the block as the page shows it: each line typed at its
+// prompt, then its output. In a session on a pseudo-terminal the shell
+// prints its own prompts (and no echo of what was typed): the output of
+// the line that started it ends with the prompt twice (before the
+// separator function's line and before the first separator), that of an
+// inner line starts with the prompt it was typed at and ends with the next.
+func (r *runner) transcript(lines []typedLine, outputs []string) string {
 	var c strings.Builder
 	c.WriteString("```console\n")
-	for i, l := range b.lines {
-		c.WriteString(l.prompt + l.cmd + "\n")
-		c.WriteString(outputs[i])
+	prompt := ""
+	for i, l := range lines {
+		out := outputs[i]
+		shown := l.prompt
+		nextInner := i+1 < len(lines) && !lines[i+1].host()
+		switch {
+		case l.host() && nextInner:
+			out = strings.ReplaceAll(out, "\r\n", "\n")
+			var twice string
+			out, twice = cutPrompt(out)
+			if h := len(twice) / 2; h > 0 && twice[:h] == twice[h:] {
+				prompt = twice[:h]
+			}
+		case !l.host():
+			out = strings.ReplaceAll(out, "\r\n", "\n")
+			if prompt != "" {
+				shown = prompt
+				out = strings.TrimPrefix(out, prompt)
+			}
+			if nextInner {
+				if out, prompt = cutPrompt(out); prompt == "" {
+					prompt = lines[i+1].prompt
+				}
+			}
+		}
+		c.WriteString(shown + l.cmd + "\n")
+		c.WriteString(r.render(out))
 	}
 	c.WriteString("```\n")
-	return c.String(), nil
+	return c.String()
 }
+
+// cutPrompt splits s after its last newline: what a shell printed, and
+// the prompt it waits at.
+func cutPrompt(s string) (text, prompt string) {
+	i := strings.LastIndex(s, "\n")
+	return s[:i+1], s[i+1:]
+}
+
+// shellQuote quotes s as one word for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 type sepText struct {
 	s    string
@@ -452,7 +503,7 @@ var killedRE = regexp.MustCompile(`(?m)^bash:(?: line \d+:)? +\d+ Killed .*$`)
 func (r *runner) render(s string) string {
 	// The lab is shown as the default work directory, which needs no
 	// --workdir in a hint.
-	s = strings.ReplaceAll(s, "underhood --workdir "+r.lab+" ", "underhood ")
+	s = dropWorkdir(s, r.lab)
 	s = strings.ReplaceAll(s, r.lab, shownLab)
 	if h, err := os.Hostname(); err == nil && h != "" {
 		// The escape reads the host's /etc/hostname, and prints it quoted.
@@ -470,4 +521,34 @@ func (r *runner) render(s string) string {
 		s += "\n"
 	}
 	return s
+}
+
+// dropWorkdir takes "--workdir LAB " out of the hints (the lab is shown as
+// the default work directory, which needs none), also where the hint was
+// wrapped inside it at 80 columns: the two lines are joined again when
+// they fit in 80, else the break stays where the option was.
+func dropWorkdir(s, lab string) string {
+	re := regexp.MustCompile(`underhood --workdir[ \n]` + regexp.QuoteMeta(lab) + `[ \n]`)
+	var b strings.Builder
+	last := 0
+	for _, m := range re.FindAllStringIndex(s, -1) {
+		b.WriteString(s[last:m[0]])
+		last = m[1]
+		if !strings.Contains(s[m[0]:m[1]], "\n") {
+			b.WriteString("underhood ")
+			continue
+		}
+		lineStart := strings.LastIndex(s[:m[0]], "\n") + 1
+		lineEnd := strings.Index(s[m[1]:], "\n")
+		if lineEnd < 0 {
+			lineEnd = len(s) - m[1]
+		}
+		if ui.Width(s[lineStart:m[0]]+"underhood "+s[m[1]:m[1]+lineEnd]) <= 80 {
+			b.WriteString("underhood ")
+		} else {
+			b.WriteString("underhood\n")
+		}
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
