@@ -5,9 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,48 +30,9 @@ func Links(pid int) ([]netns.Link, error) {
 	return netns.Links(f)
 }
 
-// netNS is a network namespace other than the checker's, and the first
-// process (the lowest PID) in it.
-type netNS struct {
-	id   string
-	pid  int
-	comm string
-}
-
 // otherNetNS lists the network namespaces processes are in, but the
 // checker's own, by their first process.
-func otherNetNS(e Env) (own string, out []netNS, err error) {
-	own, err = os.Readlink(e.proc("self", "ns", "net"))
-	if err != nil {
-		return "", nil, err
-	}
-	links, _ := filepath.Glob(e.proc("[0-9]*", "ns", "net"))
-	seen := map[string]int{}
-	for _, l := range links {
-		id, err := os.Readlink(l)
-		if err != nil || id == own {
-			continue
-		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(l))))
-		if err != nil {
-			continue
-		}
-		if i, ok := seen[id]; ok {
-			if pid < out[i].pid {
-				out[i].pid = pid
-			}
-			continue
-		}
-		seen[id] = len(out)
-		out = append(out, netNS{id: id, pid: pid})
-	}
-	slices.SortFunc(out, func(a, b netNS) int { return a.pid - b.pid })
-	for i := range out {
-		c, _ := os.ReadFile(e.proc(strconv.Itoa(out[i].pid), "comm"))
-		out[i].comm = strings.TrimSpace(string(c))
-	}
-	return own, out, nil
-}
+func otherNetNS(e Env) (string, []nsProcess, error) { return otherNamespaces(e, "net") }
 
 const (
 	hintUnshare  = "start a container that waits, and check while it runs: sudo unshare -n -p -f --mount-proc sleep 1000 &"
@@ -110,7 +69,7 @@ func Network(e Env) []Item {
 	}
 	// The one made by hand is the one with a veth in it; else the newest.
 	type found struct {
-		ns    netNS
+		ns    nsProcess
 		links []netns.Link
 	}
 	var pick *found

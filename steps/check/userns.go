@@ -3,8 +3,6 @@ package check
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -55,51 +53,25 @@ func formatMap(ms []idMap) string {
 	return strings.Join(s, ", ")
 }
 
-// userNS is a process in a user namespace other than the checker's.
+// userNS is a process in a user namespace other than the checker's, with
+// its maps.
 type userNS struct {
-	pid      int
-	id, comm string
-	uids     []idMap
-	gids     []idMap
+	nsProcess
+	uids, gids []idMap
 }
 
 // otherUserNS lists the user namespaces processes are in but the
 // checker's, one process each (the lowest PID), with their maps.
 func otherUserNS(e Env) (string, []userNS, error) {
-	own, err := os.Readlink(e.proc("self", "ns", "user"))
-	if err != nil {
-		return "", nil, err
-	}
-	links, _ := filepath.Glob(e.proc("[0-9]*", "ns", "user"))
-	seen := map[string]int{}
-	var out []userNS
-	for _, l := range links {
-		id, err := os.Readlink(l)
-		if err != nil || id == own {
-			continue
-		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(l))))
-		if err != nil {
-			continue
-		}
-		if i, ok := seen[id]; ok {
-			if pid < out[i].pid {
-				out[i].pid = pid
-			}
-			continue
-		}
-		seen[id] = len(out)
-		out = append(out, userNS{pid: pid, id: id})
-	}
-	for i := range out {
-		p := strconv.Itoa(out[i].pid)
-		c, _ := os.ReadFile(e.proc(p, "comm"))
-		out[i].comm = strings.TrimSpace(string(c))
+	own, nss, err := otherNamespaces(e, "user")
+	out := make([]userNS, len(nss))
+	for i, n := range nss {
+		p := strconv.Itoa(n.pid)
+		out[i].nsProcess = n
 		out[i].uids, _ = readMap(e.proc(p, "uid_map"))
 		out[i].gids, _ = readMap(e.proc(p, "gid_map"))
 	}
-	slices.SortFunc(out, func(a, b userNS) int { return a.pid - b.pid })
-	return own, out, nil
+	return own, out, err
 }
 
 // hostUID is the real uid of pid as the checker sees it.

@@ -1,0 +1,51 @@
+package check
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// nsProcess is a namespace other than the checker's, and the first
+// process (the lowest PID) in it.
+type nsProcess struct {
+	id   string // TYPE:[INODE], as readlink shows it
+	pid  int
+	comm string
+}
+
+// otherNamespaces lists the namespaces of type typ (net, user, …) that
+// processes are in, but the checker's own, each by its first process,
+// lowest PID first: readlink /proc/PID/ns/TYPE for every PID.
+func otherNamespaces(e Env, typ string) (own string, out []nsProcess, err error) {
+	own, err = os.Readlink(e.proc("self", "ns", typ))
+	if err != nil {
+		return "", nil, err
+	}
+	links, _ := filepath.Glob(e.proc("[0-9]*", "ns", typ))
+	seen := map[string]int{}
+	for _, l := range links {
+		id, err := os.Readlink(l)
+		if err != nil || id == own {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(l))))
+		if err != nil {
+			continue
+		}
+		if i, ok := seen[id]; ok {
+			out[i].pid = min(out[i].pid, pid)
+			continue
+		}
+		seen[id] = len(out)
+		out = append(out, nsProcess{id: id, pid: pid})
+	}
+	slices.SortFunc(out, func(a, b nsProcess) int { return a.pid - b.pid })
+	for i := range out {
+		c, _ := os.ReadFile(e.proc(strconv.Itoa(out[i].pid), "comm"))
+		out[i].comm = strings.TrimSpace(string(c))
+	}
+	return own, out, nil
+}
