@@ -106,6 +106,15 @@ func (f *fixture) put(rel, content string) {
 	}
 }
 
+// run makes a run directory as underhood does: its journal names it.
+func (f *fixture) run(name string) {
+	j, err := f.env.Workdir.CreateRun(name)
+	if err != nil {
+		panic(err)
+	}
+	j.Close()
+}
+
 func (f *fixture) mkdir(rel string) {
 	f.t.Helper()
 	if err := os.MkdirAll(f.path(rel), 0o755); err != nil {
@@ -532,7 +541,7 @@ func TestGolden(t *testing.T) {
 		{"7-byhand-clean", stage7, func(f *fixture) { f.byHand() }, 0},
 		{"7-leftovers", stage7, func(f *fixture) {
 			f.byHand().handCgroup()
-			f.mkdir("lab/runs/box-0a1b2c3d4e")
+			f.run("box-0a1b2c3d4e")
 			f.mkdir("cgroup/memory/underhood/box-0a1b2c3d4e")
 			f.mkdir("tmp/container/4242")
 			f.mounts = append(f.mounts,
@@ -545,6 +554,9 @@ func TestGolden(t *testing.T) {
 			f.put("proc/1/comm", "systemd\n")
 			_ = os.Symlink("/", f.path("proc/1/root"))
 		}, 1},
+		// A directory of the user's under runs/, no run journal: not
+		// underhood's, so cleanup would not help; move it out.
+		{"7-foreign-dir", stage7, func(f *fixture) { f.mkdir("lab/runs/thesis") }, 0},
 		// The article's script names its cgroup busybox-$$.
 		{"7-script-cgroup", stage7, func(f *fixture) {
 			f.put("cgroup/memory/busybox-550/cgroup.procs", "550\n")

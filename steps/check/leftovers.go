@@ -12,6 +12,7 @@ import (
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/state"
 	"github.com/underhood/underhood/lab/ui"
 )
 
@@ -38,11 +39,28 @@ func runsItem(e Env) Item {
 	if err != nil {
 		return Item{name, ui.Fail, err.Error(), ""}
 	}
-	if len(names) == 0 {
-		return Item{name, ui.OK, "none in " + e.Workdir.Runs(), ""}
+	var runs, foreign []string
+	for _, n := range names {
+		dir := e.Workdir.Run(n)
+		es, err := state.ReadJournal(dir)
+		if err == nil && state.Summarize(n, dir, es).Ours() {
+			runs = append(runs, n)
+		} else {
+			foreign = append(foreign, n)
+		}
 	}
-	return Item{name, ui.Fail, fmt.Sprintf("%d in %s: %s", len(names), e.Workdir.Runs(), list(names)),
-		"if none of them is still running (sudo underhood ps), remove them: sudo underhood cleanup --all"}
+	switch {
+	case len(runs) > 0:
+		return Item{name, ui.Fail, fmt.Sprintf("%d in %s: %s", len(runs), e.Workdir.Runs(), list(runs)),
+			"if none of them is still running (sudo underhood ps), remove them: sudo underhood cleanup --all"}
+	case len(foreign) > 0:
+		// Not a run (no journal of underhood's): cleanup leaves it alone,
+		// so suggesting it would help nobody.
+		return Item{name, ui.Warn, fmt.Sprintf("none, but %s in %s: not underhood's (no run journal), so cleanup leaves %s alone",
+			list(foreign), e.Workdir.Runs(), plural(len(foreign), "it", "them")),
+			"if it is yours, move it out of " + e.Workdir.Runs()}
+	}
+	return Item{name, ui.OK, "none in " + e.Workdir.Runs(), ""}
 }
 
 func mountsItem(e Env, places []string) Item {
