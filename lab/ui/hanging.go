@@ -40,7 +40,7 @@ func (o *IO) Hanging(s string, indent int) {
 func wrap2(s string, first, rest int) []string {
 	var lines []string
 	line, n := "", first
-	for _, word := range strings.Fields(s) {
+	for _, word := range units(s, min(first, rest)) {
 		for Width(word) > n && n > 0 { // longer than a line: break it
 			if line != "" {
 				lines, line, n = append(lines, line), "", rest
@@ -61,7 +61,7 @@ func wrap2(s string, first, rest int) []string {
 	if line != "" || len(lines) == 0 {
 		lines = append(lines, line)
 	}
-	return lines
+	return spaces(lines)
 }
 
 // truncate is the longest head of plain text s that fits n columns.

@@ -170,7 +170,7 @@ func wrap(s string, n int) []string {
 		lines = append(lines, full)
 		line = ""
 	}
-	for _, word := range strings.Fields(s) {
+	for _, word := range units(s, n) {
 		for Width(word) > n { // longer than the column: break it
 			flush()
 			plain := Strip(word)
@@ -193,7 +193,7 @@ func wrap(s string, n int) []string {
 	if len(lines) == 0 {
 		return []string{""}
 	}
-	return lines
+	return spaces(lines)
 }
 
 // activeSGR returns the SGR codes still in force at the end of s: those

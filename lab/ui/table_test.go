@@ -204,3 +204,29 @@ func TestWrapf(t *testing.T) {
 		t.Errorf("wrapping changed the text: %q", out.String())
 	}
 }
+
+// A command in a hint stays on one line where it fits, so that it can be
+// copied from the terminal (issue 17's walkthrough: "sudo chroot
+// /root/container / /bin/busybox sh").
+func TestWrapKeepsCommandsWhole(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want []string
+	}{
+		{"All 3 checks pass: step 2 is done. Next: sudo chroot /root/container /bin/busybox sh (docs/03-chroot.md), then: sudo underhood check 3 --rootfs /root/container", 80,
+			[]string{"All 3 checks pass: step 2 is done. Next:", "sudo chroot /root/container /bin/busybox sh (docs/03-chroot.md), then:", "sudo underhood check 3 --rootfs /root/container"}},
+		{"The host sees this same process as PID 20610 (in another terminal: ps -o pid,args -p 20610).", 80,
+			[]string{"The host sees this same process as PID 20610 (in another terminal:", "ps -o pid,args -p 20610)."}},
+		// Wider than a line: broken between its words, as any text.
+		{"run: sudo underhood run --name a-very-long-name --memory 64M -- /bin/busybox sh", 30,
+			[]string{"run: sudo underhood run --name", "a-very-long-name --memory 64M", "-- /bin/busybox sh"}},
+	} {
+		if got := wrap(c.in, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("wrap(%q, %d):\n got %q\nwant %q", c.in, c.n, got, c.want)
+		}
+		if got := wrap2(c.in, c.n, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("wrap2(%q, %d):\n got %q\nwant %q", c.in, c.n, got, c.want)
+		}
+	}
+}
