@@ -70,8 +70,8 @@ func procMount(e Env) Item {
 	case len(here) == 0 && !e.ByHand:
 		return Item{name, ui.OK, "not mounted on the host: underhood mounts proc in a private mount namespace of the container's, so the host's mount table never shows it", ""}
 	case len(here) == 0:
-		return Item{name, ui.OK, "not mounted at " + target + " now: step 4 is still ahead of you, or you did it and unmounted proc again, as you should",
-			"to explore: sudo mount -t proc proc " + target + " && sudo chroot " + e.Rootfs + " /bin/busybox sh; unmount it when you are done: " + umount}
+		return Item{name, ui.Warn, "not mounted at " + target + " now, so this check cannot see your step 4: it is still ahead of you, or you did it and unmounted proc again, as you should",
+			"to see it: sudo mount -t proc proc " + target + ", run this check again, then " + umount}
 	}
 	last := here[len(here)-1]
 	if last.FSType != "proc" {
