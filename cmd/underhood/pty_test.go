@@ -256,6 +256,41 @@ func TestPtyPipedFitsTheTerminal(t *testing.T) {
 	}
 }
 
+// inspect NAME piped through cat on a terminal (page 8): its tables and
+// its sentences fit 80 and 120 columns, broken at spaces, not mid-word.
+func TestPtyInspectFits(t *testing.T) {
+	needLab(t)
+	name := "ptyfit"
+	run := exec.Command(binary, "--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "20")
+	run.Env = append(os.Environ(), "NO_COLOR=1")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = run.Process.Signal(os.Interrupt) // by its PID: ours
+		_ = run.Wait()
+		assertClean(t)
+	}()
+	waitRunning(t, name)
+	for _, sz := range sizes {
+		cmd := exec.Command("sh", "-c", `"$UH" --workdir "$WD" inspect "$N" | cat`)
+		cmd.Env = ptytest.Env("UH="+binary, "WD="+workdir, "N="+name)
+		tm := ptytest.Start(t, sz[0], sz[1], cmd)
+		if code := tm.Wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", sz, code, tm.Dump())
+		}
+		lines := tm.RawLines()
+		for i, l := range lines {
+			if w := ui.Width(l); w > sz[0] {
+				t.Errorf("%v: line %d is %d columns wide:\n%s", sz, i+1, w, l)
+			}
+		}
+		if !strings.Contains(strings.Join(lines, "\n"), "Inside, numbering starts") {
+			t.Errorf("%v: the processes sentence is broken mid-word or missing:\n%s", sz, strings.Join(lines, "\n"))
+		}
+	}
+}
+
 // An interactive step on a terminal (step 7's shell) at 80×24: the step's
 // line, then what to try, right above the prompt; Ctrl-C at the prompt
 // ends nothing but the line; Ctrl-D then leaves with exit status 0 (not

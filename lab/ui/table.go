@@ -306,7 +306,14 @@ func (o *IO) wrapTo(w io.Writer, s string) {
 			io.WriteString(w, "\n")
 		}
 		if Width(l) > o.Width {
-			l = strings.Join(wrap(l, o.Width), "\n")
+			// An indented line keeps its indent on every line.
+			body := strings.TrimLeft(l, " ")
+			lead := l[:len(l)-len(body)]
+			if n := o.Width - len(lead); n >= minCol {
+				l = lead + strings.Join(wrap(body, n), "\n"+lead)
+			} else {
+				l = strings.Join(wrap(l, o.Width), "\n")
+			}
 		}
 		io.WriteString(w, l)
 	}

@@ -99,11 +99,12 @@ func (o *IO) Status(l Level) string {
 	return string(l)
 }
 
-// Printf writes to Out.
-func (o *IO) Printf(format string, a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintf(format, a...))) }
+// Printf writes to Out, lines wider than the terminal wrapped at spaces.
+func (o *IO) Printf(format string, a ...any) { o.wrapTo(o.Out, o.Spell(fmt.Sprintf(format, a...))) }
 
-// Say writes one line to Out.
-func (o *IO) Say(a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintln(a...))) }
+// Say writes one line to Out, wrapped at spaces if it is wider than the
+// terminal.
+func (o *IO) Say(a ...any) { o.wrapTo(o.Out, o.Spell(fmt.Sprintln(a...))) }
 
 // Note writes one line to Err: progress and explanations that are not the
 // command's data, so that piping stdout keeps only the data. On a terminal
