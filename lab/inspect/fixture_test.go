@@ -45,6 +45,7 @@ type fakeProcess struct {
 	// its namespace was read.
 	noStatus bool
 	status   string // more lines of status: capabilities, no_new_privs, seccomp
+	state    string // "": S (sleeping)
 }
 
 // fixture is a fake /proc and cgroup tree in a temporary directory.
@@ -97,7 +98,10 @@ func (f *fixture) symlink(target, path string) {
 func (f *fixture) add(p fakeProcess) {
 	f.t.Helper()
 	d := filepath.Join(string(f.proc), fmt.Sprint(p.pid))
-	state := "S"
+	state := p.state
+	if state == "" {
+		state = "S"
+	}
 	f.write(filepath.Join(d, "stat"), fmt.Sprintf("%d (%s) %s %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %d 1000 10\n",
 		p.pid, p.name, state, p.ppid, p.pid, p.pid, p.start))
 	ns := p.ns

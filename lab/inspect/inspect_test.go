@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -233,6 +234,9 @@ type hookFS struct {
 	proc.Root
 	deny    func(path string) bool
 	summary func(pid int)
+	// released makes a namespace link lead nowhere, as a zombie's do once
+	// the kernel has released those namespaces.
+	released func(path string) bool
 }
 
 func (h hookFS) denied(pid int, name ...string) error {
@@ -246,6 +250,9 @@ func (h hookFS) denied(pid int, name ...string) error {
 func (h hookFS) NS(pid int, typ string) (uint64, error) {
 	if err := h.denied(pid, "ns", typ); err != nil {
 		return 0, err
+	}
+	if p := h.Path(pid, "ns", typ); h.released != nil && h.released(p) {
+		return 0, fmt.Errorf("read %s: %w", p, proc.ErrExited)
 	}
 	return h.Root.NS(pid, typ)
 }
@@ -274,6 +281,46 @@ func TestHostFallsBackToKthreadd(t *testing.T) {
 	}
 	if ov.Host.PID != 2 || ov.Unreadable != 1 || ov.Namespaces[0].PID != 2 {
 		t.Errorf("overview host %+v, unreadable %d, first %+v", ov.Host, ov.Unreadable, ov.Namespaces[0])
+	}
+}
+
+// A zombie is counted, as lsns counts it, in the namespaces whose links
+// still lead somewhere: its pid and user ones (the kernel keeps its PID
+// and credentials until it is reaped, and releases the others at exit). A
+// process gone altogether while it was read is not counted at all.
+func TestOverviewCountsZombies(t *testing.T) {
+	f := hybridLab(t)
+	own := withNS(map[string]uint64{"mnt": 4026532180, "uts": 4026532181, "pid": 4026532182})
+	f.add(fakeProcess{pid: 4260, ppid: 4250, name: "busybox", argv: []string{}, start: 52020, ns: own, state: "Z"})
+	f.add(fakeProcess{pid: 4270, ppid: 612, name: "sshd", argv: []string{"sshd: root [priv]"}, start: 52030})
+	h := hookFS{Root: f.proc, released: func(p string) bool {
+		return strings.Contains(p, "/proc/4270/") ||
+			strings.Contains(p, "/proc/4260/") && !strings.HasSuffix(p, "/pid") && !strings.HasSuffix(p, "/user")
+	}}
+	ov, err := overview(h, f.hybridSources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]int{}
+	for _, n := range ov.Namespaces {
+		got[n.Inode] = n.NProcs
+	}
+	want := map[uint64]int{
+		4026532182: 3, 4026532180: 2, 4026532181: 2, // the lab's pid, mnt, uts
+		hostNS["user"]: 7, hostNS["ipc"]: 6, hostNS["pid"]: 4, hostNS["mnt"]: 4,
+	}
+	for ino, n := range want {
+		if got[ino] != n {
+			t.Errorf("namespace %d: %d processes, want %d (all: %v)", ino, got[ino], n, got)
+		}
+	}
+	if ov.Zombies != 1 || ov.Unreadable != 0 || ov.Host.Processes != 7 {
+		t.Errorf("zombies %d, unreadable %d, processes %d; want 1, 0, 7", ov.Zombies, ov.Unreadable, ov.Host.Processes)
+	}
+	var out bytes.Buffer
+	WriteOverview(ui.Buffers(nil, &out, &out), ov)
+	if !strings.Contains(out.String(), "(1 process is a zombie: ") {
+		t.Errorf("the overview does not say why pid and user count one more:\n%s", out.String())
 	}
 }
 

@@ -290,6 +290,12 @@ func WriteOverview(o *ui.IO, ov *Overview) {
 	if ov.Unreadable > 0 {
 		o.Say(o.Faint(fmt.Sprintf("(%s could not be read: permission denied)", plural(ov.Unreadable, "process", "processes"))))
 	}
+	switch {
+	case ov.Zombies == 1:
+		o.Say(o.Faint("(1 process is a zombie: it has exited, but its parent has not reaped it yet; it counts only in its pid and user namespaces, the ones the kernel keeps until then)"))
+	case ov.Zombies > 1:
+		o.Say(o.Faint(fmt.Sprintf("(%d processes are zombies: they have exited, but their parents have not reaped them yet; they count only in their pid and user namespaces, the ones the kernel keeps until then)", ov.Zombies)))
+	}
 	if h.Note != "" {
 		o.Say(o.Faint(h.Note + "."))
 	}
