@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/lab/ui/ptytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -321,6 +323,58 @@ func TestOverviewCountsZombies(t *testing.T) {
 	WriteOverview(ui.Buffers(nil, &out, &out), ov)
 	if !strings.Contains(out.String(), "(1 process is a zombie: ") {
 		t.Errorf("the overview does not say why pid and user count one more:\n%s", out.String())
+	}
+}
+
+// The host overview on a terminal: the table, a namespace of each of the
+// eight types for the host and for a process tree, fits the width with its
+// columns lined up, and the prose wraps between words, at 80 and 120
+// columns (80 kept as a golden); piped, nothing is wrapped (TestGolden).
+func TestOverviewFitsTerminal(t *testing.T) {
+	f, p := hybridEight(t)
+	ov, err := overview(p, f.hybridSources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var piped bytes.Buffer
+	WriteOverview(ui.Buffers(nil, &piped, &piped), ov)
+	// What follows the table: "19 namespaces: …".
+	prose := func(s string) []string {
+		return strings.Fields(s[strings.Index(s, fmt.Sprintf("\n%d namespaces:", len(ov.Namespaces)))+1:])
+	}
+	for _, width := range []int{80, 120} {
+		var out bytes.Buffer
+		o := ui.Buffers(nil, &out, &out)
+		o.Width = width
+		WriteOverview(o, ov)
+		got := out.String()
+		lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+		for _, l := range lines {
+			if w := ui.Width(l); w > width {
+				t.Errorf("%d columns: a line %d wide: %q", width, w, l)
+			}
+		}
+		ptytest.CheckColumns(t, lines, "NS", "TYPE", "NPROCS", "PID", "COMMAND", "OWNER")
+		// The rows (NS, TYPE, NPROCS, PID) of the host's eight and the tree's.
+		rows := []string{
+			"4026532250  mnt     2       4194000", "4026532251  uts     2       4194000", "4026532252  ipc     2       4194000",
+			"4026532253  net     2       4194000", "4026532254  user    3       4194000", "4026532255  cgroup  2       4194000",
+			"4026532256  pid     2       4194001", "4026532257  time    1       4194001",
+		}
+		for typ, ino := range hostNS { // the fixture's eight, not proc.NSTypes
+			rows = append(rows, fmt.Sprintf("%d  %-6s  ", ino, typ))
+		}
+		for _, row := range rows {
+			if !strings.Contains(got, "\n"+row) {
+				t.Errorf("%d columns: no row %q:\n%s", width, row, got)
+			}
+		}
+		if !slices.Equal(prose(got), prose(piped.String())) {
+			t.Errorf("%d columns: the prose is not the piped one wrapped:\n%s", width, got)
+		}
+		if width == 80 {
+			golden(t, "hybrid-eight-overview-80.txt", got)
+		}
 	}
 }
 
