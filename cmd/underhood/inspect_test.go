@@ -63,20 +63,31 @@ type lsnsEntry struct {
 	Command string      `json:"command"`
 }
 
-func lsns(t *testing.T) map[string]lsnsEntry {
+// lsnsList is every namespace lsns lists, flat: without --list, lsns 2.38
+// nests a namespace below that of its first process's parent (the pid and
+// time namespaces 'unshare --fork' makes for its child, say), where a
+// look at the top level does not find it.
+func lsnsList(t *testing.T) []lsnsEntry {
 	t.Helper()
-	out, err := exec.Command("lsns", "-J").Output()
+	args := []string{"-J", "--list", "-o", "NS,TYPE,NPROCS,PID,USER,COMMAND"}
+	out, err := exec.Command("lsns", args...).Output()
 	if err != nil {
-		t.Fatalf("lsns -J: %v", err)
+		t.Fatalf("lsns %s: %v", strings.Join(args, " "), err)
 	}
 	var doc struct {
 		Namespaces []lsnsEntry `json:"namespaces"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatalf("lsns -J: %v\n%s", err, out)
+		t.Fatalf("lsns %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return doc.Namespaces
+}
+
+// lsns is lsnsList by inode.
+func lsns(t *testing.T) map[string]lsnsEntry {
+	t.Helper()
 	m := map[string]lsnsEntry{}
-	for _, e := range doc.Namespaces {
+	for _, e := range lsnsList(t) {
 		m[e.NS.String()] = e
 	}
 	return m

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +133,46 @@ func TestPtyInspectWatch(t *testing.T) {
 			t.Error("underhood run did not end")
 		}
 		assertClean(t)
+	}
+}
+
+// The host overview on a terminal, at both sizes, with a namespace of each
+// type of the test's own: the table's columns line up, every line fits, and
+// each of the eight has its row.
+func TestPtyInspectOverview(t *testing.T) {
+	if !asRoot() {
+		t.Skip("requires root: reads every process's namespaces (CI runs as root; -short skips it)")
+	}
+	for _, tool := range []string{"unshare", "sh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("requires %s (util-linux, a shell): %v", tool, err)
+		}
+	}
+	if _, err := os.Readlink("/proc/self/ns/time"); err != nil {
+		t.Skipf("requires time namespaces (Linux 5.6 or later): %v", err)
+	}
+	tr := startNSTree(t)
+	u, s := nsOf(t, strconv.Itoa(tr.unshare)), nsOf(t, strconv.Itoa(tr.init))
+	for _, sz := range sizes {
+		cmd := exec.Command(binary, "--workdir", ptyWorkdir(t), "inspect")
+		cmd.Env = ptytest.Env("PAGER=cat") // taller than the screen: written as it is
+		tm := ptytest.Start(t, sz[0], sz[1], cmd)
+		if code := tm.Wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("%v: inspect: exit %d\n%s", sz, code, tm.Dump())
+		}
+		lines := tm.RawLines()
+		ptytest.CheckColumns(t, lines, "NS", "TYPE", "NPROCS", "PID", "COMMAND", "OWNER")
+		tm.CheckFits(t)
+		for _, typ := range lsnsTypes {
+			ino := u[typ]
+			if typ == "pid" || typ == "time" {
+				ino = s[typ]
+			}
+			row := fmt.Sprintf("%d  %-6s  ", ino, typ)
+			if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, row) }) {
+				t.Errorf("%v: no row %q:\n%s", sz, row, strings.Join(lines, "\n"))
+			}
+		}
 	}
 }
 

@@ -45,6 +45,7 @@ type fakeProcess struct {
 	// its namespace was read.
 	noStatus bool
 	status   string // more lines of status: capabilities, no_new_privs, seccomp
+	state    string // "": S (sleeping)
 }
 
 // fixture is a fake /proc and cgroup tree in a temporary directory.
@@ -97,7 +98,10 @@ func (f *fixture) symlink(target, path string) {
 func (f *fixture) add(p fakeProcess) {
 	f.t.Helper()
 	d := filepath.Join(string(f.proc), fmt.Sprint(p.pid))
-	state := "S"
+	state := p.state
+	if state == "" {
+		state = "S"
+	}
 	f.write(filepath.Join(d, "stat"), fmt.Sprintf("%d (%s) %s %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %d 1000 10\n",
 		p.pid, p.name, state, p.ppid, p.pid, p.pid, p.start))
 	ns := p.ns
@@ -217,6 +221,32 @@ func hybridLab(t *testing.T) *fixture {
 
 func (f *fixture) hybridSources() Sources {
 	return f.sources(Lab{Name: "insp", Kind: "run", PID: 4242})
+}
+
+// hybridEight is hybridLab with a process tree in a fresh namespace of
+// each of the eight types, as 'unshare --mount --uts --ipc --pid --fork
+// --net --user --cgroup --time sh -c "sleep 0 & exec sleep 60"' makes it,
+// at PIDs near the kernel's largest: unshare in six of its own (it makes
+// the pid and time ones for its child), its child in all eight, and that
+// one's zombie, whose links lead nowhere but for pid and user (the procfs
+// returned makes them so).
+func hybridEight(t *testing.T) (*fixture, procfs) {
+	f := hybridLab(t)
+	mine := map[string]uint64{"mnt": 4026532250, "uts": 4026532251, "ipc": 4026532252, "net": 4026532253,
+		"user": 4026532254, "cgroup": 4026532255}
+	argv := []string{"unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--net", "--user", "--cgroup", "--time",
+		"sh", "-c", "sleep 0 & exec sleep 60"}
+	const cg = "4:memory:/user.slice\n0::/user.slice/user-0.slice/session-1.scope\n"
+	f.add(fakeProcess{pid: 4194000, ppid: 612, name: "unshare", argv: argv, start: 60000, ns: withNS(mine), cgroup: cg, mountinfo: hostMountinfo})
+	mine["pid"], mine["time"] = 4026532256, 4026532257
+	f.add(fakeProcess{pid: 4194001, ppid: 4194000, nspid: []int{4194001, 1}, name: "sleep", argv: []string{"sleep", "60"}, start: 60001,
+		ns: withNS(mine), cgroup: cg, mountinfo: hostMountinfo})
+	f.add(fakeProcess{pid: 4194002, ppid: 4194001, nspid: []int{4194002, 2}, name: "sleep", argv: []string{}, start: 60002,
+		ns: withNS(mine), cgroup: cg, state: "Z"})
+	zombie := string(f.proc) + "/4194002/ns/"
+	return f, hookFS{Root: f.proc, released: func(p string) bool {
+		return strings.HasPrefix(p, zombie) && !strings.HasSuffix(p, "/pid") && !strings.HasSuffix(p, "/user")
+	}}
 }
 
 // v2Docker is a cgroup v2 host running a Docker container with a private

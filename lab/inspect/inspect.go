@@ -105,7 +105,9 @@ func (e *NoProcessError) Unwrap() error { return proc.ErrExited }
 //	                          mounts[] (mountpoint, fstype, source)
 //
 // Overview (the host): time, host (as above), namespaces[] (inode, type,
-// nprocs, pid, command, host, lab_container), unreadable.
+// nprocs, pid, command, host, lab_container), unreadable, zombies (exited,
+// not yet reaped: counted only in their pid and user namespaces, as lsns
+// counts them).
 //
 // Exit (the last line of --watch when the target ends): event
 // ("target_exited"), time, pid, oom_kills_before, oom_kills_after,

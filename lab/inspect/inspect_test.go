@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/underhood/underhood/lab/netns"
 	"github.com/underhood/underhood/lab/proc"
 	"github.com/underhood/underhood/lab/ui"
+	"github.com/underhood/underhood/lab/ui/ptytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -233,6 +236,9 @@ type hookFS struct {
 	proc.Root
 	deny    func(path string) bool
 	summary func(pid int)
+	// released makes a namespace link lead nowhere, as a zombie's do once
+	// the kernel has released those namespaces.
+	released func(path string) bool
 }
 
 func (h hookFS) denied(pid int, name ...string) error {
@@ -246,6 +252,9 @@ func (h hookFS) denied(pid int, name ...string) error {
 func (h hookFS) NS(pid int, typ string) (uint64, error) {
 	if err := h.denied(pid, "ns", typ); err != nil {
 		return 0, err
+	}
+	if p := h.Path(pid, "ns", typ); h.released != nil && h.released(p) {
+		return 0, fmt.Errorf("read %s: %w", p, proc.ErrExited)
 	}
 	return h.Root.NS(pid, typ)
 }
@@ -274,6 +283,98 @@ func TestHostFallsBackToKthreadd(t *testing.T) {
 	}
 	if ov.Host.PID != 2 || ov.Unreadable != 1 || ov.Namespaces[0].PID != 2 {
 		t.Errorf("overview host %+v, unreadable %d, first %+v", ov.Host, ov.Unreadable, ov.Namespaces[0])
+	}
+}
+
+// A zombie is counted, as lsns counts it, in the namespaces whose links
+// still lead somewhere: its pid and user ones (the kernel keeps its PID
+// and credentials until it is reaped, and releases the others at exit). A
+// process gone altogether while it was read is not counted at all.
+func TestOverviewCountsZombies(t *testing.T) {
+	f := hybridLab(t)
+	own := withNS(map[string]uint64{"mnt": 4026532180, "uts": 4026532181, "pid": 4026532182})
+	f.add(fakeProcess{pid: 4260, ppid: 4250, name: "busybox", argv: []string{}, start: 52020, ns: own, state: "Z"})
+	f.add(fakeProcess{pid: 4270, ppid: 612, name: "sshd", argv: []string{"sshd: root [priv]"}, start: 52030})
+	h := hookFS{Root: f.proc, released: func(p string) bool {
+		return strings.Contains(p, "/proc/4270/") ||
+			strings.Contains(p, "/proc/4260/") && !strings.HasSuffix(p, "/pid") && !strings.HasSuffix(p, "/user")
+	}}
+	ov, err := overview(h, f.hybridSources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]int{}
+	for _, n := range ov.Namespaces {
+		got[n.Inode] = n.NProcs
+	}
+	want := map[uint64]int{
+		4026532182: 3, 4026532180: 2, 4026532181: 2, // the lab's pid, mnt, uts
+		hostNS["user"]: 7, hostNS["ipc"]: 6, hostNS["pid"]: 4, hostNS["mnt"]: 4,
+	}
+	for ino, n := range want {
+		if got[ino] != n {
+			t.Errorf("namespace %d: %d processes, want %d (all: %v)", ino, got[ino], n, got)
+		}
+	}
+	if ov.Zombies != 1 || ov.Unreadable != 0 || ov.Host.Processes != 7 {
+		t.Errorf("zombies %d, unreadable %d, processes %d; want 1, 0, 7", ov.Zombies, ov.Unreadable, ov.Host.Processes)
+	}
+	var out bytes.Buffer
+	WriteOverview(ui.Buffers(nil, &out, &out), ov)
+	if !strings.Contains(out.String(), "(1 process is a zombie: ") {
+		t.Errorf("the overview does not say why pid and user count one more:\n%s", out.String())
+	}
+}
+
+// The host overview on a terminal: the table, a namespace of each of the
+// eight types for the host and for a process tree, fits the width with its
+// columns lined up, and the prose wraps between words, at 80 and 120
+// columns (80 kept as a golden); piped, nothing is wrapped (TestGolden).
+func TestOverviewFitsTerminal(t *testing.T) {
+	f, p := hybridEight(t)
+	ov, err := overview(p, f.hybridSources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var piped bytes.Buffer
+	WriteOverview(ui.Buffers(nil, &piped, &piped), ov)
+	// What follows the table: "19 namespaces: …".
+	prose := func(s string) []string {
+		return strings.Fields(s[strings.Index(s, fmt.Sprintf("\n%d namespaces:", len(ov.Namespaces)))+1:])
+	}
+	for _, width := range []int{80, 120} {
+		var out bytes.Buffer
+		o := ui.Buffers(nil, &out, &out)
+		o.Width = width
+		WriteOverview(o, ov)
+		got := out.String()
+		lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+		for _, l := range lines {
+			if w := ui.Width(l); w > width {
+				t.Errorf("%d columns: a line %d wide: %q", width, w, l)
+			}
+		}
+		ptytest.CheckColumns(t, lines, "NS", "TYPE", "NPROCS", "PID", "COMMAND", "OWNER")
+		// The rows (NS, TYPE, NPROCS, PID) of the host's eight and the tree's.
+		rows := []string{
+			"4026532250  mnt     2       4194000", "4026532251  uts     2       4194000", "4026532252  ipc     2       4194000",
+			"4026532253  net     2       4194000", "4026532254  user    3       4194000", "4026532255  cgroup  2       4194000",
+			"4026532256  pid     2       4194001", "4026532257  time    1       4194001",
+		}
+		for typ, ino := range hostNS { // the fixture's eight, not proc.NSTypes
+			rows = append(rows, fmt.Sprintf("%d  %-6s  ", ino, typ))
+		}
+		for _, row := range rows {
+			if !strings.Contains(got, "\n"+row) {
+				t.Errorf("%d columns: no row %q:\n%s", width, row, got)
+			}
+		}
+		if !slices.Equal(prose(got), prose(piped.String())) {
+			t.Errorf("%d columns: the prose is not the piped one wrapped:\n%s", width, got)
+		}
+		if width == 80 {
+			golden(t, "hybrid-eight-overview-80.txt", got)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/underhood/underhood/lab/mount"
+	"github.com/underhood/underhood/lab/proc"
 )
 
 // Overview is every namespace on the host, grouped as lsns groups them.
@@ -18,6 +19,10 @@ type Overview struct {
 	Namespaces []NSGroup `json:"namespaces"`
 	// Unreadable counts the processes whose namespaces could not be read.
 	Unreadable int `json:"unreadable"`
+	// Zombies counts the processes that have exited but not yet been
+	// reaped: each is counted only in its pid and user namespaces, the
+	// others the kernel has already released (lsns counts them so too).
+	Zombies int `json:"zombies"`
 }
 
 // NSGroup is one namespace and the processes in it.
@@ -59,7 +64,7 @@ func overview(p procfs, src Sources) (*Overview, error) {
 	for _, q := range pids {
 		ns, err := refNS, error(nil)
 		if q != ref {
-			ns, err = readNS(p, q)
+			ns, err = memberships(p, q)
 		}
 		switch {
 		case err != nil && (gone(err) || ended(p, q, 0)):
@@ -72,6 +77,11 @@ func overview(p procfs, src Sources) (*Overview, error) {
 			return nil, err
 		}
 		ov.Host.Processes++
+		if len(ns) < len(refNS) {
+			if st, err := p.State(q); err == nil && st == "Z" {
+				ov.Zombies++
+			}
+		}
 		l, isLab := src.lab(q)
 		for t, ino := range ns {
 			k := nsKey{t, ino}
@@ -109,4 +119,31 @@ func overview(p procfs, src Sources) (*Overview, error) {
 		ov.Host.Mounts = len(hm)
 	}
 	return ov, nil
+}
+
+// memberships reads the namespaces process pid is in, as lsns does: a link
+// that leads nowhere is left out, not an error. A zombie's do, but for its
+// pid and user ones (the kernel releases the others at exit, and keeps its
+// PID and credentials until it is reaped); a process gone altogether has
+// none left, and is gone.
+func memberships(p procfs, pid int) (nsSet, error) {
+	s := make(nsSet, len(proc.NSTypes))
+	var last error
+	for _, t := range proc.NSTypes {
+		ino, err := p.NS(pid, t)
+		switch {
+		case errors.Is(err, proc.ErrNoNamespace):
+			continue
+		case err != nil && gone(err):
+			last = err
+			continue
+		case err != nil:
+			return nil, err
+		}
+		s[t] = ino
+	}
+	if len(s) == 0 && last != nil {
+		return nil, last
+	}
+	return s, nil
 }

@@ -284,16 +284,23 @@ func WriteOverview(o *ui.IO, ov *Overview) {
 			strconv.Itoa(n.PID), short(n.Command), owner})
 	}
 	o.Table([]string{"NS", "TYPE", "NPROCS", "PID", "COMMAND", "OWNER"}, rows)
-	o.Printf("%d namespaces: %d are the host's own (those of PID %d), %d were made by lab containers%s, %d by other processes.\n",
+	// The prose wraps at the terminal's width, as the table fits it.
+	o.Wrapf("%d namespaces: %d are the host's own (those of PID %d), %d were made by lab containers%s, %d by other processes.\n",
 		len(ov.Namespaces), host, h.PID, labs, labList(names), other)
-	o.Say("Every process is in exactly one namespace of each type; a container is a process whose namespaces are not all the host's.")
+	o.Wrapf("Every process is in exactly one namespace of each type; a container is a process whose namespaces are not all the host's.\n")
 	if ov.Unreadable > 0 {
-		o.Say(o.Faint(fmt.Sprintf("(%s could not be read: permission denied)", plural(ov.Unreadable, "process", "processes"))))
+		o.Wrapf("%s\n", o.Faint(fmt.Sprintf("(%s could not be read: permission denied)", plural(ov.Unreadable, "process", "processes"))))
+	}
+	switch {
+	case ov.Zombies == 1:
+		o.Wrapf("%s\n", o.Faint("(1 process is a zombie: it has exited, but its parent has not reaped it yet; it counts only in its pid and user namespaces, the ones the kernel keeps until then)"))
+	case ov.Zombies > 1:
+		o.Wrapf("%s\n", o.Faint(fmt.Sprintf("(%d processes are zombies: they have exited, but their parents have not reaped them yet; they count only in their pid and user namespaces, the ones the kernel keeps until then)", ov.Zombies)))
 	}
 	if h.Note != "" {
-		o.Say(o.Faint(h.Note + "."))
+		o.Wrapf("%s\n", o.Faint(h.Note+"."))
 	}
-	o.Say("Look at one closely: 'underhood inspect NAME' or 'underhood inspect --pid PID'.")
+	o.Wrapf("Look at one closely: 'underhood inspect NAME' or 'underhood inspect --pid PID'.\n")
 }
 
 func labList(names []string) string {
