@@ -83,7 +83,11 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 		_ = w.RecordProgress(spec.Kind, time.Now())
 		if len(opt.Argv) == 0 {
 			if s, ok := ByName(spec.Kind); ok {
-				o.Note("Next: %s", s.NextHint())
+				next := s.NextHint()
+				if ov := Where(w, time.Now()); ov.AllDone {
+					next = ov.Next // not back to the step after this one
+				}
+				o.Note("Next: %s", next)
 			}
 		}
 		// An interactive shell left with exit or Ctrl-D after a Ctrl-C

@@ -24,8 +24,9 @@ type Row struct {
 
 // Overview is where the learner is: every step, and what to do next.
 type Overview struct {
-	Rows []Row  `json:"steps"`
-	Next string `json:"next"`
+	Rows    []Row  `json:"steps"`
+	Next    string `json:"next"`
+	AllDone bool   `json:"all_done"`
 }
 
 // Where says, for the work directory w, which steps are done (those that
@@ -65,6 +66,7 @@ func Where(w state.Workdir, now time.Time) Overview {
 		ov.Next = fmt.Sprintf("sudo %s (%s)", next.Command(), next.Label())
 	default:
 		ov.Next = fmt.Sprintf("all %d steps are done: %s", len(all), AfterLast)
+		ov.AllDone = true
 	}
 	return ov
 }

@@ -138,7 +138,7 @@ func labCgroups(e Env, h cgroup.Host) Item {
 	if len(found) == 0 {
 		detail := "none of this work directory's below " + parent
 		if others > 0 {
-			detail += fmt.Sprintf(" (%d others there: not this lab's, not judged)", others)
+			detail += fmt.Sprintf(" (%d %s there: not this lab's, not judged)", others, plural(others, "other", "others"))
 		}
 		return Item{name, ui.OK, detail, ""}
 	}
