@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/underhood/underhood/lab/doctor"
+	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/steps"
 )
 
@@ -24,12 +25,16 @@ It exits 1 when a check fails.`,
 		GroupID: "tools",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return doctor.Run(doctor.Options{
+			r := doctor.Run(doctor.Options{
 				Workdir: g.workdir,
 				Probe:   true,
 				Euid:    os.Geteuid(),
 				Words:   steps.DoctorWords(g.workdir),
-			}).Print(g.io, asJSON)
+			})
+			// About 45 lines: paged on a terminal, as --explain is.
+			var err error
+			g.io.Page(func(o *ui.IO) { err = r.Print(o, asJSON) })
+			return err
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the checks and the cgroup layout as JSON")
