@@ -114,7 +114,14 @@ func Limits(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	o.Note("  the kernel refused %d forks at the limit (pids.events max = %d); underhood, outside the cgroup, never noticed.", c.PidsDenied, c.PidsDenied)
 
 	o.Note("")
-	o.Note("%s a busy loop for one second, first with no CPU limit, then at %.2g CPUs (cpu.max %d %d):", stepTag(o, s), float64(l.CPUQuota)/float64(l.CPUPeriod), l.CPUQuota, l.CPUPeriod)
+	// The file of the layout in use: v1's cpu controller is on v1 when
+	// the memory controller is (hybrid too), with its quota in a file of
+	// its own.
+	files := fmt.Sprintf("cpu.max %d %d", l.CPUQuota, l.CPUPeriod)
+	if host.MemoryVersion == 1 {
+		files = fmt.Sprintf("cpu.cfs_quota_us %d, cpu.cfs_period_us %d", l.CPUQuota, l.CPUPeriod)
+	}
+	o.Note("%s a busy loop for one second, first with no CPU limit, then at %.2g CPUs (%s):", stepTag(o, s), float64(l.CPUQuota)/float64(l.CPUPeriod), files)
 	free, _, err := loop(o, w, opt, host, memory, cgroup.Limits{})
 	if err != nil {
 		return err
