@@ -41,7 +41,7 @@ func init() {
 			"made of it. With -- CMD, both runs run CMD.",
 		Options: WithMemory,
 		Page:    "15-image.md",
-		Code:    []string{"lab/image/layer.go Layer", "lab/image/write.go Write", "lab/image/unpack.go Unpack", "lab/bundle/bundle.go Spec", "lab/bundle/run.go Run"},
+		Code:    []string{"lab/image/layer.go Layer", "lab/image/spec.go", "lab/image/write.go Write", "lab/image/unpack.go Unpack", "lab/bundle/bundle.go Spec", "lab/bundle/run.go Run"},
 		Done:    imageDone, Run: Image,
 		Explain: Explanation{
 			What: "Writes the lab's root filesystem as an OCI image layout: a gzip tar of the tree (entries sorted, owner 0:0, every time at 1970-01-01), a JSON config naming the command, environment and the tar's sha256 (diff_id), a manifest naming the config and the layer by their sha256, and index.json pointing at the manifest under the tag latest. Then it runs that image with underhood and with runc.",
@@ -63,12 +63,12 @@ func init() {
 			Syscalls: []string{
 				"read every file of the root in lexical order → archive/tar → gzip → sha256",
 				"rename(blobs/sha256/.layer-*, blobs/sha256/<digest>)",
-				"write(config, manifest): encoding/json of the image-spec's types",
+				"write(config, manifest): encoding/json of lab/image/spec.go's types",
 				"write(index.json), write(oci-layout)",
 				"underhood: verify the digests, untar via os.Root into runs/<name>/rootfs",
 				"runc: unpack into a bundle, write config.json, runc run --bundle",
 			},
-			Differs: "The tar and the digests are made by hand, with archive/tar and crypto/sha256, so that every byte of the layer can be read in lab/image; the JSON comes from the image-spec's own Go types (github.com/opencontainers/image-spec) rather than go-containerregistry, whose empty image is Docker-typed. " +
+			Differs: "The tar and the digests are made by hand, with archive/tar and crypto/sha256, so that every byte of the layer can be read in lab/image; the JSON comes from lab/image/spec.go, the spec's fields typed out by hand, rather than from go-containerregistry, whose empty image is Docker-typed. " +
 				"A real image has a layer per build step, stacked as the overlay lowers of the layers step; this one has a single layer. Unpacking refuses what a hostile image could use to write outside its directory: ../ paths, links leading out, device nodes.",
 			Observe: "The same manifest digest twice, skopeo's Digest the same again, and the payload's greeting printed by both runs: underhood's and runc's. " +
 				"What this does not isolate: the image is not signed; its digests show it arrived intact, not who made it.",

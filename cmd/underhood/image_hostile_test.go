@@ -10,9 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	digest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/underhood/underhood/lab/image"
 )
 
 // layoutOf writes an OCI layout by hand whose one layer holds exactly
@@ -24,8 +22,8 @@ func layoutOf(t *testing.T, hdrs ...*tar.Header) string {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	blob := func(data []byte) digest.Digest {
-		d := digest.FromBytes(data)
+	blob := func(data []byte) image.Digest {
+		d := image.FromBytes(data)
 		if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -46,14 +44,14 @@ func layoutOf(t *testing.T, hdrs ...*tar.Header) string {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(raw.Bytes())
 	zw.Close()
-	layer := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blob(gz.Bytes()), Size: int64(gz.Len())}
-	cfg, _ := json.Marshal(v1.Image{Platform: v1.Platform{OS: "linux"}, Config: v1.ImageConfig{Cmd: []string{"/bin/busybox", "true"}},
-		RootFS: v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(raw.Bytes())}}})
-	m, _ := json.Marshal(v1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageManifest,
-		Config: v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: blob(cfg), Size: int64(len(cfg))}, Layers: []v1.Descriptor{layer}})
-	idx, _ := json.Marshal(v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, Manifests: []v1.Descriptor{{
-		MediaType: v1.MediaTypeImageManifest, Digest: blob(m), Size: int64(len(m)),
-		Annotations: map[string]string{v1.AnnotationRefName: "latest"}}}})
+	layer := image.Descriptor{MediaType: image.MediaTypeImageLayerGzip, Digest: blob(gz.Bytes()), Size: int64(gz.Len())}
+	cfg, _ := json.Marshal(image.Image{Platform: image.Platform{OS: "linux"}, Config: image.ImageConfig{Cmd: []string{"/bin/busybox", "true"}},
+		RootFS: image.RootFS{Type: "layers", DiffIDs: []image.Digest{image.FromBytes(raw.Bytes())}}})
+	m, _ := json.Marshal(image.Manifest{SchemaVersion: 2, MediaType: image.MediaTypeImageManifest,
+		Config: image.Descriptor{MediaType: image.MediaTypeImageConfig, Digest: blob(cfg), Size: int64(len(cfg))}, Layers: []image.Descriptor{layer}})
+	idx, _ := json.Marshal(image.Index{SchemaVersion: 2, Manifests: []image.Descriptor{{
+		MediaType: image.MediaTypeImageManifest, Digest: blob(m), Size: int64(len(m)),
+		Annotations: map[string]string{image.AnnotationRefName: "latest"}}}})
 	os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644)
 	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
 	return dir

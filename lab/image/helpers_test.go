@@ -13,10 +13,6 @@ import (
 	"slices"
 	"testing"
 
-	digest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/underhood/underhood/lab/rootfs"
 )
 
@@ -122,8 +118,8 @@ func sameTree(t *testing.T, want, got string) {
 func hostileLayout(t *testing.T, layers ...[]*tar.Header) string {
 	dir := filepath.Join(t.TempDir(), "layout")
 	must(t, os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755))
-	var descs []v1.Descriptor
-	var diffs []digest.Digest
+	var descs []Descriptor
+	var diffs []Digest
 	for _, hdrs := range layers {
 		var raw, gz bytes.Buffer
 		tw := tar.NewWriter(&raw)
@@ -140,17 +136,16 @@ func hostileLayout(t *testing.T, layers ...[]*tar.Header) string {
 		zw := gzip.NewWriter(&gz)
 		zw.Write(raw.Bytes())
 		must(t, zw.Close())
-		d := digest.FromBytes(gz.Bytes())
+		d := FromBytes(gz.Bytes())
 		must(t, os.WriteFile(blobPath(dir, d), gz.Bytes(), 0o644))
-		descs = append(descs, v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: d, Size: int64(gz.Len())})
-		diffs = append(diffs, digest.FromBytes(raw.Bytes()))
+		descs = append(descs, Descriptor{MediaType: MediaTypeImageLayerGzip, Digest: d, Size: int64(gz.Len())})
+		diffs = append(diffs, FromBytes(raw.Bytes()))
 	}
-	cfg, err := writeJSON(dir, v1.MediaTypeImageConfig, v1.Image{RootFS: v1.RootFS{Type: "layers", DiffIDs: diffs}})
+	cfg, err := writeJSON(dir, MediaTypeImageConfig, Image{RootFS: RootFS{Type: "layers", DiffIDs: diffs}})
 	must(t, err)
-	m, err := writeJSON(dir, v1.MediaTypeImageManifest, v1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: v1.MediaTypeImageManifest, Config: cfg, Layers: descs})
+	m, err := writeJSON(dir, MediaTypeImageManifest, Manifest{SchemaVersion: 2, MediaType: MediaTypeImageManifest, Config: cfg, Layers: descs})
 	must(t, err)
-	m.Annotations = map[string]string{v1.AnnotationRefName: "t"}
+	m.Annotations = map[string]string{AnnotationRefName: "t"}
 	must(t, writeLayoutFile(dir))
 	must(t, writeIndex(dir, m))
 	return dir

@@ -6,9 +6,7 @@ package image
 import (
 	"archive/tar"
 	"compress/gzip"
-	"crypto/sha256"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -91,17 +89,17 @@ func copyFile(w io.Writer, p string, size int64) error {
 	return nil
 }
 
-// gzipLayer writes the gzip of the layer to w and returns the sha256 of the
+// gzipLayer writes the gzip of the layer to w and returns the digest of the
 // uncompressed tar (the config's diff_id). The gzip header is left empty:
 // no file name and mtime 0, so the compressed bytes are reproducible too.
-func gzipLayer(w io.Writer, rootfs string, epoch time.Time) (hash.Hash, error) {
+func gzipLayer(w io.Writer, rootfs string, epoch time.Time) (Digest, error) {
 	zw := gzip.NewWriter(w)
-	diff := sha256.New()
+	diff := NewDigester()
 	if err := Layer(io.MultiWriter(zw, diff), rootfs, epoch); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress layer: %w", err)
+		return "", fmt.Errorf("compress layer: %w", err)
 	}
-	return diff, nil
+	return diff.Digest(), nil
 }

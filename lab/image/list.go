@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Entry is one entry of a layer's tar, as `tar -tv` would list it.
@@ -38,14 +36,14 @@ func Entries(dir, tag string) ([][]Entry, error) {
 	return out, nil
 }
 
-func layerEntries(dir string, l v1.Descriptor) ([]Entry, error) {
+func layerEntries(dir string, l Descriptor) ([]Entry, error) {
 	f, err := os.Open(blobPath(dir, l.Digest))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	var r io.Reader = f
-	if l.MediaType != v1.MediaTypeImageLayer {
+	if l.MediaType != MediaTypeImageLayer {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %w", err)

@@ -7,9 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	digest "github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // maxJSON bounds index.json, manifests and configs: a hostile layout cannot
@@ -18,11 +15,11 @@ const maxJSON = 4 << 20
 
 // Resolve finds tag in dir/index.json (an empty tag picks the only manifest)
 // and returns the manifest and config, every blob checked for size and digest.
-func Resolve(dir, tag string) (v1.Manifest, v1.Image, error) {
-	var idx v1.Index
-	var m v1.Manifest
-	var img v1.Image
-	if err := readJSON(filepath.Join(dir, v1.ImageIndexFile), maxJSON, &idx); err != nil {
+func Resolve(dir, tag string) (Manifest, Image, error) {
+	var idx Index
+	var m Manifest
+	var img Image
+	if err := readJSON(filepath.Join(dir, ImageIndexFile), maxJSON, &idx); err != nil {
 		return m, img, err
 	}
 	desc, err := pick(dir, idx, tag)
@@ -46,19 +43,19 @@ func Resolve(dir, tag string) (v1.Manifest, v1.Image, error) {
 	return m, img, nil
 }
 
-func pick(dir string, idx v1.Index, tag string) (v1.Descriptor, error) {
+func pick(dir string, idx Index, tag string) (Descriptor, error) {
 	var tags []string
 	for _, d := range idx.Manifests {
-		name := d.Annotations[v1.AnnotationRefName]
+		name := d.Annotations[AnnotationRefName]
 		if name == tag || (tag == "" && len(idx.Manifests) == 1) {
-			if d.MediaType != v1.MediaTypeImageManifest {
-				return d, fmt.Errorf("image %s tag %q is a %s; only %s is run", dir, name, d.MediaType, v1.MediaTypeImageManifest)
+			if d.MediaType != MediaTypeImageManifest {
+				return d, fmt.Errorf("image %s tag %q is a %s; only %s is run", dir, name, d.MediaType, MediaTypeImageManifest)
 			}
 			return d, nil
 		}
 		tags = append(tags, name)
 	}
-	return v1.Descriptor{}, fmt.Errorf("image %s has no tag %q (tags: %q)", dir, tag, tags)
+	return Descriptor{}, fmt.Errorf("image %s has no tag %q (tags: %q)", dir, tag, tags)
 }
 
 func readJSON(path string, limit int64, v any) error {
@@ -80,7 +77,7 @@ func readJSON(path string, limit int64, v any) error {
 	return nil
 }
 
-func readBlobJSON(dir string, d v1.Descriptor, v any) error {
+func readBlobJSON(dir string, d Descriptor, v any) error {
 	if d.Size > maxJSON {
 		return fmt.Errorf("image %s: %s blob %s is %d bytes, more than %d", dir, d.MediaType, d.Digest, d.Size, maxJSON)
 	}
@@ -95,9 +92,9 @@ func readBlobJSON(dir string, d v1.Descriptor, v any) error {
 }
 
 // verifyBlob checks that d's blob exists with d's size and digest.
-func verifyBlob(dir string, d v1.Descriptor) error {
-	if err := d.Digest.Validate(); err != nil || d.Digest.Algorithm() != digest.SHA256 {
-		return fmt.Errorf("image %s: digest %q: want sha256:<64 hex digits>", dir, d.Digest)
+func verifyBlob(dir string, d Descriptor) error {
+	if err := d.Digest.Validate(); err != nil {
+		return fmt.Errorf("image %s: %s blob: %w", dir, d.MediaType, err)
 	}
 	path := blobPath(dir, d.Digest)
 	f, err := os.Open(path)
@@ -105,15 +102,15 @@ func verifyBlob(dir string, d v1.Descriptor) error {
 		return fmt.Errorf("image %s: blob %s (%s): %w", dir, d.Digest, d.MediaType, err)
 	}
 	defer f.Close()
-	v := d.Digest.Verifier()
-	n, err := io.Copy(v, io.LimitReader(f, d.Size+1))
+	got := NewDigester()
+	n, err := io.Copy(got, io.LimitReader(f, d.Size+1))
 	if err != nil {
 		return fmt.Errorf("read blob %s: %w", path, err)
 	}
 	if n != d.Size {
 		return fmt.Errorf("image %s: blob %s is %d bytes, the manifest says %d", dir, d.Digest, n, d.Size)
 	}
-	if !v.Verified() {
+	if got.Digest() != d.Digest {
 		return fmt.Errorf("image %s: blob %s does not match its digest (corrupted or altered)", dir, d.Digest)
 	}
 	return nil

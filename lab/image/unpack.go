@@ -8,9 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-
-	digest "github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Unpack makes dest (which must not exist yet) the root filesystem of the
@@ -20,7 +17,7 @@ import (
 // through an os.Root on dest, which resolves each path inside dest and
 // refuses any symlink that would lead out of it. On any error dest is
 // removed again.
-func Unpack(dir, tag, dest string) (v1.Image, error) {
+func Unpack(dir, tag, dest string) (Image, error) {
 	m, img, err := Resolve(dir, tag)
 	if err != nil {
 		return img, err
@@ -37,7 +34,7 @@ func Unpack(dir, tag, dest string) (v1.Image, error) {
 	return img, nil
 }
 
-func applyAll(dir, dest string, m v1.Manifest, img v1.Image) error {
+func applyAll(dir, dest string, m Manifest, img Image) error {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return fmt.Errorf("open unpack directory %s: %w", dest, err)
@@ -53,7 +50,7 @@ func applyAll(dir, dest string, m v1.Manifest, img v1.Image) error {
 
 // applyLayer streams one layer blob through tar into root, and checks the
 // uncompressed bytes against the config's diff_id.
-func applyLayer(root *os.Root, dir string, l v1.Descriptor, diffID digest.Digest) error {
+func applyLayer(root *os.Root, dir string, l Descriptor, diffID Digest) error {
 	f, err := os.Open(blobPath(dir, l.Digest))
 	if err != nil {
 		return err
@@ -61,28 +58,28 @@ func applyLayer(root *os.Root, dir string, l v1.Descriptor, diffID digest.Digest
 	defer f.Close()
 	var r io.Reader = f
 	switch l.MediaType {
-	case v1.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
+	case MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
 		zr, err := gzip.NewReader(f)
 		if err != nil {
 			return fmt.Errorf("decompress: %w", err)
 		}
 		r = zr
-	case v1.MediaTypeImageLayer:
+	case MediaTypeImageLayer:
 	default:
 		return fmt.Errorf("media type %q: only tar and tar+gzip layers are read", l.MediaType)
 	}
 	if err := diffID.Validate(); err != nil {
-		return fmt.Errorf("diff_id %q: %w", diffID, err)
+		return fmt.Errorf("diff_id: %w", err)
 	}
-	v := diffID.Verifier()
-	tee := io.TeeReader(r, v)
+	got := NewDigester()
+	tee := io.TeeReader(r, got)
 	if err := applyTar(root, tar.NewReader(tee)); err != nil {
 		return err
 	}
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return fmt.Errorf("read to the end: %w", err)
 	}
-	if !v.Verified() {
+	if got.Digest() != diffID {
 		return fmt.Errorf("uncompressed layer does not match diff_id %s", diffID)
 	}
 	return nil

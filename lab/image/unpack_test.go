@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	digest "github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func reg(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644} }
@@ -212,34 +209,38 @@ func TestUnpackNeverWritesThroughAbsoluteLinks(t *testing.T) {
 func TestUnpackRefusesBrokenMetadata(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		spoil func(layout string, m v1.Manifest, idx v1.Index)
+		spoil func(layout string, m Manifest, idx Index)
 		want  string
 	}{
-		{"missing config", func(l string, m v1.Manifest, _ v1.Index) { os.Remove(blobPath(l, m.Config.Digest)) }, "no such file"},
-		{"missing manifest", func(l string, _ v1.Manifest, idx v1.Index) { os.Remove(blobPath(l, idx.Manifests[0].Digest)) }, "no such file"},
-		{"index names a wrong digest", func(l string, _ v1.Manifest, idx v1.Index) {
-			idx.Manifests[0].Digest = digest.FromString("something else")
+		{"missing config", func(l string, m Manifest, _ Index) { os.Remove(blobPath(l, m.Config.Digest)) }, "no such file"},
+		{"missing manifest", func(l string, _ Manifest, idx Index) { os.Remove(blobPath(l, idx.Manifests[0].Digest)) }, "no such file"},
+		{"index names a wrong digest", func(l string, _ Manifest, idx Index) {
+			idx.Manifests[0].Digest = FromBytes([]byte("something else"))
 			data, _ := json.Marshal(idx)
 			os.WriteFile(filepath.Join(l, "index.json"), data, 0o644)
 		}, "no such file"},
-		{"manifest altered", func(l string, _ v1.Manifest, idx v1.Index) {
+		{"manifest altered", func(l string, _ Manifest, idx Index) {
 			p := blobPath(l, idx.Manifests[0].Digest)
 			data, _ := os.ReadFile(p)
 			os.WriteFile(p, bytes.Replace(data, []byte(`"schemaVersion":2`), []byte(`"schemaVersion":3`), 1), 0o644)
 		}, "does not match its digest"},
-		{"diff_id wrong", func(l string, m v1.Manifest, _ v1.Index) {
-			var img v1.Image
-			data, _ := os.ReadFile(blobPath(l, m.Config.Digest))
-			json.Unmarshal(data, &img)
-			img.RootFS.DiffIDs[0] = digest.FromString("another tar")
-			cfg, _ := writeJSON(l, v1.MediaTypeImageConfig, img)
-			m.Config = cfg
-			md, _ := writeJSON(l, v1.MediaTypeImageManifest, m)
-			md.Annotations = map[string]string{v1.AnnotationRefName: "t"}
-			os.Remove(filepath.Join(l, "index.json"))
-			writeIndex(l, md)
+		{"index names a sha512 digest", func(l string, _ Manifest, idx Index) {
+			idx.Manifests[0].Digest = Digest("sha512:" + strings.Repeat("0", 128))
+			data, _ := json.Marshal(idx)
+			os.WriteFile(filepath.Join(l, "index.json"), data, 0o644)
+		}, `algorithm "sha512": only sha256 is read here`},
+		{"index names a path for a digest", func(l string, _ Manifest, idx Index) {
+			idx.Manifests[0].Digest = "sha256:../../../../etc/passwd"
+			data, _ := json.Marshal(idx)
+			os.WriteFile(filepath.Join(l, "index.json"), data, 0o644)
+		}, `digest "sha256:../../../../etc/passwd": 22 characters after sha256:`},
+		{"diff_id wrong", func(l string, m Manifest, _ Index) {
+			withDiffID(l, m, FromBytes([]byte("another tar")))
 		}, "does not match diff_id"},
-		{"not JSON", func(l string, _ v1.Manifest, _ v1.Index) {
+		{"diff_id not sha256", func(l string, m Manifest, _ Index) {
+			withDiffID(l, m, Digest("md5:"+strings.Repeat("0", 32)))
+		}, `diff_id: digest "md5:000`},
+		{"not JSON", func(l string, _ Manifest, _ Index) {
 			os.WriteFile(filepath.Join(l, "index.json"), []byte("<html>"), 0o644)
 		}, "decode"},
 	} {
@@ -247,7 +248,7 @@ func TestUnpackRefusesBrokenMetadata(t *testing.T) {
 			layout := hostileLayout(t, []*tar.Header{reg("f")})
 			m, _, err := Resolve(layout, "t")
 			must(t, err)
-			var idx v1.Index
+			var idx Index
 			data, _ := os.ReadFile(filepath.Join(layout, "index.json"))
 			must(t, json.Unmarshal(data, &idx))
 			tc.spoil(layout, m, idx)
@@ -258,4 +259,18 @@ func TestUnpackRefusesBrokenMetadata(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+// withDiffID rewrites layout l's config with diffID as the layer's diff_id,
+// and the manifest and index.json to match, every digest right.
+func withDiffID(l string, m Manifest, diffID Digest) {
+	var img Image
+	data, _ := os.ReadFile(blobPath(l, m.Config.Digest))
+	json.Unmarshal(data, &img)
+	img.RootFS.DiffIDs[0] = diffID
+	m.Config, _ = writeJSON(l, MediaTypeImageConfig, img)
+	md, _ := writeJSON(l, MediaTypeImageManifest, m)
+	md.Annotations = map[string]string{AnnotationRefName: "t"}
+	os.Remove(filepath.Join(l, "index.json"))
+	writeIndex(l, md)
 }

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
-
-	digest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Config is what the image says about running it.
@@ -28,10 +23,10 @@ type Config struct {
 
 // Result is what Write produced, for the user and the journal.
 type Result struct {
-	Manifest v1.Descriptor // as listed in index.json
-	Config   v1.Descriptor
-	Layer    v1.Descriptor
-	DiffID   digest.Digest // sha256 of the uncompressed layer tar
+	Manifest Descriptor // as listed in index.json
+	Config   Descriptor
+	Layer    Descriptor
+	DiffID   Digest // sha256 of the uncompressed layer tar
 }
 
 // Write makes dir an OCI image layout holding rootfs as one layer, tagged
@@ -49,83 +44,81 @@ func Write(rootfs, dir, tag string, cfg Config) (Result, error) {
 	if r.Layer, r.DiffID, err = writeLayer(rootfs, dir, cfg.Epoch.UTC()); err != nil {
 		return r, err
 	}
-	if r.Config, err = writeJSON(dir, v1.MediaTypeImageConfig, imageConfig(cfg, r.DiffID)); err != nil {
+	if r.Config, err = writeJSON(dir, MediaTypeImageConfig, imageConfig(cfg, r.DiffID)); err != nil {
 		return r, err
 	}
-	m := v1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageManifest,
-		Config: r.Config, Layers: []v1.Descriptor{r.Layer}}
-	if r.Manifest, err = writeJSON(dir, v1.MediaTypeImageManifest, m); err != nil {
+	m := Manifest{SchemaVersion: 2, MediaType: MediaTypeImageManifest, Config: r.Config, Layers: []Descriptor{r.Layer}}
+	if r.Manifest, err = writeJSON(dir, MediaTypeImageManifest, m); err != nil {
 		return r, err
 	}
-	r.Manifest.Annotations = map[string]string{v1.AnnotationRefName: tag}
+	r.Manifest.Annotations = map[string]string{AnnotationRefName: tag}
 	if err := writeLayoutFile(dir); err != nil {
 		return r, err
 	}
 	return r, writeIndex(dir, r.Manifest)
 }
 
-func imageConfig(cfg Config, diffID digest.Digest) v1.Image {
+func imageConfig(cfg Config, diffID Digest) Image {
 	created := cfg.Epoch.UTC()
-	return v1.Image{
+	return Image{
 		Created:  &created,
-		Platform: v1.Platform{Architecture: runtime.GOARCH, OS: "linux"},
-		Config:   v1.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: "/"},
-		RootFS:   v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
+		Platform: Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Config:   ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: "/"},
+		RootFS:   RootFS{Type: "layers", DiffIDs: []Digest{diffID}},
 	}
 }
 
 // writeLayer compresses the layer into a temporary blob, then renames it to
 // its digest.
-func writeLayer(rootfs, dir string, epoch time.Time) (v1.Descriptor, digest.Digest, error) {
+func writeLayer(rootfs, dir string, epoch time.Time) (Descriptor, Digest, error) {
 	tmp, err := os.CreateTemp(filepath.Join(dir, "blobs", "sha256"), ".layer-*")
 	if err != nil {
-		return v1.Descriptor{}, "", fmt.Errorf("create layer blob in %s: %w", dir, err)
+		return Descriptor{}, "", fmt.Errorf("create layer blob in %s: %w", dir, err)
 	}
 	defer os.Remove(tmp.Name()) // gone after the rename; removes it on failure
 	defer tmp.Close()
-	blob := sha256.New()
+	blob := NewDigester()
 	cw := &countWriter{w: tmp, h: blob}
-	diff, err := gzipLayer(cw, rootfs, epoch)
+	diffID, err := gzipLayer(cw, rootfs, epoch)
 	if err != nil {
-		return v1.Descriptor{}, "", err
+		return Descriptor{}, "", err
 	}
 	if err := tmp.Close(); err != nil {
-		return v1.Descriptor{}, "", fmt.Errorf("write layer blob %s: %w", tmp.Name(), err)
+		return Descriptor{}, "", fmt.Errorf("write layer blob %s: %w", tmp.Name(), err)
 	}
-	d := digest.NewDigestFromBytes(digest.SHA256, blob.Sum(nil))
+	d := blob.Digest()
 	if err := os.Rename(tmp.Name(), blobPath(dir, d)); err != nil {
-		return v1.Descriptor{}, "", fmt.Errorf("store layer blob: %w", err)
+		return Descriptor{}, "", fmt.Errorf("store layer blob: %w", err)
 	}
-	desc := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: d, Size: cw.n}
-	return desc, digest.NewDigestFromBytes(digest.SHA256, diff.Sum(nil)), nil
+	return Descriptor{MediaType: MediaTypeImageLayerGzip, Digest: d, Size: cw.n}, diffID, nil
 }
 
 // writeJSON stores v as a blob. encoding/json writes struct fields in their
 // declared order and map keys sorted, so the bytes (and the digest) repeat.
-func writeJSON(dir, mediaType string, v any) (v1.Descriptor, error) {
+func writeJSON(dir, mediaType string, v any) (Descriptor, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("encode %s: %w", mediaType, err)
+		return Descriptor{}, fmt.Errorf("encode %s: %w", mediaType, err)
 	}
-	d := digest.FromBytes(data)
+	d := FromBytes(data)
 	if err := os.WriteFile(blobPath(dir, d), data, 0o644); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("store %s blob: %w", mediaType, err)
+		return Descriptor{}, fmt.Errorf("store %s blob: %w", mediaType, err)
 	}
-	return v1.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}, nil
+	return Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}, nil
 }
 
 func writeLayoutFile(dir string) error {
-	data, _ := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
-	if err := os.WriteFile(filepath.Join(dir, v1.ImageLayoutFile), data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(dir, v1.ImageLayoutFile), err)
+	data, _ := json.Marshal(ImageLayout{Version: ImageLayoutVersion})
+	if err := os.WriteFile(filepath.Join(dir, ImageLayoutFile), data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, ImageLayoutFile), err)
 	}
 	return nil
 }
 
 // writeIndex lists m in dir/index.json under its tag, keeping other tags.
-func writeIndex(dir string, m v1.Descriptor) error {
-	path := filepath.Join(dir, v1.ImageIndexFile)
-	idx := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex}
+func writeIndex(dir string, m Descriptor) error {
+	path := filepath.Join(dir, ImageIndexFile)
+	idx := Index{SchemaVersion: 2, MediaType: MediaTypeImageIndex}
 	if data, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(data, &idx); err != nil {
 			return fmt.Errorf("read existing %s: %w", path, err)
@@ -135,7 +128,7 @@ func writeIndex(dir string, m v1.Descriptor) error {
 	}
 	keep := idx.Manifests[:0]
 	for _, d := range idx.Manifests {
-		if d.Annotations[v1.AnnotationRefName] != m.Annotations[v1.AnnotationRefName] {
+		if d.Annotations[AnnotationRefName] != m.Annotations[AnnotationRefName] {
 			keep = append(keep, d)
 		}
 	}
@@ -147,8 +140,8 @@ func writeIndex(dir string, m v1.Descriptor) error {
 	return nil
 }
 
-func blobPath(dir string, d digest.Digest) string {
-	return filepath.Join(dir, "blobs", d.Algorithm().String(), d.Encoded())
+func blobPath(dir string, d Digest) string {
+	return filepath.Join(dir, "blobs", d.Algorithm(), d.Encoded())
 }
 
 type countWriter struct {

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,7 +89,7 @@ func TestConfigAndIndex(t *testing.T) {
 		!slices.Equal(img.Config.Env, cfg.Env) || img.RootFS.DiffIDs[0] != r.DiffID || m.Layers[0].Digest != r.Layer.Digest {
 		t.Errorf("Resolve(v1) = %+v, %+v", m, img)
 	}
-	var idx v1.Index
+	var idx Index
 	data, _ := os.ReadFile(filepath.Join(dir, "index.json"))
 	must(t, json.Unmarshal(data, &idx))
 	if len(idx.Manifests) != 2 {

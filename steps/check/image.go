@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/underhood/underhood/lab/image"
 	"github.com/underhood/underhood/lab/ui"
 )
@@ -20,17 +18,17 @@ import (
 func Image(e Env) []Item {
 	dir := e.Image
 	redo := e.fix("", "sudo underhood image")
-	layout := Item{"oci-layout", ui.OK, filepath.Join(dir, v1.ImageLayoutFile) + ": version " + v1.ImageLayoutVersion, ""}
-	var lf v1.ImageLayout
-	data, err := os.ReadFile(filepath.Join(dir, v1.ImageLayoutFile))
+	layout := Item{"oci-layout", ui.OK, filepath.Join(dir, image.ImageLayoutFile) + ": version " + image.ImageLayoutVersion, ""}
+	var lf image.ImageLayout
+	data, err := os.ReadFile(filepath.Join(dir, image.ImageLayoutFile))
 	if err == nil {
 		err = json.Unmarshal(data, &lf)
 	}
 	switch {
 	case err != nil:
-		layout = Item{"oci-layout", ui.Fail, err.Error(), orFix(redo, fmt.Sprintf(`mkdir -p %s/blobs/sha256 && echo '{"imageLayoutVersion":"1.0.0"}' > %s`, dir, filepath.Join(dir, v1.ImageLayoutFile)))}
-	case lf.Version != v1.ImageLayoutVersion:
-		layout = Item{"oci-layout", ui.Fail, fmt.Sprintf("imageLayoutVersion %q, want %q", lf.Version, v1.ImageLayoutVersion), orFix(redo, `echo '{"imageLayoutVersion":"1.0.0"}' > `+filepath.Join(dir, v1.ImageLayoutFile))}
+		layout = Item{"oci-layout", ui.Fail, err.Error(), orFix(redo, fmt.Sprintf(`mkdir -p %s/blobs/sha256 && echo '{"imageLayoutVersion":"1.0.0"}' > %s`, dir, filepath.Join(dir, image.ImageLayoutFile)))}
+	case lf.Version != image.ImageLayoutVersion:
+		layout = Item{"oci-layout", ui.Fail, fmt.Sprintf("imageLayoutVersion %q, want %q", lf.Version, image.ImageLayoutVersion), orFix(redo, `echo '{"imageLayoutVersion":"1.0.0"}' > `+filepath.Join(dir, image.ImageLayoutFile))}
 	}
 	items := []Item{layout}
 	if layout.Status != ui.OK {
@@ -56,25 +54,25 @@ func Image(e Env) []Item {
 // or latest.
 func indexItem(e Env, dir, redo string) (string, Item) {
 	const name = "index.json"
-	var idx v1.Index
-	data, err := os.ReadFile(filepath.Join(dir, v1.ImageIndexFile))
+	var idx image.Index
+	data, err := os.ReadFile(filepath.Join(dir, image.ImageIndexFile))
 	if err == nil {
 		err = json.Unmarshal(data, &idx)
 	}
-	write := `{"schemaVersion":2,"manifests":[{"mediaType":"` + v1.MediaTypeImageManifest + `","digest":"sha256:…","size":…,"annotations":{"` + v1.AnnotationRefName + `":"latest"}}]}`
+	write := `{"schemaVersion":2,"manifests":[{"mediaType":"` + image.MediaTypeImageManifest + `","digest":"sha256:…","size":…,"annotations":{"` + image.AnnotationRefName + `":"latest"}}]}`
 	if err != nil {
-		return "", Item{name, ui.Fail, err.Error(), orFix(redo, "write "+filepath.Join(dir, v1.ImageIndexFile)+": "+write)}
+		return "", Item{name, ui.Fail, err.Error(), orFix(redo, "write "+filepath.Join(dir, image.ImageIndexFile)+": "+write)}
 	}
 	var tags []string
 	for _, d := range idx.Manifests {
-		tags = append(tags, d.Annotations[v1.AnnotationRefName])
+		tags = append(tags, d.Annotations[image.AnnotationRefName])
 	}
 	switch {
 	case len(idx.Manifests) == 0:
 		return "", Item{name, ui.Fail, "lists no manifest", orFix(redo, "name the manifest in it: "+write)}
 	case len(idx.Manifests) == 1 && tags[0] == "":
-		return "", Item{name, ui.Warn, "one manifest, without a tag: skopeo and umoci find images by the annotation " + v1.AnnotationRefName,
-			`add "annotations":{"` + v1.AnnotationRefName + `":"latest"} to its entry`}
+		return "", Item{name, ui.Warn, "one manifest, without a tag: skopeo and umoci find images by the annotation " + image.AnnotationRefName,
+			`add "annotations":{"` + image.AnnotationRefName + `":"latest"} to its entry`}
 	case len(idx.Manifests) == 1:
 		return tags[0], Item{name, ui.OK, "one manifest, tag " + tags[0], ""}
 	}

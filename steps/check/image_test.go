@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"testing"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/underhood/underhood/lab/image"
@@ -89,7 +88,7 @@ func TestGoldenLayersAndImage(t *testing.T) {
 		}, 1},
 		{"14-byhand-untagged", stageImage, func(f *fixture) {
 			f.byHand().packed()
-			var idx v1.Index
+			var idx image.Index
 			p := filepath.Join(f.env.Image, "index.json")
 			data, _ := os.ReadFile(p)
 			json.Unmarshal(data, &idx)
