@@ -37,6 +37,9 @@ func Write(rootfs, dir, tag string, cfg Config) (Result, error) {
 	if err := checkTag(tag); err != nil {
 		return r, err
 	}
+	if cfg.Epoch.IsZero() {
+		cfg.Epoch = time.Unix(0, 0) // not Go's zero time, year 1
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return r, fmt.Errorf("create image layout %s: %w", dir, err)
 	}

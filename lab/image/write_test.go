@@ -89,6 +89,10 @@ func TestConfigAndIndex(t *testing.T) {
 		!slices.Equal(img.Config.Env, cfg.Env) || img.RootFS.DiffIDs[0] != r.DiffID || m.Layers[0].Digest != r.Layer.Digest {
 		t.Errorf("Resolve(v1) = %+v, %+v", m, img)
 	}
+	// No Epoch: 1970-01-01, as the layer's file times, not Go's year 1.
+	if img.Created == nil || !img.Created.Equal(time.Unix(0, 0)) {
+		t.Errorf("created = %v, want 1970-01-01T00:00:00Z", img.Created)
+	}
 	var idx Index
 	data, _ := os.ReadFile(filepath.Join(dir, "index.json"))
 	must(t, json.Unmarshal(data, &idx))
