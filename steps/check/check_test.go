@@ -541,6 +541,7 @@ func TestGolden(t *testing.T) {
 		{"7-byhand-clean", stage7, func(f *fixture) { f.byHand() }, 0},
 		{"7-leftovers", stage7, func(f *fixture) {
 			f.byHand().handCgroup()
+			f.mkdir("cgroup/pids/box") // step 9's, by hand
 			f.run("box-0a1b2c3d4e")
 			f.mkdir("cgroup/memory/underhood/box-0a1b2c3d4e")
 			f.mkdir("tmp/container/4242")

@@ -30,6 +30,9 @@ func Leftovers(e Env) []Item {
 	if err == nil && h.MemoryVersion != 0 {
 		items = append(items, labCgroups(e, h), handMadeGone(e, h))
 	}
+	if err == nil {
+		items = append(items, boxGone(e, h))
+	}
 	return append(items, scriptDirs(e))
 }
 
@@ -277,4 +280,25 @@ func list(ss []string) string {
 		return strings.Join(ss[:most], ", ") + fmt.Sprintf(" and %d more", len(ss)-most)
 	}
 	return strings.Join(ss, ", ")
+}
+
+// boxGone looks for step 9's cgroup made by hand: box in the pids and cpu
+// hierarchies on v1, one box on v2.
+func boxGone(e Env, h cgroup.Host) Item {
+	name := "cgroup " + LimitsBox
+	dirs := []string{filepath.Join(e.CgroupRoot, "pids", LimitsBox), filepath.Join(e.CgroupRoot, "cpu", LimitsBox)}
+	if h.Layout == cgroup.V2 {
+		dirs = []string{filepath.Join(e.CgroupRoot, LimitsBox)}
+	}
+	var left []string
+	for _, d := range dirs {
+		if isDir(d) {
+			left = append(left, d)
+		}
+	}
+	if len(left) == 0 {
+		return Item{name, ui.OK, "gone (" + strings.Join(dirs, ", ") + ", step 9's by hand)", ""}
+	}
+	return Item{name, ui.Fail, list(left) + ": made by hand for step 9's limits, still there",
+		"end what is still in it, then: sudo rmdir " + strings.Join(left, " ")}
 }
