@@ -27,7 +27,7 @@ func init() {
 				"clone(2) + execve(underhood-init)    a small init program beside underhood",
 				"chroot(\"<workdir>/rootfs\"), chdir(\"/\")",
 				"execve(\"/bin/busybox\", [\"busybox\", \"sh\"])",
-				"mkdir(\"underhood/NAME\"), cgroup.procs   no limit: to find all its processes",
+				"mkdir(\"underhood/NAME\"), cgroup.procs   no memory limit, the default task limit: to find all its processes",
 			},
 			Observe: "busybox ls /proc and busybox ps -A show nothing: no proc filesystem is mounted in the new root, so there is no way to see processes.",
 			NotIsolated: []string{
@@ -37,7 +37,7 @@ func init() {
 				"Resources: no memory or CPU limit ({cgroup} and {limits}); underhood's cgroup only holds the run's processes, with a default task limit.",
 				"The root filesystem is shared by {chroot} to {unshare} and writable: what a payload leaves in it, the next step's payload finds.",
 			},
-			Differs: "The article's chroot runs the shell directly. underhood starts it through a small init of its own, and puts the run in a cgroup of its own, with no limit, only so that it can find and end every process of the run afterwards, even one that left its session.",
+			Differs: "The article's chroot runs the shell directly. underhood starts it through a small init of its own, and puts the run in a cgroup of its own, with no memory limit (only the default task limit), so that it can find and end every process of the run afterwards, even one that left its session.",
 		},
 		Check: StepCheck{Run: check.Chroot, Looks: "BusyBox runs chrooted into it",
 			ByHand: "mount proc in it"},

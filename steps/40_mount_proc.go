@@ -32,9 +32,9 @@ func init() {
 				"mount(\"\", \"/\", MS_REC|MS_PRIVATE)   nothing propagates back to the host",
 				"mount(\"proc\", \"rootfs/proc\", \"proc\", MS_NOSUID|MS_NODEV|MS_NOEXEC)",
 				"chroot(\"rootfs\"), chdir(\"/\"), execve(\"/bin/busybox\", [\"busybox\", \"sh\"])",
-				"mkdir(\"underhood/NAME\"), cgroup.procs   no limit: to find all its processes",
+				"mkdir(\"underhood/NAME\"), cgroup.procs   no memory limit, the default task limit: to find all its processes",
 			},
-			Differs: "The article mounts proc in the host's own mount table and has to remember to unmount it. underhood mounts it inside a private mount namespace: the host's mount table never changes, and the mount disappears by itself when the shell exits. The processes seen are the same, because the PID namespace is still the host's. underhood also puts the run in a cgroup of its own, with no limit, only so that it can find and end every process of the run afterwards, even one that left its session.",
+			Differs: "The article mounts proc in the host's own mount table and has to remember to unmount it. underhood mounts it inside a private mount namespace: the host's mount table never changes, and the mount disappears by itself when the shell exits. The processes seen are the same, because the PID namespace is still the host's. underhood also puts the run in a cgroup of its own, with no memory limit (only the default task limit), so that it can find and end every process of the run afterwards, even one that left its session.",
 			Observe: "busybox ps -A lists systemd, kernel threads and everything else running on the host. That is the problem the next step fixes.",
 			NotIsolated: []string{
 				"Processes: proc shows every process of the host, and root in the chroot can signal or trace any of them ({unshare} gives it a PID namespace).",

@@ -30,9 +30,9 @@ func init() {
 				"mount(\"\", \"/\", MS_REC|MS_PRIVATE)",
 				"mount(\"proc\", \"rootfs/proc\", \"proc\")   a proc for the new PID namespace",
 				"chroot(\"rootfs\"), execve(\"/bin/busybox\", [\"busybox\", \"sh\"])   the shell itself is PID 1",
-				"mkdir(\"underhood/NAME\"), cgroup.procs   no limit: to find all its processes",
+				"mkdir(\"underhood/NAME\"), cgroup.procs   no memory limit, the default task limit: to find all its processes",
 			},
-			Differs: "unshare -f forks a child and waits for it; underhood clones straight into the namespaces and then replaces its own child with the shell, so the shell really is PID 1 (as with unshare), and prints the PID the host sees. underhood also puts the run in a cgroup of its own, with no limit, only so that it can find and end every process of the run afterwards, even one that left its session.",
+			Differs: "unshare -f forks a child and waits for it; underhood clones straight into the namespaces and then replaces its own child with the shell, so the shell really is PID 1 (as with unshare), and prints the PID the host sees. underhood also puts the run in a cgroup of its own, with no memory limit (only the default task limit), so that it can find and end every process of the run afterwards, even one that left its session.",
 			Observe: "busybox ps -A shows a single process, PID 1, the shell. underhood prints the same shell's PID on the host: look it up with ps in another terminal.",
 			NotIsolated: []string{
 				"Only processes and mounts are isolated: network, hostname, IPC, users and the cgroup view are still the host's.",
