@@ -228,7 +228,10 @@ func writeFilesystem(o *ui.IO, r *Report) {
 	if fsys.Root != "/" && fsys.Root != "" {
 		o.Printf("Its / is %s on the host (readlink /proc/%d/root): chroot or pivot_root put it there.\n", fsys.Root, r.Target.PID)
 	}
-	if fsys.HostnameSource != HostnameFromHost {
+	switch fsys.HostnameSource {
+	case HostnameFromLab:
+		o.Printf("Its hostname lives in its own UTS namespace: the one above is what underhood set, as the host cannot read it without entering the namespace (nsenter -u -t %d hostname).\n", r.Target.PID)
+	case "":
 		o.Printf("Its hostname lives in its own UTS namespace, which cannot be read from outside without entering it (nsenter -u -t %d hostname).\n", r.Target.PID)
 	}
 	mntShared := false
