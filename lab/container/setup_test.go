@@ -49,8 +49,8 @@ func TestSetupFailsWhileJoining(t *testing.T) {
 	removeParent(t, parent)
 	for i := 0; i < 5; i++ {
 		res, err := Run(w, Spec{Kind: "unshare", Rootfs: root, Self: self,
-			Clone: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
-			Flags: ns.Private | ns.MountProc | ns.BindDev | ns.Chroot,
+			Clone:  syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+			Flags:  ns.Private | ns.MountProc | ns.BindDev | ns.Chroot,
 			Memory: 64 << 20, Cgroups: host, CgroupParent: parent, Argv: []string{"/bin/true"}})
 		var se *ns.SetupError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), "dev/null") || res.SetupFailed != 1 {
