@@ -416,7 +416,9 @@ func (r *run) start() error {
 }
 
 // setUp makes the run's own root and its cgroup while the child starts,
-// and moves the child into the cgroup.
+// and moves the child into the cgroup. Once the root is made, the child
+// makes its mounts and enters its root while the parent connects its
+// network and joins it to its cgroup (on v1 that waits for the kernel).
 func (r *run) setUp() error {
 	if r.ownRoot() {
 		if err := r.j.Record(state.Entry{Op: "dir", Path: r.root}); err != nil {
@@ -432,8 +434,9 @@ func (r *run) setUp() error {
 			}
 		}
 	}
+	r.child.SetUp()
 	if err := r.connect(); err != nil {
-		return err
+		return r.why(err)
 	}
 	if r.cg != nil && r.res.Cgroup == "" {
 		if err := r.createCgroup(); err != nil {
@@ -442,10 +445,21 @@ func (r *run) setUp() error {
 	}
 	if r.needJoin {
 		if err := r.cg.Join(r.cmd.Process.Pid); err != nil && !r.s.Track {
-			return err
+			return r.why(err)
 		}
 	}
 	return nil
+}
+
+// why: when the child failed in its set-up (its join or its network then
+// fails too), its own error is the one to report.
+func (r *run) why(err error) error {
+	err = r.child.Why(err)
+	var se *ns.SetupError
+	if errors.As(err, &se) {
+		r.res.SetupFailed = se.Code
+	}
+	return err
 }
 
 // createCgroup makes the run's cgroup; one that only tracks the run goes

@@ -27,7 +27,7 @@ import (
 // version of the command line that initArgs reads: change it with that, so
 // that an underhood-init left from an older build says so instead of
 // misreading it.
-const InitArg = "__underhood_init_1__"
+const InitArg = "__underhood_init_2__"
 
 // InitArgPrefix starts every version of InitArg.
 const InitArgPrefix = "__underhood_init"
@@ -115,13 +115,16 @@ func Command(c Config) *exec.Cmd {
 
 // Child is a started child waiting for the parent's go-ahead.
 type Child struct {
-	Cmd  *exec.Cmd
-	goW  *os.File
-	errR *os.File
+	Cmd      *exec.Cmd
+	goW      *os.File
+	errR     *os.File
+	setUp    bool  // SetUp was called
+	setUpErr error // and its write failed
 }
 
 // Start starts cmd (from Command) blocked before any setup. The caller
-// records the PID, joins it to a cgroup, then calls Release.
+// records the PID and makes the root, calls SetUp when the root is ready,
+// joins the child to a cgroup, then calls Release.
 func Start(cmd *exec.Cmd) (*Child, error) {
 	goR, goW, err := os.Pipe()
 	if err != nil {
@@ -180,10 +183,41 @@ func refused(procSys string, unprivileged bool) string {
 // ErrDied means the child was gone before it could exec the payload.
 var ErrDied = errors.New("the container's first process died before the payload started")
 
-// Release lets the child set up and exec the payload, and returns the
-// child's setup error, if any, once the exec has happened or failed.
+// SetUp lets the child make its mounts, hostname and root while the
+// parent still works (joining a v1 cgroup waits 8-25 ms in the kernel):
+// the root must be ready. The child then waits again, before the exec,
+// for Release.
+func (c *Child) SetUp() {
+	if !c.setUp {
+		c.setUp = true
+		_, c.setUpErr = c.goW.Write([]byte{1})
+	}
+}
+
+// Why explains err, a failure of the parent's while the child was setting
+// up, by the child's own failure when it has one (the parent's join of a
+// child that has exited fails too, less clearly).
+func (c *Child) Why(err error) error {
+	if !c.setUp {
+		return err
+	}
+	c.goW.Close()
+	msg := make([]byte, 4096)
+	if n, _ := readFull(c.errR, msg); n > 0 {
+		return parseSetupError(string(msg[:n]))
+	}
+	return err
+}
+
+// Release lets the child set up (unless SetUp did) and exec the payload,
+// and returns the child's setup error, if any, once the exec has happened
+// or failed.
 func (c *Child) Release() error {
+	c.SetUp()
 	_, werr := c.goW.Write([]byte{1})
+	if werr == nil {
+		werr = c.setUpErr
+	}
 	c.goW.Close()
 	msg := make([]byte, 4096)
 	n, _ := readFull(c.errR, msg)
@@ -242,9 +276,22 @@ func Init() {
 	// One OS thread for the namespace-sensitive calls below; nothing else
 	// runs in this process.
 	runtime.LockOSThread()
-	waitForRelease()
+	// Until the exec, the parent decides what a signal means (it aborts a
+	// start it was told to stop). Caught signals go back to their default
+	// at exec, so the payload starts with none of these caught or ignored,
+	// not even SIGTTOU/SIGTTIN, which underhood ignores itself.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
+		syscall.SIGTTOU, syscall.SIGTTIN)
+	waitForParent()
 	closeInherited()
 	fl, root, hostname, argv := initArgs()
+	if err := setup(fl, root, hostname); err != nil {
+		initFail(1, "%v", err)
+	}
+	// The mounts and the root are made; now wait until the parent has put
+	// this process in its cgroup.
+	waitForParent()
+	unix.Close(3)
 	if fl&CgroupNS != 0 {
 		// Now, not at clone: the namespace's root is the cgroup the child
 		// is in when it is made, and on cgroup v1 the parent moves the
@@ -252,9 +299,6 @@ func Init() {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			initFail(1, "unshare(CLONE_NEWCGROUP): %v", err)
 		}
-	}
-	if err := setup(fl, root, hostname); err != nil {
-		initFail(1, "%v", err)
 	}
 	path, err := lookPath(argv[0])
 	if err != nil {
@@ -275,20 +319,14 @@ func initFail(code int, format string, a ...any) {
 	os.Exit(code)
 }
 
-// waitForRelease blocks until the parent has the run's root and cgroup
-// ready and writes one byte on fd 3. Until the exec, the parent decides
-// what a signal means (it aborts a start it was told to stop). Caught
-// signals go back to their default at exec, so the payload starts with
-// none of these caught or ignored, not even SIGTTOU/SIGTTIN, which
-// underhood ignores itself.
-func waitForRelease() {
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
-		syscall.SIGTTOU, syscall.SIGTTIN)
+// waitForParent blocks until the parent writes one byte on fd 3: the
+// first when the run's root is ready (set up), the second when the
+// cgroup is joined (exec).
+func waitForParent() {
 	var b [1]byte
 	if n, _ := unix.Read(3, b[:]); n != 1 {
 		os.Exit(1) // the parent gave up before releasing us
 	}
-	unix.Close(3)
 }
 
 // closeInherited: nothing of underhood's may leak into the payload; every
