@@ -73,7 +73,8 @@ func init() {
 			Shell: []string{
 				"sudo unshare -n bash                  # a stand-in host: exit undoes it all",
 				"unshare -n busybox ip link            # lo, and it is down",
-				"unshare -n -p -f --mount-proc sleep 1000 & PID=$(pgrep -n -x sleep)",
+				"unshare -n -p -f --mount-proc sleep 1000 &  # a container that waits",
+				"sleep 1; PID=$(pgrep -P $!)           # its sleep: that unshare's child",
 				"ip link add veth-host type veth peer name eth0 netns $PID",
 				"ip addr add 10.200.1.1/30 dev veth-host; ip link set veth-host up",
 				"nsenter -t $PID -n ip addr add 10.200.1.2/30 dev eth0",
