@@ -80,6 +80,7 @@ func init() {
 				"nsenter -t $PID -n ip addr add 10.200.1.2/30 dev eth0",
 				"nsenter -t $PID -n ip link set eth0 up; nsenter -t $PID -n ip link set lo up",
 				"ping -c 1 10.200.1.2",
+				"kill -9 $PID; exit   # sleep is PID 1: only SIGKILL ends it",
 			},
 			Syscalls: []string{
 				"unshare(CLONE_NEWNET) on a locked thread, then setns back: the stand-in",

@@ -60,6 +60,7 @@ func init() {
 				"echo '0 65534 1' > /proc/$PID/gid_map",
 				"nsenter -t $PID -U -m -u -p -S 0 -G 0 busybox id     # uid=0 gid=0",
 				"ps -o uid,pid,cmd -p $PID                     # 65534 on the host",
+				"kill -9 $PID; exit                      # PID 1 ignores a plain kill",
 				"unshare --user --map-root-user id            # as a normal user",
 			},
 			Syscalls: []string{
