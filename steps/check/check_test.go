@@ -593,6 +593,15 @@ func TestGolden(t *testing.T) {
 		{"12-started-before-map", stage12, func(f *fixture) {
 			f.usersDone().put("proc/5151/status", "Name:\tsleep\nUid:\t0\t0\t0\t0\n")
 		}, 0},
+		// The page's way: the sleep started before the map, and a sleep that
+		// nsenter -S 0 started after it, which is root inside.
+		{"12-entered-after-map", stage12, func(f *fixture) {
+			f.usersDone().put("proc/5151/status", "Name:\tsleep\nUid:\t0\t0\t0\t0\n")
+			f.mkdir("proc/5160/ns")
+			_ = os.Symlink("user:[4026532600]", f.path("proc/5160/ns/user"))
+			f.put("proc/5160/comm", "sleep\n")
+			f.put("proc/5160/status", "Name:\tsleep\nUid:\t65534\t65534\t65534\t65534\n")
+		}, 0},
 
 		{"7-other-labs-cgroups", stage7, func(f *fixture) {
 			for _, n := range []string{"box-1111111111", "box-2222222222", "clitest-x/box-3333333333"} {

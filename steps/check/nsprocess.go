@@ -14,6 +14,7 @@ type nsProcess struct {
 	id   string // TYPE:[INODE], as readlink shows it
 	pid  int
 	comm string
+	pids []int // every process in it, lowest first
 }
 
 // otherNamespaces lists the namespaces of type typ (net, user, …) that
@@ -37,15 +38,22 @@ func otherNamespaces(e Env, typ string) (own string, out []nsProcess, err error)
 		}
 		if i, ok := seen[id]; ok {
 			out[i].pid = min(out[i].pid, pid)
+			out[i].pids = append(out[i].pids, pid)
 			continue
 		}
 		seen[id] = len(out)
-		out = append(out, nsProcess{id: id, pid: pid})
+		out = append(out, nsProcess{id: id, pid: pid, pids: []int{pid}})
 	}
 	slices.SortFunc(out, func(a, b nsProcess) int { return a.pid - b.pid })
 	for i := range out {
-		c, _ := os.ReadFile(e.proc(strconv.Itoa(out[i].pid), "comm"))
-		out[i].comm = strings.TrimSpace(string(c))
+		slices.Sort(out[i].pids)
+		out[i].comm = comm(e, out[i].pid)
 	}
 	return own, out, nil
+}
+
+// comm is the command name of process pid, or "" once it is gone.
+func comm(e Env, pid int) string {
+	c, _ := os.ReadFile(e.proc(strconv.Itoa(pid), "comm"))
+	return strings.TrimSpace(string(c))
 }

@@ -146,16 +146,26 @@ func UserNS(e Env) []Item {
 	default:
 		items = append(items, Item{gidName, ui.OK, fmt.Sprintf("%s: gid 0 inside is %d outside", formatMap(n.gids), g), ""})
 	}
-	uid, err := hostUID(e, n.pid)
+	// The first process may have started before the map, and keeps the
+	// host uid it had; a process of the namespace that runs as the mapped
+	// root (one that nsenter -S 0 started after the map) is root inside.
 	r := rootOf(n.uids)
+	first, err := hostUID(e, n.pid)
+	root := 0
+	for _, p := range n.pids {
+		if u, err := hostUID(e, p); err == nil && u == r {
+			root = p
+			break
+		}
+	}
 	switch {
+	case root != 0:
+		items = append(items, Item{asName, ui.OK, fmt.Sprintf("PID %d (%s) runs as uid %d on the host, and as 0 inside", root, comm(e, root), r), ""})
 	case err != nil:
 		items = append(items, Item{asName, ui.Fail, err.Error(), needRoot})
-	case uid == r:
-		items = append(items, Item{asName, ui.OK, fmt.Sprintf("PID %d runs as uid %d on the host, and as 0 inside", n.pid, uid), ""})
 	default:
-		items = append(items, Item{asName, ui.Warn, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside", n.pid, uid),
-			fmt.Sprintf("a process entered now is root inside: sudo nsenter -t %d -U -m -u -p -S 0 -G 0 busybox id", n.pid)})
+		items = append(items, Item{asName, ui.Warn, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside, and no process in the namespace runs as %d", n.pid, first, r),
+			fmt.Sprintf("a process entered now is root inside and %d outside: sudo nsenter -t %d -U -m -u -p -S 0 -G 0 sleep 1000 &", r, n.pid)})
 	}
 	return items
 }
