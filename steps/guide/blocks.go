@@ -123,3 +123,22 @@ func promptEnd(l string) int {
 	}
 	return i + 2
 }
+
+// Written is the text of a page as its authors wrote it: every generated
+// output's content (between its marker, which stays, and <!-- end -->)
+// is blanked, its line breaks kept so that line numbers still hold.
+func Written(page, text string) (string, error) {
+	blocks, err := parseBlocks(page, text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	pos := 0
+	for _, bl := range blocks {
+		b.WriteString(text[pos:bl.start])
+		b.WriteString(strings.Repeat("\n", strings.Count(bl.content, "\n")))
+		pos = bl.end
+	}
+	b.WriteString(text[pos:])
+	return b.String(), nil
+}

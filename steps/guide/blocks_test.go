@@ -29,3 +29,13 @@ func TestParseBlocks(t *testing.T) {
 		}
 	}
 }
+
+// Written blanks what the runner fills in, and keeps the rest and the lines.
+func TestWritten(t *testing.T) {
+	page := "intro\n<!-- output: sudo underhood check 2 -->\n```console\nNext: sudo underhood check 3\n```\n<!-- end -->\nafter\n"
+	got, err := Written("p.md", page)
+	want := "intro\n<!-- output: sudo underhood check 2 -->\n\n\n\n<!-- end -->\nafter\n"
+	if err != nil || got != want {
+		t.Errorf("Written = %q, %v; want %q", got, err, want)
+	}
+}
