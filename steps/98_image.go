@@ -56,6 +56,7 @@ func init() {
 				"# config: Cmd, Env, rootfs.diff_ids; manifest: the config and the layer,",
 				"# each by digest and size; both into blobs/sha256/<their sha256>;",
 				"# index.json: the manifest, tag in org.opencontainers.image.ref.name",
+				"# (each one typed out, with its digest and size: docs/15-image.md)",
 				"echo '{\"imageLayoutVersion\":\"1.0.0\"}' > oci-layout",
 				"skopeo inspect oci:$HOME/image:latest",
 				"sudo umoci unpack --image ~/image:latest /tmp/bundle",
