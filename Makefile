@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test unit vet lint tidy-check install clean demo setup bench faults
+.PHONY: all build test unit vet lint tidy-check install uninstall clean demo setup bench faults
 
 all: build
 
@@ -42,6 +42,10 @@ tidy-check:
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/underhood
 	install -D -m 0755 $(INIT) $(DESTDIR)$(PREFIX)/bin/underhood-init
+
+# Exactly what install put there, and nothing of the lab (README: Removing the lab).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/underhood $(DESTDIR)$(PREFIX)/bin/underhood-init
 
 clean:
 	rm -f $(BIN) $(INIT)
