@@ -79,7 +79,7 @@ func init() {
 				"ip addr add 10.200.1.1/30 dev veth-host; ip link set veth-host up",
 				"nsenter -t $PID -n ip addr add 10.200.1.2/30 dev eth0",
 				"nsenter -t $PID -n ip link set eth0 up; nsenter -t $PID -n ip link set lo up",
-				"ping -c 1 10.200.1.2",
+				"busybox ping -c 1 10.200.1.2",
 				"kill -9 $PID; exit   # sleep is PID 1: only SIGKILL ends it",
 			},
 			Syscalls: []string{
