@@ -106,6 +106,11 @@ func (o *IO) Printf(format string, a ...any) { o.wrapTo(o.Out, o.Spell(fmt.Sprin
 // terminal.
 func (o *IO) Say(a ...any) { o.wrapTo(o.Out, o.Spell(fmt.Sprintln(a...))) }
 
+// Record writes one line to Out that is never wrapped: a result a script
+// picks out with grep or tail (the escape's verdict, read through
+// "| tail -n 1" on a terminal, would lose its start).
+func (o *IO) Record(a ...any) { fmt.Fprint(o.Out, o.Spell(fmt.Sprintln(a...))) }
+
 // Note writes one line to Err: progress and explanations that are not the
 // command's data, so that piping stdout keeps only the data. On a terminal
 // it is wrapped to the terminal's width.

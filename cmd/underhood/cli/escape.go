@@ -41,13 +41,13 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 			}
 			switch r.Outcome {
 			case escape.Escaped:
-				o.Say(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + strconv.Quote(r.Found))
+				o.Record(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + strconv.Quote(r.Found))
 			case escape.Held:
-				o.Say(o.Green("Held:") + " the walk up ended in the container's own root: " + r.Err.Error())
+				o.Record(o.Green("Held:") + " the walk up ended in the container's own root: " + r.Err.Error())
 			case escape.Refused:
-				o.Say(o.Green("Refused:") + " " + r.Err.Error())
+				o.Record(o.Green("Refused:") + " " + r.Err.Error())
 			case escape.Denied:
-				o.Say(o.Green("Denied:") + " out of the root, but " + args[0] + " may not be read: this root is not the host's (" + r.Err.Error() + ")")
+				o.Record(o.Green("Denied:") + " out of the root, but " + args[0] + " may not be read: this root is not the host's (" + r.Err.Error() + ")")
 			}
 			if code := r.Outcome.ExitCode(); code != 0 {
 				return &ui.ExitError{Code: code}
