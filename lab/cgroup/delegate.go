@@ -286,10 +286,11 @@ func LeafOf(path string) string {
 type Settled struct {
 	ops      sysOps
 	pid      int
-	from     string   // the cgroup underhood was in
-	leaf     string   // where it is now
-	clear    []string // from and the parents below it, down to the run's
-	made     []string // the directories Settle made, outermost first
+	from     string                     // the cgroup underhood was in
+	leaf     string                     // where it is now
+	clear    []string                   // from and the parents below it, down to the run's
+	was      map[string]map[string]bool // their controllers on before
+	made     []string                   // the directories Settle made, outermost first
 	madeLeaf bool
 }
 
@@ -329,13 +330,18 @@ func settle(h Host, parent, name string, u User, ops sysOps) (*Settled, error) {
 	if len(pids) != 1 || pids[0] != u.PID {
 		return nil, fmt.Errorf("settle: %s holds other processes than underhood (pid %d): %v", from, u.PID, pids)
 	}
-	s := &Settled{ops: ops, pid: u.PID, from: from, clear: dirs[at:]}
-	for _, d := range dirs[at+1:] {
-		err := ops.mkdir(d, 0o755)
-		if err == nil {
-			s.made = append(s.made, d)
-		} else if !errors.Is(err, fs.ErrExist) {
-			return nil, s.remove(fmt.Errorf("settle: create parent cgroup: %w", err))
+	s := &Settled{ops: ops, pid: u.PID, from: from, clear: dirs[at:], was: map[string]map[string]bool{}}
+	for i, d := range s.clear {
+		if i > 0 {
+			err := ops.mkdir(d, 0o755)
+			if err == nil {
+				s.made = append(s.made, d)
+			} else if !errors.Is(err, fs.ErrExist) {
+				return nil, s.remove(fmt.Errorf("settle: create parent cgroup: %w", err))
+			}
+		}
+		if s.was[d], err = readWords(filepath.Join(d, "cgroup.subtree_control")); err != nil {
+			return nil, s.remove(fmt.Errorf("settle: %w", err))
 		}
 	}
 	s.leaf = LeafOf(filepath.Join(dirs[len(dirs)-1], name))
@@ -351,9 +357,9 @@ func settle(h Host, parent, name string, u User, ops sysOps) (*Settled, error) {
 
 // Return moves underhood back into the cgroup it came from, once the run's
 // cgroup is gone, and removes what Settle made. cgroup v2 takes a process
-// back only into a cgroup that hands no controller down: those the run
-// needed are turned off again, deepest first (before Settle there were
-// none, as underhood's cgroup held a process).
+// back only into a cgroup that hands no domain controller down: those the
+// run turned on are turned off again, deepest first (a cgroup that held a
+// process had none on; only pids or cpu, which may be, are left as found).
 func (s *Settled) Return() error {
 	for i := len(s.clear) - 1; i >= 0; i-- {
 		sub := filepath.Join(s.clear[i], "cgroup.subtree_control")
@@ -363,7 +369,7 @@ func (s *Settled) Return() error {
 		}
 		var off []string
 		for _, c := range wantControllers {
-			if on[c] {
+			if on[c] && !s.was[s.clear[i]][c] {
 				off = append(off, "-"+c)
 			}
 		}

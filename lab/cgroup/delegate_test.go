@@ -323,3 +323,33 @@ func TestSelf(t *testing.T) {
 		t.Errorf("Self = %+v", u)
 	}
 }
+
+// pids (a threaded controller) may be on already in a cgroup with a
+// process in it: Return leaves it as Settle found it.
+func TestReturnLeavesWhatWasOn(t *testing.T) {
+	k := newFakeKernel(t, 2)
+	scope := filepath.Join(k.root, "run-r1.scope")
+	k.populate(scope)
+	write(t, filepath.Join(scope, "cgroup.controllers"), "memory pids")
+	write(t, filepath.Join(scope, "cgroup.subtree_control"), "pids")
+	write(t, filepath.Join(scope, "cgroup.procs"), "4242\n")
+	h := k.host().Below(scope)
+	s, err := settle(h, DefaultParent, "box", User{UID: userUID, PID: userPID, Cgroup: "/run-r1.scope"}, k.ops())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(scope, "cgroup.procs"), "")
+	if err := withOps(mustNew(t, h, DefaultParent, "box"), k.ops()).Create(DefaultLimit); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(scope, "underhood/box")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(s.Leaf(), "cgroup.procs"), "")
+	if err := s.Return(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, filepath.Join(scope, "cgroup.subtree_control")); got != "pids" {
+		t.Errorf("the scope's cgroup.subtree_control = %q after Return, want pids as found", got)
+	}
+}
