@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,7 +95,7 @@ func delegateToNobody(t *testing.T, h cgroup.Host, parent string) delegation {
 			avail, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 			var add []string
 			for _, ctl := range []string{"memory", "pids", "cpu"} {
-				if strings.Contains(" "+string(avail)+" ", " "+ctl+" ") && !strings.Contains(" "+string(on)+" ", " "+ctl+" ") {
+				if slices.Contains(strings.Fields(string(avail)), ctl) && !slices.Contains(strings.Fields(string(on)), ctl) {
 					add = append(add, "+"+ctl)
 				}
 			}
