@@ -203,13 +203,7 @@ func runHost(host cgroup.Host, info state.RunInfo, rep *Report) cgroup.Host {
 	if info.Base == "" {
 		return host
 	}
-	uid := -1
-	if fi, err := os.Lstat(info.Dir); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid = int(st.Uid)
-		}
-	}
-	h, err := cgroup.OpenBase(host, info.Base, uid)
+	h, err := cgroup.OpenBase(host, info.Base, runOwner(info))
 	if err != nil {
 		rep.Spared = append(rep.Spared, err.Error()+": left alone")
 		return host
@@ -283,9 +277,36 @@ func belongs(w state.Workdir, host cgroup.Host, info state.RunInfo, pid int) str
 	return fmt.Sprintf("not this run's (root %s, working directory %s, not in its cgroup): left alone", root, cwd)
 }
 
+// runOwner is who owns the run's directory: root for sudo's runs, the
+// user for a rootless one (-1 if it cannot be read).
+func runOwner(info state.RunInfo) int {
+	return ownerOf(info.Dir)
+}
+
+func ownerOf(path string) int {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return -1
+	}
+	return int(st.Uid)
+}
+
 // runCgroup is the one cgroup path the run's own name and parent give
-// ("" if none can be): a journal naming any other is not followed.
+// ("" if none can be): a journal naming any other is not followed. Below
+// underhood/ there are users' cgroups too (delegated to them): the
+// cgroup of a user's run must be that user's, or it is none.
 func runCgroup(host cgroup.Host, info state.RunInfo) string {
+	p := nameCgroup(host, info)
+	if uid := runOwner(info); p != "" && uid != 0 {
+		if owner := ownerOf(p); owner != -1 && owner != uid {
+			return ""
+		}
+	}
+	return p
+}
+
+// nameCgroup is the cgroup path the run's name and parent give.
+func nameCgroup(host cgroup.Host, info state.RunInfo) string {
 	parent := info.Parent
 	if parent == "" {
 		parent = cgroup.DefaultParent // a journal from before the parent was recorded
@@ -377,7 +398,7 @@ func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report, owner bool
 			rep.Spared = append(rep.Spared, fmt.Sprintf("cgroup %s: not this run's (%s is): left alone", p, or(own, "none")))
 			continue
 		}
-		if err := removeCgroup(host, p, rep); err != nil {
+		if err := removeCgroup(host, p, runOwner(info), rep); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
 		}
 	}
@@ -385,12 +406,15 @@ func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report, owner bool
 	if own != "" {
 		leaf = cgroup.LeafOf(own)
 	}
+	if uid := runOwner(info); info.Leaf != "" && uid != 0 && ownerOf(info.Leaf) != -1 && ownerOf(info.Leaf) != uid {
+		leaf = "" // not the user's: none of its run's
+	}
 	switch {
 	case info.Leaf == "" || owner:
 	case filepath.Clean(info.Leaf) != leaf:
 		rep.Spared = append(rep.Spared, fmt.Sprintf("cgroup %s: not this run's (%s is): left alone", info.Leaf, or(leaf, "none")))
 	default:
-		if err := removeCgroup(host, info.Leaf, rep); err != nil {
+		if err := removeCgroup(host, info.Leaf, runOwner(info), rep); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
 		}
 	}
@@ -398,10 +422,10 @@ func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report, owner bool
 }
 
 // removeCgroup removes one cgroup of the run's, and the levels above it
-// that it leaves empty.
-func removeCgroup(host cgroup.Host, p string, rep *Report) error {
+// that it leaves empty and that uid, the run's owner, could remove.
+func removeCgroup(host cgroup.Host, p string, uid int, rep *Report) error {
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		removeEmptyParents(host, p)
+		removeEmptyParents(host, p, uid)
 		return nil
 	}
 	m, err := cgroup.Open(host, p)
@@ -412,7 +436,7 @@ func removeCgroup(host cgroup.Host, p string, rep *Report) error {
 		return err
 	}
 	rep.Cgroups = append(rep.Cgroups, p)
-	removeEmptyParents(host, p)
+	removeEmptyParents(host, p, uid)
 	return nil
 }
 
@@ -493,13 +517,18 @@ func waitGone(pid int, start uint64, limit time.Duration) bool {
 // removeEmptyParents removes the levels that a nested --cgroup-parent
 // (underhood/workshop/…) added above a run's cgroup, as long as they are
 // empty; the top parent named underhood stays. The kernel refuses to remove
-// a cgroup that still has children, so another run's parent is safe.
-func removeEmptyParents(host cgroup.Host, path string) {
+// a cgroup that still has children, so another run's parent is safe. For a
+// user's run (uid not root), only what the user could remove itself goes:
+// not the cgroup root delegated to it, in a parent of root's.
+func removeEmptyParents(host cgroup.Host, path string, uid int) {
 	top := filepath.Join(host.MemoryRoot, cgroup.DefaultParent)
 	if host.MemoryRoot == "" || !strings.HasPrefix(path, top+"/") {
 		return
 	}
 	for p := filepath.Dir(path); p != top && strings.HasPrefix(p, top+"/"); p = filepath.Dir(p) {
+		if uid != 0 && ownerOf(filepath.Dir(p)) != uid {
+			return
+		}
 		if err := syscall.Rmdir(p); err != nil {
 			return
 		}

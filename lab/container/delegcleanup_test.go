@@ -66,6 +66,11 @@ func TestCleanupFollowsTheOwnersBase(t *testing.T) {
 			if err := os.Chown(base, tc.baseOwner, tc.baseOwner); err != nil {
 				t.Fatal(err)
 			}
+			for _, d := range []string{filepath.Dir(run), run, leaf} { // the user made them
+				if err := os.Chown(d, nobody, nobody); err != nil {
+					t.Fatal(err)
+				}
+			}
 			sleeper := sleepIn(t, run)
 
 			w := state.Workdir{Root: t.TempDir()}
@@ -111,6 +116,85 @@ func TestCleanupFollowsTheOwnersBase(t *testing.T) {
 				t.Error("the cgroup under a base not the owner's was emptied")
 			}
 		})
+	}
+}
+
+// Below underhood/ there are users' cgroups now. A journal in a user's
+// work directory (its run directories the user's) is the user's to write:
+// cleanup, as root, removes only the user's own cgroup of such a run, a
+// forged one naming a cgroup of root's (another user's alike) is left,
+// its process alive; and of the parents above the run's cgroup it removes
+// only what the user could: not the cgroup root delegated to the user.
+func TestCleanupOfAUsersRunTouchesOnlyTheUsers(t *testing.T) {
+	if os.Geteuid() != 0 || testing.Short() {
+		t.Skip("requires root: real cgroups (CI runs as root; -short skips it)")
+	}
+	host, err := cgroup.Detect("/sys/fs/cgroup")
+	if err != nil || host.MemoryVersion == 0 {
+		t.Skipf("requires a memory cgroup controller: %v", err)
+	}
+	delegated, other := RandomName("underhood/cleanuptest"), RandomName("underhood/cleanuptest")
+	mk := func(parent, name string) cgroup.Manager {
+		m, err := cgroup.New(host, parent, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Create(cgroup.NoLimit); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := m.Remove(); err != nil {
+				t.Error(err)
+			}
+			if err := rmdirSoon(filepath.Dir(m.Path())); err != nil && !os.IsNotExist(err) {
+				t.Error(err)
+			}
+		})
+		return m
+	}
+	box, victim := mk(delegated, "box"), mk(other, "victim")
+	for _, d := range []string{filepath.Dir(box.Path()), box.Path()} { // delegated, and the user's own
+		if err := os.Chown(d, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	if err := victim.Join(sleeper.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	w := state.Workdir{Root: t.TempDir()}
+	for _, r := range []struct {
+		name, parent string
+		m            cgroup.Manager
+	}{{"box", delegated, box}, {"victim", other, victim}} {
+		j, err := w.CreateRun(r.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Record(state.Entry{Op: "run", Name: r.name, Kind: "run", Parent: r.parent})
+		j.Record(state.Entry{Op: "cgroup", Path: r.m.Path()})
+		j.Close()
+		if err := os.Chown(w.Run(r.name), nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reps, err := CleanupAll(w, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 2 || !slices.Equal(reps[0].Cgroups, []string{box.Path()}) || exists(box.Path()) {
+		t.Errorf("the user's run: reports %+v; want %s removed", reps, box.Path())
+	}
+	if !exists(filepath.Dir(box.Path())) {
+		t.Errorf("the cgroup delegated to the user, %s, was removed", filepath.Dir(box.Path()))
+	}
+	if procs, err := victim.Procs(); err != nil || len(procs) != 1 || len(reps) != 2 || len(reps[1].Cgroups) != 0 ||
+		len(reps[1].Spared) != 1 || !strings.Contains(reps[1].Spared[0], "not this run's") {
+		t.Errorf("a cgroup of root's named by a user's journal: procs %v %v; reports %+v", procs, err, reps)
 	}
 }
 
