@@ -118,8 +118,16 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	host, err := memoryHost(opt)
-	if err != nil && !opt.Rootless {
+	var usage *ui.UsageError
+	if err != nil && (!opt.Rootless || errors.As(err, &usage)) {
 		return err
+	}
+	var deleg cgroup.Delegation
+	var skip string
+	if opt.Rootless {
+		if deleg, skip, err = rootlessCgroup(o, host, err, opt); err != nil {
+			return err
+		}
 	}
 	if opt.Name != "" {
 		if err := state.ValidName(opt.Name); err != nil {
@@ -159,14 +167,22 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		spec.Flags |= ns.CgroupNS
 		kinds = "PID, mount, UTS, IPC and cgroup namespaces"
 	}
-	memory := "memory limit " + cgroup.FormatSize(limit)
+	memory := func(*container.Result) string { return "memory limit " + cgroup.FormatSize(limit) }
+	var unlimited []string
 	if opt.Rootless {
 		// A user namespace first, whose root is this user: the others are
 		// made with it, and belong to it.
 		spec.Users, spec.Group = os.Getuid(), os.Getgid()
-		spec.Memory = 0
 		kinds = "a user namespace (root inside is you, uid " + strconv.Itoa(os.Getuid()) + "), " + kinds
-		memory = "no memory limit (a user has no cgroup of its own to limit; root's are not for it)"
+		if skip != "" {
+			spec.Memory = 0
+			memory = func(*container.Result) string { return "no memory limit" }
+		} else {
+			unlimited = delegate(&spec, deleg)
+			memory = func(r *container.Result) string {
+				return "memory limit " + cgroup.FormatSize(limit) + " in " + r.Cgroup + ", delegated to you"
+			}
+		}
 	}
 	network := ""
 	switch opt.Net {
@@ -184,8 +200,14 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	spec.Started = func(r *container.Result) {
 		o.Note("%s container %s: its own root in %s%s, %s, %s, %s, host PID %d.%s",
-			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, kinds, memory, isolation(spec), r.HostPID, network)
-		if !opt.Rootless && !r.SwapLimited && proc.Host.SwapOn() {
+			stepTag(o, s), r.Name, filepath.Join(r.Dir, "rootfs"), from, kinds, memory(r), isolation(spec), r.HostPID, network)
+		if skip != "" {
+			o.Note("No cgroup limits: %s", skip)
+		}
+		for _, u := range unlimited {
+			o.Note("%s", u)
+		}
+		if r.Cgroup != "" && !r.SwapLimited && proc.Host.SwapOn() {
 			o.Warnf("swap is on and this kernel has no swap limit for cgroups: a memory hog may swap instead of being killed.")
 		}
 		if opt.Image == "" {
@@ -201,6 +223,58 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		}
 	}
 	return err
+}
+
+// rootlessCgroup is where a run of a user who is not root gets its limits:
+// a cgroup delegated to the user, the parent given with --cgroup-parent
+// or, on cgroup v2, the user's own cgroup (under 'systemd-run --user
+// --scope -p Delegate=yes'); else skip says why not, and what would give
+// one. A --cgroup-parent that is not the user's is a mistake: exit 2.
+func rootlessCgroup(o *ui.IO, host cgroup.Host, hostErr error, opt ContainerOptions) (d cgroup.Delegation, skip string, err error) {
+	if hostErr != nil {
+		return d, hostErr.Error(), nil
+	}
+	parent := opt.CgroupParent
+	if parent == "" {
+		parent = cgroup.DefaultParent
+	}
+	given := parent != cgroup.DefaultParent
+	d, err = cgroup.Delegated(host, parent, cgroup.Self(), !given)
+	var nd *cgroup.NotDelegatedError
+	switch {
+	case err == nil:
+		return d, "", nil
+	case !errors.As(err, &nd):
+		return d, "", err
+	case given:
+		return d, "", ui.Usagef("--cgroup-parent %s: %v; give one delegated to you, or leave the flag out", parent, nd)
+	case nd.Own:
+		self := "underhood"
+		if o.Invocation != "" {
+			self = o.Invocation
+		}
+		return d, fmt.Sprintf("%v; for one: systemd-run --user --scope -p Delegate=yes %s run --rootless …", nd, self), nil
+	}
+	return d, fmt.Sprintf("%v; on cgroup v1 only root can make you one (the user namespace page says how), then give it with --cgroup-parent", nd), nil
+}
+
+// delegate puts a rootless run's cgroup where d says, with the limits d's
+// controllers allow; it returns what it left out, and why.
+func delegate(spec *container.Spec, d cgroup.Delegation) []string {
+	spec.Cgroups, spec.CgroupParent, spec.Settle = d.Host, d.Parent, d.Settle
+	var out []string
+	if !d.Pids {
+		// The default task limit goes without a word; one asked for does not.
+		if spec.Limits.Pids != cgroup.DefaultPids {
+			out = append(out, "No task limit: the pids controller is not delegated to you.")
+		}
+		spec.Limits.Pids = 0
+	}
+	if !d.CPU && spec.Limits.CPUQuota > 0 {
+		spec.Limits.CPUQuota, spec.Limits.CPUPeriod = 0, 0
+		out = append(out, "No CPU limit: the cpu controller is not delegated to you.")
+	}
+	return out
 }
 
 // nameTaken says why the run name is not free, if it is not: a run that is

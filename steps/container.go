@@ -38,7 +38,7 @@ type ContainerOptions struct {
 	Name         string   // step 7; "" = random
 	Net          string   // step 7: host (""), none or veth; see NetModes
 	Isolation    string   // step 7: article (""), or full: all of Part 2 (see ApplyIsolation)
-	Rootless     bool     // step 7: as a user, in a user namespace first, without cgroups
+	Rootless     bool     // step 7: as a user, in a user namespace first; limits only in a delegated cgroup
 	Keep         bool     // step 7
 	Image        string   // step 7: an OCI image layout, DIR[:TAG], as the root
 	CgroupParent string

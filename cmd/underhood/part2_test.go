@@ -461,7 +461,8 @@ echo "after: $(ip -o link | grep -c ' uh-')"
 }
 
 // run --rootless as a user without root (nobody, 65534, as CI has no other
-// to spare): uid 0 inside, its own uid outside, no cgroup, nothing left.
+// to spare): uid 0 inside, its own uid outside, no cgroup (none is
+// delegated to it: see TestRunRootlessDelegated), nothing left.
 // As root, or with --net veth, or in a work directory not the user's, it
 // refuses with exit 2 and what to do.
 func TestRunRootless(t *testing.T) {
@@ -472,33 +473,8 @@ func TestRunRootless(t *testing.T) {
 	if r := runUH(t, "run", "--rootless"); r.code != 2 || !strings.Contains(r.err, "userns' maps the container's root to nobody") {
 		t.Errorf("as root: exit %d, %q", r.code, r.err)
 	}
-	home := filepath.Join(filepath.Dir(workdir), "nobody")
-	if err := os.Mkdir(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(home)
-	if err := os.Chown(home, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	asNobody := func(wd string, args ...string) result {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, binary, append([]string{"--workdir", wd, "--no-color"}, args...)...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
-		cmd.Dir = home
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NO_COLOR=1"}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{out: out.String(), err: errb.String()}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			r.code, r.err = -1, r.err+err.Error()
-		}
-		return r
-	}
+	home := nobodyHome(t, "nobody")
+	asNobody := func(wd string, args ...string) result { return asNobodyIn(t, home, wd, "", args...) }
 	wd := filepath.Join(home, "lab")
 	if r := asNobody(wd, "download", "--from", "/bin/busybox"); r.code != 0 {
 		t.Fatalf("download as nobody: exit %d\n%s%s", r.code, r.out, r.err)

@@ -2,7 +2,9 @@
 // cgroups on cgroup v1, v2 and hybrid hosts. One Manager interface, a v1 and
 // a v2 driver, chosen by statfs magic as runc does. All of underhood's
 // cgroups live under one parent (DefaultParent) at the root of the hierarchy
-// that holds the memory controller; nothing else is ever written.
+// that holds the memory controller, or, for a user who is not root, below a
+// cgroup delegated to that user (see Delegated); nothing else is ever
+// written.
 package cgroup
 
 // DefaultParent is the one parent cgroup under which all lab cgroups live.
@@ -29,6 +31,28 @@ type Host struct {
 	MemoryVersion int
 	// Unified is the cgroup2 mount, if any: <root> on v2, <root>/unified on hybrid.
 	Unified string
+	// Base, when not "", is a cgroup v2 delegated to a user who is not
+	// root (the user's own, under systemd's Delegate=yes): MemoryRoot is
+	// Base then, and the lab's parent is made below it. See Below.
+	Base string
+}
+
+// Below is h with the lab's cgroups below base, a cgroup of h's v2 memory
+// hierarchy delegated to the user: New(h.Below(base), DefaultParent, name)
+// is base/underhood/name.
+func (h Host) Below(base string) Host {
+	h.MemoryRoot, h.Base = base, base
+	return h
+}
+
+// Mount is the root of the hierarchy that holds the memory controller,
+// which /proc/PID/cgroup names cgroups from: the cgroup2 mount on v2, the
+// memory hierarchy on v1. It is not MemoryRoot when Base is set.
+func (h Host) Mount() string {
+	if h.MemoryVersion == 2 && h.Unified != "" {
+		return h.Unified
+	}
+	return h.MemoryRoot
 }
 
 // Manager is one lab cgroup.

@@ -133,6 +133,14 @@ func (k *fakeKernel) write(path, value string) error {
 			}
 		}
 		write(k.t, path, strings.Join(list, " "))
+		// As in cgroupfs, a child's cgroup.controllers is its parent's
+		// cgroup.subtree_control.
+		kids, _ := os.ReadDir(filepath.Dir(path))
+		for _, e := range kids {
+			if c := filepath.Join(filepath.Dir(path), e.Name(), "cgroup.controllers"); e.IsDir() && exists(c) {
+				write(k.t, c, strings.Join(list, " "))
+			}
+		}
 	case "cgroup.procs", "tasks":
 		old, _ := os.ReadFile(path)
 		write(k.t, path, string(old)+value+"\n")

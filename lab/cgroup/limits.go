@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits are what a run's cgroup holds it to, beyond memory: the number of
@@ -79,9 +81,17 @@ func (m *v2) Counters() (Counters, error) {
 
 func (m *v1) SetLimits(l Limits) error {
 	for c, want := range map[string]bool{"pids": l.Pids > 0, "cpu": l.CPUQuota > 0} {
+		if !want {
+			continue
+		}
 		root := filepath.Join(m.host.Root, c)
-		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); want && err != nil {
+		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
 			return fmt.Errorf("set %s limit: no %s hierarchy at %s (see underhood doctor): %w", c, c, root, ErrNoController)
+		}
+		// A user's run (not root's) has the controller only where the
+		// parent is delegated to the user in that hierarchy too.
+		if dir := deepest(root, m.parent); unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+			return fmt.Errorf("set %s limit: %s is not delegated to you: %w", c, dir, ErrNoController)
 		}
 	}
 	if l.Pids > 0 {

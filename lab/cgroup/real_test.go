@@ -25,6 +25,9 @@ const helperEnv = "UNDERHOOD_CGROUP_TEST_HELPER"
 var sink []byte
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "settle" {
+		settleHelper()
+	}
 	if os.Getenv(helperEnv) == "alloc" {
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		sink = make([]byte, 64<<20)

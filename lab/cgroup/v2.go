@@ -74,8 +74,21 @@ func (m *v2) enableControllers(dir string) error {
 	if len(add) == 0 {
 		return nil
 	}
-	if err := m.ops.write(sub, strings.Join(add, " ")); err != nil {
-		return fmt.Errorf("enable controllers %s: %w", strings.Join(add, " "), err)
+	err = m.ops.write(sub, strings.Join(add, " "))
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		if err != nil {
+			return fmt.Errorf("enable controllers %s: %w", strings.Join(add, " "), err)
+		}
+		return nil
+	}
+	// Not ours to write (a user's run below root's cgroups, which hand
+	// memory down already): one at a time, as runc does, so that memory
+	// still fails loudly and pids or cpu is left off, its limit then
+	// reported as having no controller.
+	for _, c := range add {
+		if err := m.ops.write(sub, c); err != nil && (c == "+memory" || !errors.Is(err, fs.ErrPermission)) {
+			return fmt.Errorf("enable controllers %s: %w", c, err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,4 +206,56 @@ func TestHybridWithMemoryOnUnified(t *testing.T) {
 	if m.Version() != 2 {
 		t.Errorf("hybrid with memory on cgroup2: driver v%d, want v2", m.Version())
 	}
+}
+
+// A user's run below root's cgroups, which hand memory down but not cpu:
+// the write refused (not the user's to change), each controller is tried
+// alone, as runc does; cpu is left off, and memory still fails loudly.
+func TestV2CreateLeavesOffWhatItMayNot(t *testing.T) {
+	for _, tc := range []struct {
+		name, subtree string
+		wantErr       string
+	}{
+		{"memory handed down", "memory pids", ""},
+		{"memory not handed down", "pids", "enable controllers +memory: write"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newFakeKernel(t, 2)
+			write(t, filepath.Join(k.root, "cgroup.subtree_control"), tc.subtree)
+			ops := k.ops()
+			sub := filepath.Join(k.root, "cgroup.subtree_control")
+			ops.write = func(p, v string) error {
+				if p == sub {
+					return &os.PathError{Op: "write", Path: p, Err: os.ErrPermission}
+				}
+				return k.write(p, v)
+			}
+			m := withOps(mustNew(t, k.host(), "underhood", "x"), ops)
+			err := m.Create(DefaultLimit)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Create: %v, want …%s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, filepath.Join(m.Path(), "cgroup.controllers")); got != "memory pids" {
+				t.Errorf("the run's controllers = %q, want memory pids (cpu left off)", got)
+			}
+			if err := m.SetLimits(Limits{Pids: 64, CPUQuota: 20000}); !errors.Is(err, ErrNoController) {
+				t.Errorf("a CPU limit without the cpu controller: %v, want ErrNoController", err)
+			}
+		})
+	}
+}
+
+func mustNew(t *testing.T, h Host, parent, name string) Manager {
+	t.Helper()
+	m, err := New(h, parent, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

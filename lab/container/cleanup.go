@@ -147,7 +147,7 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 		return rep, nil
 	}
 	rep.Skipped = skipped
-	return rep, undoRun(w, host, info, &rep, false, false)
+	return rep, undoRun(w, host, info, &rep, false, false, nil)
 }
 
 // livePID is the PID of the underhood that holds a live run, -1 if the
@@ -161,30 +161,54 @@ func livePID(name, dir string) int {
 }
 
 // undo is the end of every Run: the same steps as a cleanup, from what
-// the run holds in memory.
-func undo(w state.Workdir, host cgroup.Host, j *state.Journal, keep bool) error {
+// the run holds in memory; back, if not nil, runs once the cgroups are
+// gone, before the directory.
+func undo(w state.Workdir, host cgroup.Host, j *state.Journal, keep bool, back func() error) error {
 	info := state.Summarize(filepath.Base(j.Dir), j.Dir, j.Entries())
 	if err := ownPath(w, j.Dir); err != nil {
 		return err
 	}
 	var rep Report
-	return undoRun(w, host, info, &rep, keep, true)
+	return undoRun(w, host, info, &rep, keep, true, back)
 }
 
 // undoRun undoes a run in the order it was made, backwards: processes,
 // mounts, cgroups, then the directory. owner says the caller is the run's
 // own underhood.
-func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, keepDir, owner bool) error {
+func undoRun(w state.Workdir, host cgroup.Host, info state.RunInfo, rep *Report, keepDir, owner bool, back func() error) error {
+	host = runHost(host, info, rep)
 	errs := kill(w, host, info, rep, owner)
 	errs = append(errs, unmount(info, rep)...)
 	errs = append(errs, removeVeths(info, rep, owner)...)
-	errs = append(errs, removeCgroups(host, info, rep)...)
+	errs = append(errs, removeCgroups(host, info, rep, owner)...)
+	if back != nil && len(errs) == 0 {
+		if err := back(); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
+		}
+	}
 	// The run directory stays if something above failed (a mount left
 	// below it must not be walked into).
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	return removeDir(info, rep, keepDir)
+}
+
+// runHost is host as the run's cgroups see it: below the cgroup delegated
+// to the run's owner that its journal names, if cgroup.OpenBase accepts
+// it as the owner's, that is the owner of the run's directory. A base it
+// refuses is not followed: the run's cgroup is then none that exists
+// there, and each named is left alone.
+func runHost(host cgroup.Host, info state.RunInfo, rep *Report) cgroup.Host {
+	if info.Base == "" {
+		return host
+	}
+	h, err := cgroup.OpenBase(host, info.Base, runOwner(info))
+	if err != nil {
+		rep.Spared = append(rep.Spared, err.Error()+": left alone")
+		return host
+	}
+	return h
 }
 
 // kill ends the payload, recognised by PID and start time so that a
@@ -242,7 +266,7 @@ func belongs(w state.Workdir, host cgroup.Host, info state.RunInfo, pid int) str
 		}
 	}
 	if cg := runCgroup(host, info); cg != "" && host.MemoryRoot != "" {
-		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(cg, host.MemoryRoot), "/")
+		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(cg, host.Mount()), "/")
 		b, _ := os.ReadFile(proc.Host.Path(pid, "cgroup"))
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[2] == rel {
@@ -253,9 +277,36 @@ func belongs(w state.Workdir, host cgroup.Host, info state.RunInfo, pid int) str
 	return fmt.Sprintf("not this run's (root %s, working directory %s, not in its cgroup): left alone", root, cwd)
 }
 
+// runOwner is who owns the run's directory: root for sudo's runs, the
+// user for a rootless one (-1 if it cannot be read).
+func runOwner(info state.RunInfo) int {
+	return ownerOf(info.Dir)
+}
+
+func ownerOf(path string) int {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return -1
+	}
+	return int(st.Uid)
+}
+
 // runCgroup is the one cgroup path the run's own name and parent give
-// ("" if none can be): a journal naming any other is not followed.
+// ("" if none can be): a journal naming any other is not followed. Below
+// underhood/ there are users' cgroups too (delegated to them): the
+// cgroup of a user's run must be that user's, or it is none.
 func runCgroup(host cgroup.Host, info state.RunInfo) string {
+	p := nameCgroup(host, info)
+	if uid := runOwner(info); p != "" && uid != 0 {
+		if owner := ownerOf(p); owner != -1 && owner != uid {
+			return ""
+		}
+	}
+	return p
+}
+
+// nameCgroup is the cgroup path the run's name and parent give.
+func nameCgroup(host cgroup.Host, info state.RunInfo) string {
 	parent := info.Parent
 	if parent == "" {
 		parent = cgroup.DefaultParent // a journal from before the parent was recorded
@@ -334,8 +385,11 @@ func removeVeths(info state.RunInfo, rep *Report, owner bool) []error {
 	return errs
 }
 
-// removeCgroups removes the run's cgroups, the last made first.
-func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report) []error {
+// removeCgroups removes the run's cgroups, the last made first, then the
+// leaf underhood itself waited in, if it had one: the one beside the run's
+// cgroup, whatever the journal says. The run's own underhood is in that
+// leaf still (owner): it leaves and removes it itself (cgroup.Settled).
+func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report, owner bool) []error {
 	var errs []error
 	own := runCgroup(host, info)
 	for i := len(info.Cgroups) - 1; i >= 0; i-- {
@@ -344,22 +398,46 @@ func removeCgroups(host cgroup.Host, info state.RunInfo, rep *Report) []error {
 			rep.Spared = append(rep.Spared, fmt.Sprintf("cgroup %s: not this run's (%s is): left alone", p, or(own, "none")))
 			continue
 		}
-		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-			removeEmptyParents(host, p)
-			continue
-		}
-		m, err := cgroup.Open(host, p)
-		if err == nil {
-			err = m.Remove()
-		}
-		if err != nil {
+		if err := removeCgroup(host, p, runOwner(info), rep); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
-			continue
 		}
-		rep.Cgroups = append(rep.Cgroups, p)
-		removeEmptyParents(host, p)
+	}
+	leaf := ""
+	if own != "" {
+		leaf = cgroup.LeafOf(own)
+	}
+	if uid := runOwner(info); info.Leaf != "" && uid != 0 && ownerOf(info.Leaf) != -1 && ownerOf(info.Leaf) != uid {
+		leaf = "" // not the user's: none of its run's
+	}
+	switch {
+	case info.Leaf == "" || owner:
+	case filepath.Clean(info.Leaf) != leaf:
+		rep.Spared = append(rep.Spared, fmt.Sprintf("cgroup %s: not this run's (%s is): left alone", info.Leaf, or(leaf, "none")))
+	default:
+		if err := removeCgroup(host, info.Leaf, runOwner(info), rep); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", info.Name, err))
+		}
 	}
 	return errs
+}
+
+// removeCgroup removes one cgroup of the run's, and the levels above it
+// that it leaves empty and that uid, the run's owner, could remove.
+func removeCgroup(host cgroup.Host, p string, uid int, rep *Report) error {
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		removeEmptyParents(host, p, uid)
+		return nil
+	}
+	m, err := cgroup.Open(host, p)
+	if err == nil {
+		err = m.Remove()
+	}
+	if err != nil {
+		return err
+	}
+	rep.Cgroups = append(rep.Cgroups, p)
+	removeEmptyParents(host, p, uid)
+	return nil
 }
 
 func or(s, alt string) string {
@@ -439,13 +517,18 @@ func waitGone(pid int, start uint64, limit time.Duration) bool {
 // removeEmptyParents removes the levels that a nested --cgroup-parent
 // (underhood/workshop/…) added above a run's cgroup, as long as they are
 // empty; the top parent named underhood stays. The kernel refuses to remove
-// a cgroup that still has children, so another run's parent is safe.
-func removeEmptyParents(host cgroup.Host, path string) {
+// a cgroup that still has children, so another run's parent is safe. For a
+// user's run (uid not root), only what the user could remove itself goes:
+// not the cgroup root delegated to it, in a parent of root's.
+func removeEmptyParents(host cgroup.Host, path string, uid int) {
 	top := filepath.Join(host.MemoryRoot, cgroup.DefaultParent)
 	if host.MemoryRoot == "" || !strings.HasPrefix(path, top+"/") {
 		return
 	}
 	for p := filepath.Dir(path); p != top && strings.HasPrefix(p, top+"/"); p = filepath.Dir(p) {
+		if uid != 0 && ownerOf(filepath.Dir(p)) != uid {
+			return
+		}
 		if err := syscall.Rmdir(p); err != nil {
 			return
 		}

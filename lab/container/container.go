@@ -74,6 +74,10 @@ type Spec struct {
 	Track        bool
 	Cgroups      cgroup.Host
 	CgroupParent string // "" means cgroup.DefaultParent
+	// Settle is for a user's run below the delegated cgroup v2 that holds
+	// underhood itself (cgroup.Delegation): underhood moves into a leaf of
+	// its own first, and back afterwards (cgroup.Settle).
+	Settle bool
 
 	Argv []string
 	Env  []string
@@ -234,6 +238,7 @@ type run struct {
 	cmd      *exec.Cmd
 	child    *ns.Child
 	needJoin bool // the child is to be moved into its cgroup after start
+	settled  *cgroup.Settled
 }
 
 // newRun fills in the defaults and takes the signals: from the first line,
@@ -308,7 +313,7 @@ func (r *run) create() error {
 		r.root = filepath.Join(j.Dir, "rootfs")
 	}
 	if err := j.Record(state.Entry{Op: "run", Name: r.s.Name, Kind: r.s.Kind, Memory: r.s.Memory,
-		Parent: r.s.CgroupParent, Created: time.Now().UTC()}); err != nil {
+		Parent: r.s.CgroupParent, Base: r.s.Cgroups.Base, Created: time.Now().UTC()}); err != nil {
 		return err
 	}
 	if st, err := proc.Host.StartTime(os.Getpid()); err == nil {
@@ -349,10 +354,16 @@ func (r *run) userNamespace() error {
 func (r *run) ownRoot() bool { return r.s.Rootfs == "" || r.s.Overlay || r.s.Image != "" }
 
 // finish ends what the payload left, undoes the run and only then
-// releases its lock: only now may a cleanup look at it.
+// releases its lock: only now may a cleanup look at it. underhood goes
+// back to its own cgroup before the run's directory, journal and all, is
+// removed: should that fail, a cleanup still finds the leaf.
 func (r *run) finish() error {
 	reapOrphans()
-	err := undo(r.w, r.s.Cgroups, r.j, r.s.Keep)
+	var back func() error
+	if r.settled != nil {
+		back = r.settled.Return
+	}
+	err := undo(r.w, r.s.Cgroups, r.j, r.s.Keep, back)
 	r.j.Close()
 	r.res.Kept = r.s.Keep
 	return err
@@ -373,6 +384,9 @@ func (r *run) newCmd() *exec.Cmd {
 // nothing; on v1, or where that is not to be had, setUp moves it there.
 func (r *run) start() error {
 	if r.cg != nil && r.cg.Version() == 2 {
+		if err := r.settle(); err != nil {
+			return err
+		}
 		if err := r.createCgroup(); err != nil {
 			return err
 		}
@@ -460,6 +474,23 @@ func (r *run) why(err error) error {
 		r.res.SetupFailed = se.Code
 	}
 	return err
+}
+
+// settle moves underhood out of the delegated cgroup that holds it (Spec
+// Settle), into the leaf the journal names first.
+func (r *run) settle() error {
+	if !r.s.Settle {
+		return nil
+	}
+	if err := r.j.Record(state.Entry{Op: "leaf", Path: cgroup.LeafOf(r.cg.Path())}); err != nil {
+		return err
+	}
+	s, err := cgroup.Settle(r.s.Cgroups, r.s.CgroupParent, r.s.Name, cgroup.Self())
+	if err != nil {
+		return err
+	}
+	r.settled = s
+	return nil
 }
 
 // createCgroup makes the run's cgroup; one that only tracks the run goes

@@ -24,7 +24,7 @@ const JournalFile = "journal"
 // Entry is one line of a run's journal. Every resource is recorded before
 // it is created, so that cleanup can undo a run that was cut short.
 type Entry struct {
-	Op string `json:"op"` // run, dir, cgroup, owner, pid, mount, veth, exit
+	Op string `json:"op"` // run, dir, cgroup, leaf, owner, pid, mount, veth, exit
 
 	// op=run: what the run is
 	Name    string    `json:"name,omitempty"`
@@ -32,8 +32,11 @@ type Entry struct {
 	Memory  int64     `json:"memory,omitempty"`
 	Created time.Time `json:"created,omitzero"`
 	Parent  string    `json:"parent,omitempty"` // the cgroup parent, as given
+	// Base is the cgroup v2 delegated to a user who is not root that the
+	// parent is below (see cgroup.Host.Base); "" for the hierarchy's root.
+	Base string `json:"base,omitempty"`
 
-	Path  string `json:"path,omitempty"`  // dir, cgroup, mount
+	Path  string `json:"path,omitempty"`  // dir, cgroup, mount; leaf: underhood's own cgroup (cgroup.Settle)
 	PID   int    `json:"pid,omitempty"`   // owner (underhood), pid (payload, also its process group)
 	Start uint64 `json:"start,omitempty"` // the PID's start time, see proc.StartTime
 	PGID  int    `json:"pgid,omitempty"`  // pid: the payload's process group
@@ -339,10 +342,12 @@ type RunInfo struct {
 	Kind    string
 	Memory  int64
 	Parent  string
+	Base    string // the delegated cgroup the parent is below, if any
 	Created time.Time
 	Owner   Entry // underhood's own process
 	Payload Entry // the container's first process
 	Cgroups []string
+	Leaf    string // underhood's own cgroup beside the run's, if it had one
 	Mounts  []string
 	Veths   []string // the host's ends of veth pairs
 	Dirs    []string
@@ -356,13 +361,15 @@ func Summarize(name, dir string, es []Entry) RunInfo {
 	for _, e := range es {
 		switch e.Op {
 		case "run":
-			r.Kind, r.Memory, r.Parent, r.Created = e.Kind, e.Memory, e.Parent, e.Created
+			r.Kind, r.Memory, r.Parent, r.Base, r.Created = e.Kind, e.Memory, e.Parent, e.Base, e.Created
 		case "owner":
 			r.Owner = e
 		case "pid":
 			r.Payload = e
 		case "cgroup":
 			r.Cgroups = append(r.Cgroups, e.Path)
+		case "leaf":
+			r.Leaf = e.Path
 		case "cgroup-not-ours":
 			// Its mkdir failed: someone else's, never to be touched.
 			for i, c := range r.Cgroups {

@@ -73,7 +73,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 	}
 	if s.Options&steps.WithNet != 0 {
 		c.Flags().StringVar(&opt.Net, "net", "host", "the network: host (the host's), none (only lo) or veth (a veth pair to the host)")
-		c.Flags().BoolVar(&opt.Rootless, "rootless", false, "as a user, without sudo: a user namespace first, whose root is you; no cgroup")
+		c.Flags().BoolVar(&opt.Rootless, "rootless", false, "as a user, without sudo: a user namespace first, whose root is you; cgroup limits only in a cgroup delegated to you")
 	}
 	if s.Options&steps.WithImage != 0 {
 		c.Flags().StringVar(&opt.Image, "image", "", "run an OCI image layout, DIR[:TAG], as the root (e.g. the image step's)")
