@@ -137,6 +137,10 @@ func guideCommands(text string) []guideCommand {
 			t := strings.TrimSpace(l)
 			if p := promptEnd(t); p >= 0 && (strings.HasPrefix(t, "$ ") || strings.HasPrefix(t, "# ")) {
 				t = t[p:]
+			} else if i := strings.Index(t, " ("); i > 0 {
+				// Output: a hint wrapped onto a line of its own, followed by
+				// prose, "sudo underhood rootfs (step 2)".
+				t = t[:i]
 			}
 			if isUnderhood(t) {
 				out = append(out, guideCommand{n, t, false})

@@ -1,9 +1,6 @@
 package guide
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestNormalise(t *testing.T) {
 	same := [][2]string{
@@ -44,20 +41,5 @@ func TestNormalise(t *testing.T) {
 	// ps pads PIDs on the left: a shorter one must not make a difference.
 	if normalise("11838 /bin/busybox sleep 3", true) != normalise("  903 /bin/busybox sleep 3", true) {
 		t.Error("loose counts the padding of a number")
-	}
-}
-
-func TestDropWorkdir(t *testing.T) {
-	lab := "/tmp/lab-xyz"
-	for _, c := range []struct{ in, want string }{
-		{"Next: sudo underhood --workdir /tmp/lab-xyz rootfs (step 2)", "Next: sudo underhood rootfs (step 2)"},
-		{"All 3 checks pass. Next: sudo underhood --workdir\n/tmp/lab-xyz chroot (step 3)\n", "All 3 checks pass. Next: sudo underhood chroot (step 3)\n"},
-		{strings.Repeat("x", 60) + " underhood --workdir\n/tmp/lab-xyz check 3 --rootfs /home/you/container\n",
-			strings.Repeat("x", 60) + " underhood\ncheck 3 --rootfs /home/you/container\n"},
-		{"underhood --workdir /tmp/lab-xyzw x", "underhood --workdir /tmp/lab-xyzw x"},
-	} {
-		if got := dropWorkdir(c.in, lab); got != c.want {
-			t.Errorf("dropWorkdir(%q) = %q, want %q", c.in, got, c.want)
-		}
 	}
 }

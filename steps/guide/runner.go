@@ -124,8 +124,9 @@ func newRunner(binary, repo string) (*runner, error) {
 	r.token = hex.EncodeToString(b)
 	r.env = []string{"PATH=" + shim + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + r.home, "UNDERHOOD_HOME=" + r.lab, "NO_COLOR=1", "TERM=dumb", "LC_ALL=C", "USER=root", "LOGNAME=root",
-		// What the guide shows is what an 80-column terminal shows.
-		"COLUMNS=80"}
+		// What the guide shows is what an 80-column terminal shows, with
+		// the hints of the default work directory.
+		"COLUMNS=80", "UNDERHOOD_PLAIN_HINTS=1"}
 	r.scripts = filepath.Join(top, "container")
 	if err := os.Mkdir(r.scripts, 0o755); err != nil {
 		return fail(err)
@@ -503,7 +504,7 @@ var killedRE = regexp.MustCompile(`(?m)^bash:(?: line \d+:)? +\d+ Killed .*$`)
 func (r *runner) render(s string) string {
 	// The lab is shown as the default work directory, which needs no
 	// --workdir in a hint.
-	s = dropWorkdir(s, r.lab)
+	s = strings.ReplaceAll(s, "underhood --workdir "+r.lab+" ", "underhood ")
 	s = strings.ReplaceAll(s, r.lab, shownLab)
 	if h, err := os.Hostname(); err == nil && h != "" {
 		// The escape reads the host's /etc/hostname, and prints it quoted.
@@ -521,34 +522,4 @@ func (r *runner) render(s string) string {
 		s += "\n"
 	}
 	return s
-}
-
-// dropWorkdir takes "--workdir LAB " out of the hints (the lab is shown as
-// the default work directory, which needs none), also where the hint was
-// wrapped inside it at 80 columns: the two lines are joined again when
-// they fit in 80, else the break stays where the option was.
-func dropWorkdir(s, lab string) string {
-	re := regexp.MustCompile(`underhood --workdir[ \n]` + regexp.QuoteMeta(lab) + `[ \n]`)
-	var b strings.Builder
-	last := 0
-	for _, m := range re.FindAllStringIndex(s, -1) {
-		b.WriteString(s[last:m[0]])
-		last = m[1]
-		if !strings.Contains(s[m[0]:m[1]], "\n") {
-			b.WriteString("underhood ")
-			continue
-		}
-		lineStart := strings.LastIndex(s[:m[0]], "\n") + 1
-		lineEnd := strings.Index(s[m[1]:], "\n")
-		if lineEnd < 0 {
-			lineEnd = len(s) - m[1]
-		}
-		if ui.Width(s[lineStart:m[0]]+"underhood "+s[m[1]:m[1]+lineEnd]) <= 80 {
-			b.WriteString("underhood ")
-		} else {
-			b.WriteString("underhood\n")
-		}
-	}
-	b.WriteString(s[last:])
-	return b.String()
 }

@@ -134,7 +134,11 @@ run them with sudo.`,
 				return ui.Usage(err)
 			}
 			g.workdir = wd
-			if g.workdirFlag != "" || os.Getenv("UNDERHOOD_HOME") != "" {
+			// Hints carry --workdir, as sudo drops $UNDERHOOD_HOME; but not
+			// for the guide's generator, whose lab is shown as the default
+			// (UNDERHOOD_PLAIN_HINTS=1), so that its pages wrap as a
+			// reader's terminal does.
+			if g.workdirFlag != "" || os.Getenv("UNDERHOOD_HOME") != "" && os.Getenv("UNDERHOOD_PLAIN_HINTS") != "1" {
 				g.io.Invocation = "underhood --workdir " + ui.QuoteArg(wd.Root)
 			}
 			return nil
