@@ -194,10 +194,16 @@ busybox ping -c 1 -W 2 $a | busybox grep received`
 func TestCheckNetworkByHand(t *testing.T) {
 	needLab(t)
 	needVeth(t)
+	// ip and nsenter are the programs found in $PATH, made shell functions:
+	// BusyBox's sh (the VM test's /bin/sh) runs its own applets first, and
+	// BusyBox's ip ignores "peer name eth0 netns $PID" (its peer is a veth0 beside).
+	var tools strings.Builder
 	for _, c := range []string{"ip", "nsenter"} {
-		if _, err := exec.LookPath(c); err != nil {
+		p, err := exec.LookPath(c)
+		if err != nil {
 			t.Skipf("requires %s (iproute2, util-linux)", c)
 		}
+		fmt.Fprintf(&tools, "%s() { %q \"$@\"; }\n", c, p)
 	}
 	before := nettest.Take(t)
 	host, err := netns.New()
@@ -234,7 +240,7 @@ func TestCheckNetworkByHand(t *testing.T) {
 	sh := func(line string) result {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "sh", "-c", line)
+		cmd := exec.CommandContext(ctx, "sh", "-c", tools.String()+line)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		cmd.Env = append(os.Environ(), "NO_COLOR=1", "PID="+pid, "UH="+binary, "WD="+workdir)
 		var out bytes.Buffer
