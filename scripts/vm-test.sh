@@ -7,7 +7,9 @@
 # and exits 1 on any FAIL, a missing report or a boot that timed out.
 #
 # Nothing is installed on the host but qemu-system-x86 and cpio (and
-# busybox-static): the kernel is unpacked from its .deb into $VM_DIR.
+# busybox-static): the kernel is unpacked from its .deb into $VM_DIR, with
+# the few modules the lab needs that Debian builds as modules (veth, and
+# what it depends on), decompressed there; /init loads them with insmod.
 #
 # VM_ARCH=arm64 (make vm-test-arm64) boots Debian's arm64 kernel under
 # qemu-system-aarch64 (TCG, machine virt) instead, with an arm64 BusyBox
@@ -87,19 +89,24 @@ BUSYBOX_LIST=${BUSYBOX_LIST:-/bin/busybox}
 test_name() { local p=${1#./}; echo "tests:${p%/}"; }
 
 # The checks /init must report for each layout, in its order.
-CHECKS="layout doctor steps download rootfs step3-chroot step4-mount-proc
+CHECKS="layout modules doctor steps download rootfs step3-chroot step4-mount-proc
   step5-unshare step6-cgroup-oom step6-oom-counter step7-run step7-run-hog
   step11-network step12-userns cleanup-killed-run cleanup-all nothing-left"
 for pkg in $VM_TEST_PKGS; do CHECKS="$CHECKS $(test_name "$pkg")"; done
 CHECKS="$CHECKS nothing-left-after-tests"
 
-# The kernel must have these built in: the initramfs carries no modules.
+# The kernel must have these built in: /init needs them before it could
+# load a module, and namespaces and cgroups cannot be modules.
 KCONFIG="BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS PROC_FS
   CGROUPS MEMCG CGROUP_PIDS PID_NS UTS_NS NET_NS USER_NS"
 case $VM_ARCH in
   amd64) KCONFIG="$KCONFIG SERIAL_8250_CONSOLE" ;;
   arm64) KCONFIG="$KCONFIG SERIAL_AMBA_PL011_CONSOLE" ;;
 esac
+# These may be built in (=y) or modules (=m), as CONFIG_SYMBOL:module: the
+# modules, and those they depend on, go into the initramfs and /init loads
+# them before its checks. Debian has CONFIG_VETH=m.
+KMODULES="VETH:veth"
 
 say() { printf 'vm-test: %s\n' "$*"; }
 die() { printf 'vm-test: %s\n' "$*" >&2; exit 1; }
@@ -170,10 +177,12 @@ apt_download() {
   fi
 }
 
+# fetch_kernel: vmlinuz, config and the modules of $KMODULES in $VM_DIR/kernel.
 fetch_kernel() {
   local kdir=$VM_DIR/kernel a=$VM_ARCH
-  if [ -s "$kdir/vmlinuz" ] && [ -s "$kdir/config" ]; then
-    say "kernel: cached $(cat "$kdir/VERSION")"
+  # modules/load is there, empty or not, once the modules were looked at.
+  if [ -s "$kdir/vmlinuz" ] && [ -s "$kdir/config" ] && [ -e "$kdir/modules/load" ]; then
+    say "kernel: cached $(cat "$kdir/VERSION")$(modules_said "$kdir/modules")"
     return
   fi
   [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] ||
@@ -187,9 +196,12 @@ fetch_kernel() {
   dep=$(dpkg-deb -f "$meta" Depends | grep -o "linux-image-[0-9][^ ,]*-$a" | head -1)
   [ -n "$dep" ] || die "cannot tell which kernel linux-image-$a depends on: $(dpkg-deb -f "$meta" Depends)"
   apt_download "$tmp" "$dep"
-  dpkg-deb --fsys-tarfile "$tmp/${dep}"_*.deb |
-    tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*'
-  mkdir -p "$kdir"
+  # Unpacked once (about 400 MB) for the few files taken from it.
+  dpkg-deb --fsys-tarfile "$tmp/${dep}"_*.deb >"$tmp/data.tar"
+  tar -x -C "$tmp" -f "$tmp/data.tar" --wildcards './boot/vmlinuz-*' './boot/config-*'
+  rm -rf "$kdir"
+  mkdir -p "$kdir/modules"
+  ship_modules "$tmp/data.tar" "$tmp"/boot/config-* "${dep#linux-image-}" "$kdir/modules"
   # Debian's arm64 vmlinuz is a gzipped Image: unpacked, any qemu boots it.
   if gzip -t "$tmp"/boot/vmlinuz-* 2>/dev/null; then
     gzip -dc "$tmp"/boot/vmlinuz-* >"$kdir/vmlinuz"
@@ -199,7 +211,68 @@ fetch_kernel() {
   mv "$tmp"/boot/config-* "$kdir/config"
   echo "$dep $(dpkg-deb -f "$tmp/${dep}"_*.deb Version)" >"$kdir/VERSION"
   rm -rf "$tmp"
-  say "kernel: $(cat "$kdir/VERSION")"
+  say "kernel: $(cat "$kdir/VERSION")$(modules_said "$kdir/modules")"
+}
+
+# ship_modules TAR CONFIG KVER OUT: for each CONFIG_X=m of $KMODULES, its
+# module and every module it depends on, decompressed into OUT, and OUT/load
+# naming them in the order insmod must load them, dependencies first, as
+# "name file why" lines. A module that is built in needs nothing; one the
+# kernel lacks is an error. The .deb has no modules.dep (depmod makes it on
+# install): the dependencies are the depends= of each module's .modinfo.
+ship_modules() {
+  local tar=$1 config=$2 kver=$3 out=$4 m sym
+  tar -t -f "$tar" | grep -E '\.ko(\.xz|\.zst|\.gz)?$' >"$out/.files" || true
+  : >"$out/load"
+  for m in $KMODULES; do
+    sym=${m%%:*}
+    case $(grep -E "^(# )?CONFIG_${sym}[= ]" "$config" || true) in
+      "CONFIG_$sym=y") ;;
+      "CONFIG_$sym=m") ship_module "$tar" "$kver" "$out" "${m#*:}" "CONFIG_$sym=m" ;;
+      *) die "the kernel has no CONFIG_$sym, built in or as a module ($kver): the lab needs it" ;;
+    esac
+  done
+  rm -f "$out/.files"
+}
+
+# ship_module TAR KVER OUT NAME WHY: NAME's dependencies, then NAME.
+ship_module() {
+  local tar=$1 kver=$2 out=$3 name=$4 why=$5 path ko magic d
+  # Names in depends= and on files mix - and _: either matches either.
+  grep -q "^${name//[-_]/_} " "$out/load" && return
+  path=$(grep -E "/${name//[-_]/[-_]}\.ko(\.xz|\.zst|\.gz)?\$" "$out/.files" | head -1) ||
+    die "no $name.ko in the .deb of $kver"
+  ko=$out/${name//[-_]/_}.ko
+  case $path in
+    *.ko) tar -x -O -f "$tar" "$path" >"$ko" ;;
+    *.ko.xz) need_tool xz xz-utils "$path" && tar -x -O -f "$tar" "$path" | xz -dc >"$ko" ;;
+    *.ko.zst) need_tool zstd zstd "$path" && tar -x -O -f "$tar" "$path" | zstd -dcq >"$ko" ;;
+    *.ko.gz) tar -x -O -f "$tar" "$path" | gzip -dc >"$ko" ;;
+  esac
+  [ -s "$ko" ] || die "unpack $path from the .deb of $kver into $ko: empty"
+  magic=$(ko_info "$ko" vermagic)
+  [ "${magic%% *}" = "$kver" ] || die "$path: vermagic \"$magic\", want the kernel's $kver"
+  for d in $(ko_info "$ko" depends | tr , ' '); do
+    ship_module "$tar" "$kver" "$out" "$d" "needed-by-$name"
+  done
+  echo "${name//[-_]/_} ${ko##*/} $why" >>"$out/load"
+}
+
+# ko_info KO FIELD: a field of a module's .modinfo (NUL-separated
+# field=value strings), as modinfo -F prints it; BusyBox's modinfo wants a
+# modules.dep, and kmod's may not be installed.
+ko_info() {
+  tr '\0' '\n' <"$1" | awk -v f="$2=" 'index($0, f) == 1 && !n++ { print substr($0, length(f) + 1) }'
+}
+
+need_tool() {
+  command -v "$1" >/dev/null || die "decompress $3: no $1 on this machine (apt-get install $2)"
+}
+
+# modules_said DIR: ", with veth.ko (CONFIG_VETH=m)" or nothing.
+modules_said() {
+  [ -s "$1/load" ] || return 0
+  printf ', with %s' "$(awk '{ printf "%s%s (%s)", n++ ? ", " : "", $2, $3 }' "$1/load")"
 }
 
 # fetch_busybox: for another arch than the host's, /bin/busybox of that
@@ -233,7 +306,7 @@ check_kernel_config() {
     grep -qx "CONFIG_$c=y" "$VM_DIR/kernel/config" || missing+=("CONFIG_$c")
   done
   [ "${#missing[@]}" -eq 0 ] ||
-    die "the kernel lacks built-in ${missing[*]} ($(cat "$VM_DIR/kernel/VERSION")): the initramfs has no modules"
+    die "the kernel lacks built-in ${missing[*]} ($(cat "$VM_DIR/kernel/VERSION")): the initramfs carries only the modules of KMODULES"
 }
 
 # --- the initramfs -----------------------------------------------------------
@@ -325,6 +398,13 @@ build_payload() {
     echo "$(test_name "$pkg") $rel $bin" >>"$root/tests/list"
   done
   unset CGO_ENABLED GOOS GOARCH
+  # The kernel's modules of $KMODULES, and the order /init loads them in.
+  mkdir -p "$root/lib/modules"
+  cp "$VM_DIR"/kernel/modules/load "$root/lib/modules/"
+  local name file
+  while read -r name file _; do
+    cp "$VM_DIR/kernel/modules/$file" "$root/lib/modules/"
+  done <"$VM_DIR/kernel/modules/load"
   cp README.md "$root/src/"
   [ ! -d docs ] || cp -r docs "$root/src/"
   printf '%s\n' "$VM_TEST_SKIP" >"$root/tests/skip"

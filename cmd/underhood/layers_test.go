@@ -108,7 +108,7 @@ func TestLayersKill9ThenCleanup(t *testing.T) {
 }
 
 // needOverlay skips, loudly, where the kernel has no overlayfs (the VM
-// test's kernel has it as a module, and no modules).
+// test's kernel has it as a module, which the VM does not load).
 func needOverlay(t *testing.T) {
 	t.Helper()
 	if err := overlay.Supported(); err != nil {

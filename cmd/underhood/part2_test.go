@@ -112,8 +112,9 @@ func runUHInNewNet(t *testing.T, args ...string) result {
 	return runCmd(cmd)
 }
 
-// needVeth skips, loudly, where the kernel cannot make veth pairs (the
-// VM test's kernel has CONFIG_VETH as a module, and no modules).
+// needVeth skips, loudly, where the kernel cannot make veth pairs: no
+// CONFIG_VETH, or a module not loaded. (The VM test loads Debian's veth.ko
+// and fails these tests if they skip.)
 func needVeth(t *testing.T) {
 	t.Helper()
 	if err := netns.VethSupported(); err != nil {
