@@ -37,9 +37,14 @@
 #   VM_ACCEL      qemu accelerator: tcg, or kvm where /dev/kvm works (tcg);
 #                 kvm uses -cpu host, tcg -cpu max
 #   VM_TEST_PKGS  packages whose tests run in the VM, from their own folder
-#                 with their testdata ("./cmd/underhood ./lab/cgroup ./lab/doctor")
+#                 with their testdata ("./cmd/underhood ./lab/cgroup ./lab/doctor
+#                 ./lab/netns"; arm64: "./lab/cgroup ./lab/doctor")
 #   VM_TEST_SKIP  -test.skip for them ('^TestDocsOutputs$': it runs the
 #                 guide's shell commands, with sudo and bash, which the VM has not)
+#   VM_TEST_MUST  the tests (a -test.list pattern) that must pass, not skip,
+#                 in the VM, which has root, veth and user namespaces: those
+#                 of the network and user namespace steps
+#                 ('^Test.*(Net|Veth|UserN|Rootless)')
 #   VM_HOST_TOOLS host programs the tests call, copied in with their
 #                 libraries ("lsns ps ip nsenter unshare": util-linux, procps, iproute2; not BusyBox's)
 #   VM_VERBOSE    1: copy the serial console to the terminal as it comes
@@ -53,7 +58,7 @@ case $VM_ARCH in
     VM_DIR=${VM_DIR:-build/vm}
     VM_LAYOUTS=${VM_LAYOUTS:-v2 v1}
     VM_TIMEOUT=${VM_TIMEOUT:-300}
-    VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor}
+    VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor ./lab/netns}
     VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter unshare}
     QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
     ;;
@@ -72,6 +77,7 @@ case $VM_ARCH in
 esac
 VM_JOBS=${VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 VM_TEST_SKIP=${VM_TEST_SKIP-^TestDocsOutputs\$}
+VM_TEST_MUST=${VM_TEST_MUST-^Test.*(Net|Veth|UserN|Rootless)}
 VM_DRY_RUN=${VM_DRY_RUN:-0}
 VM_ACCEL=${VM_ACCEL:-tcg}
 VM_VERBOSE=${VM_VERBOSE:-0}
@@ -408,6 +414,7 @@ build_payload() {
   cp README.md "$root/src/"
   [ ! -d docs ] || cp -r docs "$root/src/"
   printf '%s\n' "$VM_TEST_SKIP" >"$root/tests/skip"
+  printf '%s\n' "$VM_TEST_MUST" >"$root/tests/must"
   for t in $VM_HOST_TOOLS; do copy_tool "$t" "$root"; done
   file_is_static "$root/bin/underhood" || die "underhood is not static"
   file_is_static "$root/bin/underhood-init" || die "underhood-init is not static"
