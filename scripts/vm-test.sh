@@ -33,7 +33,8 @@
 #   VM_DRY_RUN    1: fetch and build everything, boot nothing
 #   VM_LAYOUTS    the boots: v2, v1, hybrid ("v2 v1")
 #   VM_JOBS       boots at once, one host core each (2 where there are 2 cores)
-#   VM_TIMEOUT    seconds one boot may take, start to poweroff (300)
+#   VM_TIMEOUT    seconds one boot may take, start to poweroff (600; arm64
+#                 900): it catches a hang, not a busy host, where TCG slows
 #   VM_ACCEL      qemu accelerator: tcg, or kvm where /dev/kvm works (tcg);
 #                 kvm uses -cpu host, tcg -cpu max
 #   VM_TEST_PKGS  packages whose tests run in the VM, from their own folder
@@ -57,7 +58,7 @@ case $VM_ARCH in
   amd64)
     VM_DIR=${VM_DIR:-build/vm}
     VM_LAYOUTS=${VM_LAYOUTS:-v2 v1}
-    VM_TIMEOUT=${VM_TIMEOUT:-300}
+    VM_TIMEOUT=${VM_TIMEOUT:-600}
     VM_TEST_PKGS=${VM_TEST_PKGS:-./cmd/underhood ./lab/cgroup ./lab/doctor ./lab/netns}
     VM_HOST_TOOLS=${VM_HOST_TOOLS-lsns ps ip nsenter unshare}
     QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
