@@ -431,7 +431,10 @@ func inspect(p procfs, src Sources, pid int) (*Report, error) {
 
 	mounts, err := mount.Read(p.Path(pid, "mountinfo"))
 	switch {
-	case err != nil && (gone(err) || ended(p, pid, start)):
+	// EINVAL: a process in the middle of exiting (its namespaces already
+	// released, not yet a zombie), as after an OOM kill; a live one never
+	// fails so.
+	case err != nil && (gone(err) || errors.Is(err, syscall.EINVAL) || ended(p, pid, start)):
 		r.Exited = true
 	case err != nil:
 		return nil, err
