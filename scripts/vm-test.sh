@@ -78,7 +78,7 @@ case $VM_ARCH in
 esac
 VM_JOBS=${VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 VM_TEST_SKIP=${VM_TEST_SKIP-^TestDocsOutputs\$}
-VM_TEST_MUST=${VM_TEST_MUST-^Test.*(Net|Veth|UserN|Rootless)}
+VM_TEST_MUST=${VM_TEST_MUST-^Test.*(Net|Veth|UserN|Rootless|Layers)}
 VM_DRY_RUN=${VM_DRY_RUN:-0}
 VM_ACCEL=${VM_ACCEL:-tcg}
 VM_VERBOSE=${VM_VERBOSE:-0}
@@ -112,8 +112,9 @@ case $VM_ARCH in
 esac
 # These may be built in (=y) or modules (=m), as CONFIG_SYMBOL:module: the
 # modules, and those they depend on, go into the initramfs and /init loads
-# them before its checks. Debian has CONFIG_VETH=m.
-KMODULES="VETH:veth"
+# them before its checks. Debian has CONFIG_VETH=m and CONFIG_OVERLAY_FS=m
+# (step 13, layers).
+KMODULES="VETH:veth OVERLAY_FS:overlay"
 
 say() { printf 'vm-test: %s\n' "$*"; }
 die() { printf 'vm-test: %s\n' "$*" >&2; exit 1; }
