@@ -354,6 +354,9 @@ func TestPtyInspectFits(t *testing.T) {
 func TestPtyInteractiveStep(t *testing.T) {
 	needLab(t)
 	name := "ptyshell"
+	// Registered before Start, so run after its kill of underhood when
+	// the test stops early: what that kill left, cleanup removes.
+	t.Cleanup(func() { runUH(nil, "cleanup", "--all") })
 	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent))
 	tm.WaitFor(t, name+":/#", 20*time.Second)
 	raw := ui.Strip(tm.Raw())
