@@ -118,6 +118,13 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 		return rep, err
 	}
 	lock, err := state.Lock(dir)
+	if err != nil {
+		// A run that ended between the look above and the lock took its
+		// directory, journal and all, with it: nothing left to clean.
+		if _, e := os.Lstat(dir); errors.Is(e, os.ErrNotExist) {
+			return rep, nil
+		}
+	}
 	var bad *state.BadJournalError
 	switch {
 	case errors.Is(err, state.ErrRunLive):
