@@ -67,7 +67,9 @@ install_tools() {
   command -v unshare >/dev/null || need+=(util-linux)
   python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
   case " $CHECK_ARCHES " in
-    *" arm64 "*) [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || need+=(qemu-user-static binfmt-support) ;;
+    *" arm64 "*) [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] ||
+      { command -v update-binfmts >/dev/null && [ -e /usr/share/binfmts/qemu-aarch64 ]; } ||
+      need+=(qemu-user-static binfmt-support) ;;
   esac
   if ! command -v vagrant >/dev/null; then
     # Read whole first: grep -q would end apt-cache early, failing the pipe.
@@ -275,6 +277,40 @@ check_shellcheck() {
 
 # --- 4. provision.sh in Debian 12 trees -----------------------------------------
 
+# binfmt_ready makes sure the kernel runs arm64 binaries through
+# qemu-user: installing qemu-user-static registers its handler only where
+# binfmt_misc is mounted (systemd mounts it at boot; a machine without it
+# never has it). What this function mounts or enables is recorded and undone
+# on exit by binfmt_undo; a handler that was already there is left alone.
+BINFMT=/proc/sys/fs/binfmt_misc
+binfmt_mounted="" binfmt_enabled=""
+binfmt_ready() {
+  [ -e "$BINFMT/qemu-aarch64" ] && return
+  { command -v update-binfmts >/dev/null && [ -e /usr/share/binfmts/qemu-aarch64 ]; } ||
+    die "no binfmt handler for arm64 binaries ($BINFMT/qemu-aarch64): apt-get install qemu-user-static binfmt-support"
+  if [ ! -e "$BINFMT/register" ]; then
+    mount -t binfmt_misc binfmt_misc "$BINFMT" ||
+      die "mount -t binfmt_misc binfmt_misc $BINFMT failed: arm64 binaries cannot run here"
+    binfmt_mounted=1
+  fi
+  # --import reads /usr/share/binfmts/qemu-aarch64 where the package's
+  # postinst could not; --enable then writes it to $BINFMT/register.
+  [ -e /var/lib/binfmts/qemu-aarch64 ] || update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  [ -e "$BINFMT/qemu-aarch64" ] ||
+    die "update-binfmts --enable qemu-aarch64 registered nothing in $BINFMT: arm64 binaries cannot run here"
+  binfmt_enabled=1
+  say "registered qemu-user's arm64 handler in $BINFMT for this check (removed at the end)"
+}
+binfmt_undo() {
+  if [ -n "$binfmt_enabled" ] && [ -e "$BINFMT/qemu-aarch64" ]; then
+    echo -1 >"$BINFMT/qemu-aarch64" || say "could not remove $BINFMT/qemu-aarch64"
+  fi
+  if [ -n "$binfmt_mounted" ]; then
+    umount "$BINFMT" || say "could not unmount $BINFMT"
+  fi
+}
+
 # The pristine tree of $TREE_ARCH: debootstrap --variant=minbase, plus CA
 # certificates. BusyBox and Go are left out on purpose: provision.sh must
 # install them. A foreign arch is debootstrapped in two stages, the second
@@ -292,8 +328,7 @@ base_tree() {
     debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$base" "$CHECK_MIRROR" \
       >"$log" 2>&1 || { tail -20 "$log"; die "debootstrap failed"; }
   else
-    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] ||
-      die "no binfmt handler for $TREE_ARCH binaries (/proc/sys/fs/binfmt_misc/qemu-aarch64): apt-get install qemu-user-static binfmt-support"
+    binfmt_ready
     say "tree: debootstrap --arch=$TREE_ARCH --foreign --variant=minbase $SUITE, second stage under qemu-user (a few minutes)"
     # shellcheck disable=SC2016
     { debootstrap --arch="$TREE_ARCH" --foreign --variant=minbase --include=ca-certificates "$SUITE" "$base" "$CHECK_MIRROR" &&
@@ -496,6 +531,7 @@ check_provision_native() {
 }
 
 main() {
+  trap binfmt_undo EXIT
   mkdir -p "$CHECK_DIR"
   # A module of its own, so that go build/test/vet ./... of the checkout
   # skip the trees below it (they hold Debian's Go sources and a module
