@@ -593,6 +593,23 @@ func TestGolden(t *testing.T) {
 		{"12-started-before-map", stage12, func(f *fixture) {
 			f.usersDone().put("proc/5151/status", "Name:\tsleep\nUid:\t0\t0\t0\t0\n")
 		}, 0},
+		// unshare --user --pid --fork: the unshare (5150) is in the new user
+		// namespace but the host's PID namespace; the hints name its child,
+		// the container's PID 1, which nsenter -p can enter.
+		{"12-unshare-first", stage12, func(f *fixture) {
+			f.usersDone().put("proc/5151/status", "Name:\tsleep\nUid:\t0\t0\t0\t0\n")
+			pid := func(p int, id string) { _ = os.Symlink(id, f.path(fmt.Sprintf("proc/%d/ns/pid", p))) }
+			f.mkdir("proc/5150/ns")
+			_ = os.Symlink("user:[4026532600]", f.path("proc/5150/ns/user"))
+			f.put("proc/5150/comm", "unshare\n")
+			f.put("proc/5150/uid_map", "         0      65534          1\n")
+			f.put("proc/5150/gid_map", "         0      65534          1\n")
+			f.put("proc/5150/status", "Name:\tunshare\nUid:\t0\t0\t0\t0\n")
+			f.rm("proc/self/ns/pid")
+			_ = os.Symlink("pid:[4026531836]", f.path("proc/self/ns/pid"))
+			pid(5150, "pid:[4026531836]")
+			pid(5151, "pid:[4026532601]")
+		}, 0},
 		// The page's way: the sleep started before the map, and a sleep that
 		// nsenter -S 0 started after it, which is root inside.
 		{"12-entered-after-map", stage12, func(f *fixture) {

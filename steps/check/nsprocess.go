@@ -57,3 +57,21 @@ func comm(e Env, pid int) string {
 	c, _ := os.ReadFile(e.proc(strconv.Itoa(pid), "comm"))
 	return strings.TrimSpace(string(c))
 }
+
+// inner is the process of n that nsenter -p should name: the first one in
+// a PID namespace other than the checker's. unshare --user --pid --fork is
+// itself in the new user namespace but not in the new PID namespace (only
+// its child is), and nsenter -t UNSHARE -p would enter the host's. Without
+// such a process (or where the links cannot be read) it is n's first.
+func (n nsProcess) inner(e Env) int {
+	own, err := os.Readlink(e.proc("self", "ns", "pid"))
+	if err != nil {
+		return n.pid
+	}
+	for _, p := range n.pids {
+		if id, err := os.Readlink(e.proc(strconv.Itoa(p), "ns", "pid")); err == nil && id != own {
+			return p
+		}
+	}
+	return n.pid
+}

@@ -118,9 +118,11 @@ func UserNS(e Env) []Item {
 			break
 		}
 	}
-	items := []Item{{nsName, ui.OK, fmt.Sprintf("PID %d (%s): %s, not this one's", n.pid, n.comm, n.id), ""}}
+	// The container's first process, not the unshare that made it.
+	c := n.inner(e)
+	items := []Item{{nsName, ui.OK, fmt.Sprintf("PID %d (%s): %s, not this one's", c, comm(e, c), n.id), ""}}
 	hint := func(file string) string {
-		return fmt.Sprintf("echo '0 65534 1' | sudo tee /proc/%d/%s", n.pid, file)
+		return fmt.Sprintf("echo '0 65534 1' | sudo tee /proc/%d/%s", c, file)
 	}
 	switch r := rootOf(n.uids); {
 	case len(n.uids) == 0:
@@ -138,7 +140,7 @@ func UserNS(e Env) []Item {
 	switch g := rootOf(n.gids); {
 	case len(n.gids) == 0:
 		items = append(items, Item{gidName, ui.Fail, "empty: no group exists inside yet",
-			fmt.Sprintf("echo deny | sudo tee /proc/%d/setgroups; %s", n.pid, hint("gid_map"))})
+			fmt.Sprintf("echo deny | sudo tee /proc/%d/setgroups; %s", c, hint("gid_map"))})
 		return rest(items, asName)
 	case g <= 0:
 		items = append(items, Item{gidName, ui.Fail, formatMap(n.gids) + ": group 0 inside is not an unprivileged group outside", "a new namespace, and: " + hint("gid_map")})
@@ -150,7 +152,7 @@ func UserNS(e Env) []Item {
 	// host uid it had; a process of the namespace that runs as the mapped
 	// root (one that nsenter -S 0 started after the map) is root inside.
 	r := rootOf(n.uids)
-	first, err := hostUID(e, n.pid)
+	first, err := hostUID(e, c)
 	root := 0
 	for _, p := range n.pids {
 		if u, err := hostUID(e, p); err == nil && u == r {
@@ -164,8 +166,8 @@ func UserNS(e Env) []Item {
 	case err != nil:
 		items = append(items, Item{asName, ui.Fail, err.Error(), needRoot})
 	default:
-		items = append(items, Item{asName, ui.Warn, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside, and no process in the namespace runs as %d", n.pid, first, r),
-			fmt.Sprintf("a process entered now is root inside and %d outside: sudo nsenter -t %d -U -m -u -p -S 0 -G 0 sleep 1000 &", r, n.pid)})
+		items = append(items, Item{asName, ui.Warn, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside, and no process in the namespace runs as %d", c, first, r),
+			fmt.Sprintf("a process entered now is root inside and %d outside: sudo nsenter -t %d -U -m -u -p -S 0 -G 0 sleep 1000 &", r, c)})
 	}
 	return items
 }
