@@ -59,7 +59,7 @@ demo: setup build
 	$(BIN) download
 	$(BIN) rootfs
 	$(BIN) run -- /bin/busybox sh -c 'busybox echo Hello from a container!; busybox hostname; busybox ls /; busybox ps -A'
-	@echo; echo "And the article's memory hog, in a container limited to 7 MiB (exit 137 expected):"
+	@echo; echo "The article's memory hog, in a container limited to 7 MiB (137 expected):"
 	$(BIN) run -- /bin/busybox sh -c 'data=$$(busybox head -c 7500000 /dev/urandom)'; test $$? -eq 137
 
 # The fault suite (root): kill -9 at each moment of each step, signals, fifty

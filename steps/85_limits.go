@@ -61,7 +61,7 @@ func init() {
 			Differs: "docker run --pids-limit and --cpus are these same files. Every underhood run with a cgroup now gets a task limit of " + strconv.Itoa(cgroup.DefaultPids) + " by default, so no payload can take the machine's process table.",
 			Observe: "The storm ends with the kernel's count of refused forks in the thousands, and underhood itself unharmed. The throttled loop counts to about a fifth of the free one, and cpu.stat says how often it was stopped.",
 		},
-		Check: StepCheck{Run: check.TaskCPULimits, Looks: "the page's cgroup box: a task limit that refused forks, a CPU quota that throttled",
+		Check: StepCheck{Run: check.TaskCPULimits, Machine: true, Looks: "the page's cgroup box: a task limit that refused forks, a CPU quota that throttled",
 			ByHand: "remove the box cgroups, then start a shell with fewer privileges, with setpriv, as the page shows",
 			Target: func(e check.Env) string { return "the cgroup " + check.LimitsBox + " below " + e.CgroupRoot }},
 		Tour: TourStop{About: [2]string{

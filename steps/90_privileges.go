@@ -58,7 +58,7 @@ func init() {
 				"The filter here refuses a short list, chosen for the lesson; Docker's profile allows a list instead and refuses everything else.",
 			Observe: "First run: CapEff with (nearly) every bit set, the mount and the device node work, and the escape reads the host's hostname. Second run: CapEff 0000000020000420, NoNewPrivs 1, Seccomp 2, and all of it is refused with 'Operation not permitted'.",
 		},
-		Check: StepCheck{Run: check.Privileges, Looks: "a shell with runc's privileges made by hand (setpriv): its bounding set, no_new_privs, effective set, seccomp",
+		Check: StepCheck{Run: check.Privileges, Machine: true, Looks: "a shell with runc's privileges made by hand (setpriv): its bounding set, no_new_privs, effective set, seccomp",
 			ByHand: "exit the setpriv shell when you are done",
 			Target: func(check.Env) string { return "the processes of this machine" }},
 		Tour: TourStop{About: [2]string{

@@ -98,7 +98,7 @@ func init() {
 			Observe: "The first container is in the host's net:[…] and lists all its interfaces. The second has only lo, DOWN, until it is brought up. The third has eth0 with its /30, pings the host's end, and talks TCP to it both ways; 127.0.0.1 is still its own. " +
 				"What this still does not isolate: root in the container is root on the host (the user namespace), and it shares the host's System V IPC.",
 		},
-		Check: StepCheck{Run: check.Network, Looks: "a network namespace made by hand: unshare -n, a veth pair, an address on each end",
+		Check: StepCheck{Run: check.Network, Machine: true, Looks: "a network namespace made by hand: unshare -n, a veth pair, an address on each end",
 			Target: func(check.Env) string { return "this machine's network namespaces and veth pairs" },
 			ByHand: "make a network namespace and a veth pair by hand as the page shows, and run check while the container runs"},
 		Tour: TourStop{About: [2]string{

@@ -78,7 +78,7 @@ func init() {
 			Observe: "First: id says uid=0, the host sees uid 0, and the escape reads the host-only file. Second: id still says uid=0, uid_map says 0 65534 1, the host sees uid 65534, a file made inside is owned by 65534 on the host, and the escape gets out of the chroot but is denied the file. " +
 				"What this does not isolate: System V IPC, and the chroot itself (pivot_root is step 8's fix).",
 		},
-		Check: StepCheck{Run: check.UserNS, Looks: "a user namespace made by hand: unshare --user, a uid_map and gid_map that make root inside nobody outside",
+		Check: StepCheck{Run: check.UserNS, Machine: true, Looks: "a user namespace made by hand: unshare --user, a uid_map and gid_map that make root inside nobody outside",
 			Target: func(check.Env) string { return "this machine's user namespaces and their maps" },
 			ByHand: "map root to nobody by hand with unshare --user and /proc/PID/uid_map as the page shows, and run check while the container runs"},
 		Tour: TourStop{About: [2]string{

@@ -55,6 +55,9 @@ func checkNext(s *Step, env check.Env) string {
 	if strings.Contains(what, "%") {
 		what = fmt.Sprintf(what, root)
 	}
+	if next.Check.Machine {
+		return fmt.Sprintf("%s (%s), then: sudo underhood check %d", what, next.Doc(), next.N)
+	}
 	return fmt.Sprintf("%s (%s), then: sudo underhood check %d --rootfs %s", what, next.Doc(), next.N, root)
 }
 

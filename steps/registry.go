@@ -91,6 +91,9 @@ type StepCheck struct {
 	Looks  string                 // what it looks at, for check's help
 	Target func(check.Env) string // what is looked at; nil = the root filesystem
 	ByHand string
+	// Machine: the check judges processes and cgroups of the machine, not
+	// a root filesystem, so the way to it has no --rootfs.
+	Machine bool
 }
 
 var registry []*Step

@@ -161,7 +161,7 @@ func (t *tour) pause(next *Step) error {
 		t.o.Say()
 		return nil
 	}
-	prompt := fmt.Sprintf("[Enter] step %d: %s   (Ctrl-C ends the tour)", next.N, next.Title)
+	prompt := fmt.Sprintf("[Enter] step %d: %s", next.N, next.Title)
 	stopped := fmt.Errorf("tour stopped before step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", next.N, next.N)
 	return t.waitEnter(prompt, stopped)
 }
@@ -173,12 +173,19 @@ func (t *tour) more(what string, s *Step) error {
 		return nil
 	}
 	stopped := fmt.Errorf("tour stopped in step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", s.N, s.N)
-	return t.waitEnter("[Enter] "+what+"   (Ctrl-C ends the tour)", stopped)
+	return t.waitEnter("[Enter] "+what, stopped)
 }
 
 // waitEnter shows prompt and waits for Enter; Ctrl-C gives stopped.
+// The reminder that Ctrl-C ends the tour goes on the prompt's line where
+// it fits the terminal, else on a line of its own above it.
 func (t *tour) waitEnter(prompt string, stopped error) error {
-	fmt.Fprintf(t.o.Err, "\n%s ", t.o.Faint(prompt))
+	const stop = "(Ctrl-C ends the tour)"
+	if w := t.o.Width; w > 0 && ui.Width(prompt)+3+len(stop)+1 > w {
+		fmt.Fprintf(t.o.Err, "\n%s\n%s ", t.o.Faint(stop), t.o.Faint(prompt))
+	} else {
+		fmt.Fprintf(t.o.Err, "\n%s ", t.o.Faint(prompt+"   "+stop))
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := t.in.ReadString('\n')

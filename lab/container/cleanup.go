@@ -118,12 +118,10 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 		return rep, err
 	}
 	lock, err := state.Lock(dir)
-	if err != nil {
+	if err != nil && gone(dir, errors.Is(err, state.ErrNoJournal)) {
 		// A run that ended between the look above and the lock took its
 		// directory, journal and all, with it: nothing left to clean.
-		if _, e := os.Lstat(dir); errors.Is(e, os.ErrNotExist) {
-			return rep, nil
-		}
+		return rep, nil
 	}
 	var bad *state.BadJournalError
 	switch {
@@ -155,6 +153,22 @@ func cleanupRun(w state.Workdir, host cgroup.Host, name string) (Report, error) 
 	}
 	rep.Skipped = skipped
 	return rep, undoRun(w, host, info, &rep, false, false, nil)
+}
+
+// gone reports whether dir no longer exists. Without its journal (wait)
+// it may be the last moment of a run removing its own directory, journal
+// last (see removeTree): such a directory is empty and goes within
+// microseconds, so gone waits up to a tenth of a second for it.
+func gone(dir string, wait bool) bool {
+	for i := 0; ; i++ {
+		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+		if !wait || i == 20 {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // livePID is the PID of the underhood that holds a live run, -1 if the

@@ -40,6 +40,26 @@ func TestRemoveTreeKeepsSymlinkTargets(t *testing.T) {
 	}
 }
 
+// A cleanup racing a run's own removal must find the journal until the
+// directory is empty: it goes last, just before the directory.
+func TestRemoveTreeJournalLast(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	os.MkdirAll(filepath.Join(dir, "rootfs", "bin"), 0o755)
+	for _, f := range []string{"a", "rootfs/bin/busybox", "secret", "zzz", state.JournalFile} {
+		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644)
+	}
+	var order []string
+	removed = func(p string) { order = append(order, strings.TrimPrefix(p, dir)) }
+	defer func() { removed = func(string) {} }()
+	if _, err := removeTree(dir); err != nil {
+		t.Fatal(err)
+	}
+	n := len(order)
+	if n < 2 || order[n-2] != "/"+state.JournalFile || order[n-1] != "" {
+		t.Errorf("removal order %q: want the journal second to last, then the directory", order)
+	}
+}
+
 func TestRemoveTreeRefusesRoot(t *testing.T) {
 	for _, p := range []string{"/", "relative/path", ""} {
 		if _, err := removeTree(p); err == nil {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/underhood/underhood/lab/state"
 )
 
 // removeTree deletes dir and everything below it, never following a
@@ -17,6 +19,10 @@ import (
 // of whatever is mounted there. A file or directory that a payload made
 // immutable or append-only (FS_IOC_SETFLAGS, as chattr +i does) inside
 // the run's own root has the flag cleared first; cleared lists them.
+//
+// The journal, if dir has one, goes last, just before dir itself: a
+// cleanup racing the run's own removal sees the journal (and the lock the
+// run holds on it) until the directory is empty.
 func removeTree(dir string) (cleared []string, err error) {
 	if filepath.Clean(dir) == "/" || !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("remove %q: refusing a relative path or /", dir)
@@ -31,11 +37,16 @@ func removeTree(dir string) (cleared []string, err error) {
 	if !st.IsDir() {
 		return nil, os.Remove(dir)
 	}
-	t := tree{dir: dir, dev: st.Sys().(*syscall.Stat_t).Dev}
+	t := tree{dir: dir, dev: st.Sys().(*syscall.Stat_t).Dev, last: filepath.Join(dir, state.JournalFile)}
 	if err := filepath.WalkDir(dir, t.visit); err != nil {
 		return t.cleared, err
 	}
 	for i := len(t.dirs) - 1; i >= 0; i-- {
+		if i == 0 {
+			if err := t.remove(t.last); err != nil {
+				return t.cleared, err
+			}
+		}
 		if err := t.remove(t.dirs[i]); err != nil {
 			return t.cleared, err
 		}
@@ -48,6 +59,7 @@ type tree struct {
 	dir     string
 	dev     uint64
 	dirs    []string // to remove once empty, deepest last
+	last    string   // the file removed just before dir: the journal
 	cleared []string
 }
 
@@ -59,6 +71,9 @@ func (t *tree) visit(p string, d fs.DirEntry, err error) error {
 		return err
 	}
 	if !d.IsDir() {
+		if p == t.last {
+			return nil
+		}
 		return t.remove(p)
 	}
 	info, err := d.Info()
@@ -96,8 +111,12 @@ func (t *tree) remove(p string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
+	removed(p)
 	return nil
 }
+
+// removed is told of each path removeTree removes, for its tests.
+var removed = func(string) {}
 
 // The inode flags of FS_IOC_GETFLAGS/FS_IOC_SETFLAGS (linux/fs.h) that
 // forbid removing a file: immutable (chattr +i) and append-only (+a).

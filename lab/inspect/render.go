@@ -303,7 +303,7 @@ func WriteOverview(o *ui.IO, ov *Overview) {
 	if h.Note != "" {
 		o.Wrapf("%s\n", o.Faint(h.Note+"."))
 	}
-	o.Wrapf("Look at one closely: 'underhood inspect NAME' or 'underhood inspect --pid PID'.\n")
+	o.Wrapf("Look at one closely: sudo underhood inspect NAME, or sudo underhood inspect --pid PID.\n")
 }
 
 func labList(names []string) string {

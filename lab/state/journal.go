@@ -233,6 +233,9 @@ func openJournal(dir string) (*os.File, error) {
 		return nil, &BadJournalError{Path: p, Why: "is " + kindOf(fi.Mode()) + ", not a file underhood wrote"}
 	}
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", p, ErrNoJournal) // removed since the look
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
