@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/underhood/underhood/lab/busybox"
 	"github.com/underhood/underhood/lab/cgroup"
@@ -257,4 +258,26 @@ func writeJSON(o *ui.IO, v any) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// ranItem says whether the step called step ran to its end in this work
+// directory, as its progress records: a step that leaves nothing behind
+// has no other trace, and "nothing is left" alone would pass before the
+// step was ever done. Not recorded is a warning, with the way to do it.
+func ranItem(e Env, name, step, do string) Item {
+	p, err := e.Workdir.ReadProgress()
+	if t, ok := p[step]; ok && err == nil {
+		return Item{name, ui.OK, "sudo underhood " + step + " ran to its end " + when(t), ""}
+	}
+	return Item{name, ui.Warn, "none has run to its end in " + e.Workdir.Root + " yet: nothing to judge but what is left", do}
+}
+
+// when is t as a person reads it: the time of day, and the day unless it
+// is today.
+func when(t time.Time) string {
+	t = t.Local()
+	if y, m, d := time.Now().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
+		return "at " + t.Format("15:04")
+	}
+	return "on " + t.Format("Jan 2 at 15:04")
 }

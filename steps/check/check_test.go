@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -79,6 +80,13 @@ func newFixture(t *testing.T) *fixture {
 	f.put("proc/self/ns/mnt", "")
 	f.mkdir("cgroup/memory")
 	f.put("cgroup/memory/cgroup.procs", "1\n")
+	return f
+}
+
+// ran records in the work directory's progress that step ran to its end
+// on Dec 1, 10:00 UTC.
+func (f *fixture) ran(step string) *fixture {
+	f.put("lab/progress.json", `{"`+step+`": "2026-12-01T10:00:00Z"}`)
 	return f
 }
 
@@ -398,6 +406,8 @@ func (f *fixture) netDone() *fixture {
 // Each case is one state of a machine, for one stage: the report must match
 // its golden file, and the exit status must say whether the stage passed.
 func TestGolden(t *testing.T) {
+	defer func(l *time.Location) { time.Local = l }(time.Local)
+	time.Local = time.UTC // the progress's times, as goldens show them
 	cases := []struct {
 		name  string
 		stage stage
@@ -537,7 +547,8 @@ func TestGolden(t *testing.T) {
 		{"6-no-controller", stage6, func(f *fixture) { f.rm("cgroup"); f.types = map[string]int64{} }, 1},
 
 		// 7: leftovers
-		{"7-clean", stage7, nil, 0},
+		{"7-clean", stage7, func(f *fixture) { f.ran("run") }, 0},
+		{"7-not-run", stage7, nil, 0},
 		{"7-byhand-clean", stage7, func(f *fixture) { f.byHand() }, 0},
 		{"7-leftovers", stage7, func(f *fixture) {
 			f.byHand().handCgroup()
@@ -639,7 +650,8 @@ func TestGolden(t *testing.T) {
 		}, 0},
 
 		// 9: task and CPU limits, the page's cgroup box
-		{"9-v1-no-box", stage9, func(f *fixture) { f.limitHierarchies() }, 0},
+		{"9-v1-no-box", stage9, func(f *fixture) { f.limitHierarchies() }, 1},
+		{"9-v1-limits-ran", stage9, func(f *fixture) { f.limitHierarchies().ran("limits") }, 0},
 		{"9-v1-byhand-ok", stage9, func(f *fixture) { f.limitHierarchies().box(true) }, 0},
 		{"9-v1-box-seen-too", stage9, func(f *fixture) { f.limitHierarchies().box(true) }, 0},
 		{"9-v1-byhand-not-run", stage9, func(f *fixture) { f.byHand().limitHierarchies().box(false) }, 1},

@@ -25,7 +25,11 @@ func Leftovers(e Env) []Item {
 	places := outermost(e.Workdir.Root, e.Rootfs, e.ScriptDir)
 	// In the order to act on them: end processes before unmounting, and
 	// unmount before removing.
-	items := []Item{runsItem(e), processesItem(e, places), mountsItem(e, places)}
+	var items []Item
+	if !e.ByHand {
+		items = append(items, ranItem(e, "full run", "run", "sudo underhood run, leave its shell with exit, then check again"))
+	}
+	items = append(items, runsItem(e), processesItem(e, places), mountsItem(e, places))
 	h, err := cgroup.DetectWith(e.CgroupRoot, e.FSType)
 	if err == nil && h.MemoryVersion != 0 {
 		items = append(items, labCgroups(e, h), handMadeGone(e, h))

@@ -34,8 +34,16 @@ func TaskCPULimits(e Env) []Item {
 		pidsDir, cpuDir, pidsRoot, cpuRoot = filepath.Join(e.CgroupRoot, LimitsBox), filepath.Join(e.CgroupRoot, LimitsBox), e.CgroupRoot, e.CgroupRoot
 	}
 	if !isDir(pidsDir) && !isDir(cpuDir) && !e.ByHand {
+		// underhood's step leaves nothing; its progress says it ran.
+		p, _ := e.Workdir.ReadProgress()
+		if t, ok := p["limits"]; ok {
+			return []Item{controllers(pidsRoot, cpuRoot, v2),
+				{"cgroup " + LimitsBox, ui.OK, "none made by hand; sudo underhood limits ran to its end " + when(t) + ", with cgroups of its own, and removed them",
+					"to do it by hand: the page's shell commands, then check again"}}
+		}
 		return []Item{controllers(pidsRoot, cpuRoot, v2),
-			{"cgroup " + LimitsBox, ui.OK, "none made by hand; underhood's step makes its own and removes it", "to do it by hand: the page's shell commands, then check again"}}
+			{"cgroup " + LimitsBox, ui.Fail, "none: neither the page's shell commands (they make " + pidsDir + ") nor sudo underhood limits has run here",
+				"sudo underhood limits, or the page's shell commands; then check again"}}
 	}
 	items := []Item{controllers(pidsRoot, cpuRoot, v2)}
 	items = append(items, pidsItems(pidsDir)...)
