@@ -93,7 +93,20 @@ func Limits(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	l := limitsOf(opt)
 	if len(opt.Argv) > 0 {
-		return start(o, w, opt, LimitsSpec(container.RandomName("limits"), w.Busybox(), limitOf(opt), l, host, opt.CgroupParent), nil)
+		spec := LimitsSpec(container.RandomName("limits"), w.Busybox(), limitOf(opt), l, host, opt.CgroupParent)
+		spec.Started = func(r *container.Result) {
+			cpu := "no CPU quota (--cpus X sets one)"
+			if l.CPUQuota > 0 {
+				cpu = fmt.Sprintf("%.2g CPUs", float64(l.CPUQuota)/float64(l.CPUPeriod))
+			}
+			pids := "the default task limit"
+			if l.Pids > 0 {
+				pids = fmt.Sprintf("pids.max = %d", l.Pids)
+			}
+			o.Note("%s a full container in %s with %s, %s and %s of memory.", stepTag(o, s), r.Cgroup, pids, cpu, cgroup.FormatSize(limitOf(opt)))
+			o.Note("Running %s", payloadName(opt))
+		}
+		return start(o, w, opt, spec, nil)
 	}
 	if opt.Pids == 0 || opt.Pids == cgroup.DefaultPids {
 		l.Pids = 64
