@@ -13,7 +13,8 @@ var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "
 // "Next: sudo underhood chroot (step 3)" never breaks inside the command
 // and can be copied from the terminal as it is. A command starts at one
 // of commandStarts and ends at a word that ends in : ; , . or ), or before
-// one that starts with "(". One wider than n stays in words.
+// one that starts with "(", but never inside single quotes. One wider
+// than n stays in words.
 func units(s string, n int) []string {
 	words := strings.Fields(s)
 	var out []string
@@ -22,9 +23,14 @@ func units(s string, n int) []string {
 			out = append(out, words[i])
 			continue
 		}
-		j := i
-		for j+1 < len(words) && !endsCommand(Strip(words[j])) && !strings.HasPrefix(Strip(words[j+1]), "(") {
+		// Inside single quotes (sh -c '…; …') nothing ends the command;
+		// the word that closes them does.
+		j, open, closed := i, quotes(words[i])%2 == 1, false
+		for j+1 < len(words) && !closed && (open || !endsCommand(Strip(words[j])) && !strings.HasPrefix(Strip(words[j+1]), "(")) {
 			j++
+			if quotes(words[j])%2 == 1 {
+				open, closed = !open, open
+			}
 		}
 		unit := strings.Join(words[i:j+1], nbsp)
 		if j == i || Width(unit) > n {
@@ -36,6 +42,8 @@ func units(s string, n int) []string {
 	}
 	return out
 }
+
+func quotes(w string) int { return strings.Count(w, "'") }
 
 func endsCommand(w string) bool {
 	return len(w) > 1 && strings.ContainsAny(w[len(w)-1:], ":;,.)")
