@@ -12,6 +12,7 @@ import (
 
 	"github.com/underhood/underhood/lab/ui"
 	"github.com/underhood/underhood/lab/ui/ptytest"
+	"github.com/underhood/underhood/steps"
 )
 
 // The pty tests run the real binary on a pseudo-terminal with colour on,
@@ -387,5 +388,45 @@ func TestPtyInteractiveStep(t *testing.T) {
 		}
 	}
 	tm.CheckFits(t)
+	assertClean(t)
+}
+
+// The whole tour on an 80×24 terminal, Enter at every pause: what each
+// pause follows, from the line after the previous prompt to its own, fits
+// one screen, so the instructor's room sees a stop's header and its ▶ line
+// together (the walkthrough saw stop headers scroll away).
+func TestPtyTourEachPauseFitsAScreen(t *testing.T) {
+	needLab(t)
+	const cols, rows = 80, 24
+	tm := ptytest.Start(t, cols, rows, exec.Command(binary, "--workdir", workdir, "tour", "--cgroup-parent", cgParent))
+	start, prompts := 0, 0
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		lines := tm.RawLines()
+		last := lines[len(lines)-1]
+		if !strings.HasPrefix(last, "[Enter] ") || len(lines)-1 < start {
+			if tm.Exited() {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		used := 0
+		for _, l := range lines[start:] {
+			used += max(1, (ui.Width(l)+cols-1)/cols)
+		}
+		if used > rows {
+			t.Errorf("%d rows before the pause %q, more than the terminal's %d:\n%s", used, last, rows, strings.Join(lines[start:], "\n"))
+		}
+		prompts++
+		start = len(lines)
+		tm.Send(t, "\r")
+	}
+	if code := tm.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("tour: exit %d after %d pauses\n%s", code, prompts, tm.Dump())
+	}
+	if want := len(steps.All()) - 1; prompts < want {
+		t.Errorf("the tour paused %d times, fewer than once between each of its %d stops", prompts, want+1)
+	}
 	assertClean(t)
 }

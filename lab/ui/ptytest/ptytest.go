@@ -129,6 +129,16 @@ func (tm *Term) WaitFor(t testing.TB, want string, d time.Duration) {
 	t.Fatalf("after %v the screen does not show %q:\n%s", d, want, tm.Dump())
 }
 
+// Exited reports whether the command has exited.
+func (tm *Term) Exited() bool {
+	select {
+	case <-tm.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait waits up to d for the command to exit and its output to be read,
 // and returns its exit status (-1 for a signal). It fails the test on a
 // timeout.
