@@ -96,7 +96,7 @@ func rootlessReady(w state.Workdir, opt ContainerOptions) error {
 		dir = filepath.Dir(dir)
 	}
 	if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
-		return ui.Usagef("--rootless: the work directory %s is not yours to write (%s): give one with --workdir, e.g. --workdir ~/underhood", w.Root, dir)
+		return ui.Usagef("--rootless: the work directory %s is not yours to write (%s): give one with --workdir, e.g. --workdir ~/underhood-lab", w.Root, dir)
 	}
 	if why := ns.UserNSRefused(""); why != "" {
 		return fmt.Errorf("--rootless: this kernel refuses user namespaces to users: %s", why)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,8 +55,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	top := t.TempDir()
 	f := &fixture{t: t, top: top,
-		types:  map[string]int64{".": unix.TMPFS_MAGIC, "memory": unix.CGROUP_SUPER_MAGIC},
-		tries:  map[ProbeKind]string{TryHello: "Hello from BusyBox!\n", TryChroot: "bin\ndev\netc\nproc\nsys\n", TryProc: psHost, TryPIDNamespace: psAlone, TryCgroup: "made $T/cgroup/memory/underhood/check-0a1b2c3d with memory.limit_in_bytes = 7340032, and removed it"},
+		types: map[string]int64{".": unix.TMPFS_MAGIC, "memory": unix.CGROUP_SUPER_MAGIC},
+		tries: map[ProbeKind]string{TryHello: "Hello from BusyBox!\n", TryChroot: "bin\ndev\netc\nproc\nsys\n", TryProc: psHost, TryPIDNamespace: psAlone, TryCgroup: "made $T/cgroup/memory/underhood/check-0a1b2c3d with memory.limit_in_bytes = 7340032, and removed it",
+			TryPivot: pivoted},
 		errors: map[ProbeKind]error{},
 		mounts: []string{"22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw", "23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw"},
 	}
@@ -89,6 +91,9 @@ func (f *fixture) ran(step string) *fixture {
 	f.put("lab/progress.json", `{"`+step+`": "2026-12-01T10:00:00Z"}`)
 	return f
 }
+
+// pivoted is /proc/self/mountinfo after the pivot of check 8's probe.
+const pivoted = "248 247 8:1 /var/lib/underhood/rootfs / rw,relatime - ext4 /dev/sda1 rw\n249 248 0:60 / /proc rw,relatime - proc proc rw\n"
 
 // byHand points the checks at ~/container, made with the article's commands.
 func (f *fixture) byHand() *fixture {
@@ -639,6 +644,10 @@ func TestGolden(t *testing.T) {
 
 		// 8: pivot_root by hand, the page's shell left open
 		{"8-none", stage8, nil, 0},
+		{"8-pivot-refused", stage8, func(f *fixture) { f.errors[TryPivot] = errors.New("exit status 1: pivot_root: Invalid argument") }, 1},
+		{"8-pivot-sees-host", stage8, func(f *fixture) {
+			f.tries[TryPivot] = pivoted + "250 248 8:1 / /.old rw,relatime - ext4 /dev/sda1 rw\n"
+		}, 1},
 		{"8-byhand-none", stage8, func(f *fixture) { f.byHand() }, 1},
 		{"8-byhand-chroot-same-namespace", stage8, func(f *fixture) { f.byHand().rooted(4400, "mnt:[4026531832]") }, 1},
 		{"8-byhand-chroot", stage8, func(f *fixture) { f.byHand().rooted(4400, "mnt:[4026532176]") }, 1},
@@ -753,9 +762,17 @@ func TestRunReal(t *testing.T) {
 	} else if n, first := processes(out); n != 1 || first != "1" {
 		t.Errorf("pid namespace: %d processes, first %s:\n%s", n, first, out)
 	}
+	if out, err := Run(Probe{Kind: TryPivot, Path: root, Busybox: "/bin/busybox"}); err != nil {
+		t.Errorf("pivot: %v", err)
+	} else if points := mountPoints(out); !slices.Equal(points, []string{"/", "/proc"}) {
+		t.Errorf("pivot: want / and /proc alone in the pivoted process's mountinfo:\n%q", out)
+	}
 	after, _ := os.ReadFile("/proc/self/mountinfo")
 	if !bytes.Equal(before, after) || strings.Contains(string(after), root) {
 		t.Errorf("the probes changed the host's mount table")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "proc", "self")); err == nil {
+		t.Errorf("proc is still mounted in %s after the pivot's probe", root)
 	}
 }
 

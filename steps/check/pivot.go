@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,8 +25,7 @@ func PivotRoot(e Env) []Item {
 	cands := inRoot(e)
 	if len(cands) == 0 {
 		if !e.ByHand {
-			return []Item{{"pivoted by hand", ui.OK, "no process has its root in " + e.Rootfs + "; underhood's step shows the escape and pivot_root itself",
-				"to do it by hand: " + pivotCmd + ", and check 8 from another terminal"}}
+			return []Item{tryPivot(e)}
 		}
 		return []Item{{"a process in the root", ui.Fail, "no process has its root in " + e.Rootfs, pivotCmd + "; then check 8 --rootfs " + e.Rootfs + " from another terminal"},
 			skipped("mount namespace"), skipped("pivot_root"), skipped("old root")}
@@ -39,6 +39,42 @@ func PivotRoot(e Env) []Item {
 		}
 	}
 	return best
+}
+
+// tryPivot pivots into the lab's root for real, in a mount namespace that
+// goes with the probe: what the pivoted process sees must be its root as
+// a mount of its own, its proc, and nothing of the host's.
+func tryPivot(e Env) Item {
+	const name = "pivot_root"
+	if e.Euid != 0 {
+		return Item{name, ui.Fail, "not tried: needs root", needRoot}
+	}
+	host, err := e.HostBusybox()
+	if err != nil {
+		return Item{name, ui.Fail, "no verified BusyBox to pivot with: " + err.Error(), "sudo underhood download (or sudo apt-get install busybox-static)"}
+	}
+	out, err := e.Try(Probe{Kind: TryPivot, Path: e.Rootfs, Busybox: host})
+	if err != nil {
+		return Item{name, ui.Fail, "pivot_root into " + e.Rootfs + ": " + err.Error(), "sudo underhood doctor says what this machine lacks"}
+	}
+	points := mountPoints(out)
+	if !slices.Equal(points, []string{"/", "/proc"}) {
+		return Item{name, ui.Fail, fmt.Sprintf("after pivot_root into %s the process sees the mounts %s: want / and /proc alone", e.Rootfs, strings.Join(points, " ")),
+			"sudo underhood doctor says what this machine lacks"}
+	}
+	return Item{name, ui.OK, "tried into " + e.Rootfs + ": its / is a mount of its own, with /proc and nothing of the host's",
+		"to do it by hand: " + pivotCmd + ", then check 8 --rootfs ~/container from another terminal"}
+}
+
+// mountPoints are the mount points of a mountinfo, in its order.
+func mountPoints(mountinfo string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(mountinfo), "\n") {
+		if f := strings.Fields(l); len(f) > 4 {
+			out = append(out, f[4])
+		}
+	}
+	return out
 }
 
 func judgePivot(e Env, pid int, selfNS, host string) []Item {

@@ -42,6 +42,11 @@ const (
 	// TrySkopeo runs skopeo inspect oci:Path (a layout directory and its
 	// tag, DIR:TAG) and returns its JSON.
 	TrySkopeo
+	// TryPivot pivots into Path in a private mount namespace, as page 9
+	// does by hand (bind it onto itself, pivot_root . ., unmount the old
+	// root), mounts proc there and returns /proc/self/mountinfo as the
+	// pivoted process sees it.
+	TryPivot
 )
 
 // Probe is one thing to try.
@@ -81,6 +86,17 @@ func Run(p Probe) (string, error) {
 			attr.Cloneflags = unix.CLONE_NEWPID
 		}
 		return run(attr, bb, "sh", "-c", `"$0" mount -t proc proc "$1/proc" && exec "$0" chroot "$1" /bin/busybox ps -A`, bb, p.Path)
+	case TryPivot:
+		if p.Busybox == "" {
+			return "", errors.New("no verified BusyBox to pivot with on the host")
+		}
+		// The verified BusyBox binds, pivots and unmounts; the old root,
+		// stacked on the new one by pivot_root(".", "."), is what "."
+		// names until umount -l takes it away (pivot_root(2)). Then only
+		// the root's own /bin/busybox is there to run, pivoted.
+		return run(&syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}, p.Busybox, "sh", "-c",
+			`"$0" mount --bind "$1" "$1" && cd "$1" && "$0" pivot_root . . && "$0" umount -l . && cd / && `+
+				`exec /bin/busybox sh -c 'busybox mount -t proc proc /proc && busybox cat /proc/self/mountinfo'`, p.Busybox, p.Path)
 	case TryCgroup:
 		return makeCgroup(p.Host, p.Limit)
 	case TryPing:
