@@ -30,7 +30,7 @@ func init() {
 			"its capability set, no_new_privs, a seccomp filter, and masked /proc paths.\n" +
 			"Mounting, making a device node and the chroot escape are refused.\n" +
 			"With -- CMD, runs CMD in the container with fewer privileges.",
-		Options:   WithMemory,
+		Options:   WithMemory | WithPauses,
 		Page:      "11-privileges.md",
 		Code:      []string{"lab/caps/caps.go Drop", "lab/caps/caps.go NoNewPrivs", "lab/seccomp/seccomp.go Load", "lab/masked/masked.go Apply", "lab/ns/setup.go dropPrivileges"},
 		Ephemeral: true, Done: readyToRun, Run: Privileges,
@@ -103,6 +103,9 @@ func Privileges(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	var first bytes.Buffer
 	if r, err := launchTee(o, w, opt, &before, &first); err != nil || r.Interrupted != nil {
 		return stopped(o, err, r)
+	}
+	if err := opt.more("the same, with runc's privileges"); err != nil {
+		return err
 	}
 	o.Note("")
 	o.Note("%s root with runc's privileges (%s), no_new_privs, seccomp, masked /proc:", stepTag(o, s), strings.Join(caps.Names(caps.Mask(caps.RuncDefault)), ", "))

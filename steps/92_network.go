@@ -61,7 +61,7 @@ func init() {
 			"joined by a veth pair to a stand-in for the host (a network namespace the\n" +
 			"step makes, so the machine's own network is never touched): ping and TCP\n" +
 			"both ways on a private /30. With -- CMD, runs CMD in a connected container.",
-		Options:   WithMemory,
+		Options:   WithMemory | WithPauses,
 		Page:      "12-network.md",
 		Code:      []string{"lab/netns/link.go Connect", "lab/netns/netlink.go request", "lab/netns/netns.go New", "lab/container/container.go Run"},
 		Ephemeral: true, Done: readyToRun, Run: Network,
@@ -200,6 +200,9 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		o.Note("  the host's own namespace, with all of its %s: a server in this container listens on the host's ports.", plural(int64(len(ls)), "interface", "interfaces"))
 	}
 
+	if err := opt.more("a network namespace of its own"); err != nil {
+		return err
+	}
 	o.Note("")
 	o.Note("%s then in a network namespace of its own (CLONE_NEWNET):", stepTag(o, s))
 	alone := script(RunSpec(container.RandomName("net"), w.Busybox(), limit, cg, opt.CgroupParent), AloneNetScript)
@@ -212,8 +215,14 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	aloneOK := strings.Contains(out.String(), "lo: <LOOPBACK>") && strings.Count(out.String(), "link/") == 1 &&
 		strings.Contains(out.String(), "1 packets received")
 
+	vethErr := netns.VethSupported()
+	if vethErr == nil {
+		if err := opt.more("joined by a veth pair"); err != nil {
+			return err
+		}
+	}
 	o.Note("")
-	if err := netns.VethSupported(); errors.Is(err, netns.ErrNoVeth) {
+	if err := vethErr; errors.Is(err, netns.ErrNoVeth) {
 		if !aloneOK {
 			return &ui.ExitError{Code: 1, Err: errors.New("in a new network namespace, lo was not alone and down, or did not answer once up: see the output above")}
 		}

@@ -39,7 +39,7 @@ func init() {
 			"digest is the same, lets skopeo read it where installed, then runs it\n" +
 			"twice: with underhood (as run --image does) and with runc, from a bundle\n" +
 			"made of it. With -- CMD, both runs run CMD.",
-		Options: WithMemory,
+		Options: WithMemory | WithPauses,
 		Page:    "15-image.md",
 		Code:    []string{"lab/image/layer.go Layer", "lab/image/spec.go", "lab/image/write.go Write", "lab/image/unpack.go Unpack", "lab/bundle/bundle.go Spec", "lab/bundle/run.go Run"},
 		Done:    imageDone, Run: Image,
@@ -175,6 +175,9 @@ func Image(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 
+	if err := opt.more("underhood and runc run the image"); err != nil {
+		return err
+	}
 	o.Note("")
 	o.Note("%s underhood runs the image (as run --image does: verified, unpacked, then step 7):", stepTag(o, s))
 	spec := ImageSpec(container.RandomName("image"), w.Image(), ImageTag, limitOf(opt), host, opt.CgroupParent)

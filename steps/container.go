@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,54 @@ type ContainerOptions struct {
 	// Context is cancelled by SIGINT/SIGTERM/SIGHUP from the program's
 	// start; a signal that came before the step began stops it.
 	Context context.Context
+	// Pause, if set, waits before the next part of a step's output (what
+	// names it), so that each part fits one screen: on a terminal, Enter.
+	Pause func(what string) error
+}
+
+// more pauses before the next part of a step, where opt has a Pause.
+func (opt ContainerOptions) more(what string) error {
+	if opt.Pause == nil {
+		return nil
+	}
+	return opt.Pause(what)
+}
+
+// TerminalPause is a Pause for a person at a terminal: it shows
+// "[Enter] what" on o's error stream and waits for a line from o.In; a
+// signal (Ctrl-C) that cancels ctx stops the step, saying so.
+func TerminalPause(ctx context.Context, o *ui.IO) func(string) error {
+	in := bufio.NewReader(o.In)
+	return func(what string) error {
+		return waitEnter(ctx, o, in, "[Enter] "+what, "(Ctrl-C stops)",
+			fmt.Errorf("stopped before %s; what ran before is removed, nothing is left behind", what))
+	}
+}
+
+// waitEnter shows prompt and waits for Enter; a cancelled ctx gives
+// stopped. The reminder (how to stop) goes on the prompt's line where it
+// fits the terminal, else on a line of its own above it.
+func waitEnter(ctx context.Context, o *ui.IO, in *bufio.Reader, prompt, reminder string, stopped error) error {
+	if w := o.Width; w > 0 && ui.Width(prompt)+3+ui.Width(reminder)+1 > w {
+		fmt.Fprintf(o.Err, "\n%s\n%s ", o.Faint(reminder), o.Faint(prompt))
+	} else {
+		fmt.Fprintf(o.Err, "\n%s ", o.Faint(prompt+"   "+reminder))
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := in.ReadString('\n')
+		done <- err
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(o.Err)
+		return &ui.ExitError{Code: interruptCode(ctx), Err: stopped}
+	case err := <-done:
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read the terminal: %w", err)
+		}
+	}
+	return nil // the terminal's echo of Enter ended the prompt's line
 }
 
 var shell = []string{"/bin/busybox", "sh"}

@@ -52,6 +52,7 @@ const (
 	WithNet                          // --net host|none|veth, --rootless
 	WithImage                        // --image
 	WithIsolation                    // --pivot-root, --drop-privileges, --isolation article|full
+	WithPauses                       // --no-pause: the step waits for Enter between its parts on a terminal
 )
 
 // Step is one stage of the workshop, all of it in one place.

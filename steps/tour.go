@@ -48,7 +48,8 @@ type tour struct {
 	w     state.Workdir
 	opt   TourOptions
 	in    *bufio.Reader
-	procs int // processes seen from the chroot in step 4, for step 5
+	procs int   // processes seen from the chroot in step 4, for step 5
+	cur   *Step // the stop under way
 }
 
 // tourSteps are the steps that have a stop in the tour, in order.
@@ -92,6 +93,7 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 			continue
 		}
 		t.header(s, len(stops))
+		t.cur = s
 		seen, ok, err := s.Tour.Demo(t)
 		if err != nil {
 			return err
@@ -177,28 +179,9 @@ func (t *tour) more(what string, s *Step) error {
 }
 
 // waitEnter shows prompt and waits for Enter; Ctrl-C gives stopped.
-// The reminder that Ctrl-C ends the tour goes on the prompt's line where
-// it fits the terminal, else on a line of its own above it.
 func (t *tour) waitEnter(prompt string, stopped error) error {
-	const stop = "(Ctrl-C ends the tour)"
-	if w := t.o.Width; w > 0 && ui.Width(prompt)+3+len(stop)+1 > w {
-		fmt.Fprintf(t.o.Err, "\n%s\n%s ", t.o.Faint(stop), t.o.Faint(prompt))
-	} else {
-		fmt.Fprintf(t.o.Err, "\n%s ", t.o.Faint(prompt+"   "+stop))
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := t.in.ReadString('\n')
-		done <- err
-	}()
-	select {
-	case <-t.ctx.Done():
-		fmt.Fprintln(t.o.Err)
-		return &ui.ExitError{Code: interruptCode(t.ctx), Err: stopped}
-	case err := <-done:
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("tour: read the terminal: %w", err)
-		}
+	if err := waitEnter(t.ctx, t.o, t.in, prompt, "(Ctrl-C ends the tour)", stopped); err != nil {
+		return err
 	}
 	t.o.Say()
 	return nil
@@ -235,7 +218,12 @@ func (t *tour) sub(in io.Reader) (*ui.IO, *capture, *capture) {
 }
 
 func (t *tour) options(argv ...string) ContainerOptions {
-	return ContainerOptions{Argv: argv, CgroupParent: t.opt.CgroupParent, Self: t.opt.Self}
+	opt := ContainerOptions{Argv: argv, CgroupParent: t.opt.CgroupParent, Self: t.opt.Self}
+	if s := t.cur; s != nil {
+		// A step's own pauses are the tour's, inside its stop.
+		opt.Pause = func(what string) error { return t.more(what, s) }
+	}
+	return opt
 }
 
 // payloadStatus tells the payload's own exit status from underhood's

@@ -397,36 +397,62 @@ func TestPtyInteractiveStep(t *testing.T) {
 // together (the walkthrough saw stop headers scroll away).
 func TestPtyTourEachPauseFitsAScreen(t *testing.T) {
 	needLab(t)
-	const cols, rows = 80, 24
-	tm := ptytest.Start(t, cols, rows, exec.Command(binary, "--workdir", workdir, "tour", "--cgroup-parent", cgParent))
+	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "tour", "--cgroup-parent", cgParent))
+	if prompts := pausesFit(t, tm, 10*time.Minute); prompts < len(steps.All())-1 {
+		t.Errorf("the tour paused %d times, fewer than once between each of its %d stops", prompts, len(steps.All()))
+	}
+	assertClean(t)
+}
+
+// The steps whose output is taller than 24 rows wait for Enter between
+// their parts on a terminal, and each part fits the screen (walkthrough
+// 3: the "before" half of privileges, network and image scrolled away).
+func TestPtyLongStepsPause(t *testing.T) {
+	needLab(t)
+	for _, step := range []string{"privileges", "network", "image"} {
+		t.Run(step, func(t *testing.T) {
+			tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, step, "--cgroup-parent", cgParent))
+			if n := pausesFit(t, tm, 3*time.Minute); n == 0 {
+				t.Errorf("%s did not pause on a terminal", step)
+			}
+			assertClean(t)
+		})
+	}
+	// --no-pause, and piped output, never wait.
+	r := runUH(t, "privileges", "--no-pause", "--cgroup-parent", cgParent)
+	if r.code != 0 || strings.Contains(r.err, "[Enter]") {
+		t.Errorf("privileges --no-pause: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+}
+
+// pausesFit presses Enter at every "[Enter]" prompt of the command on tm
+// until it exits with 0, and checks that the rows shown since the previous
+// prompt, up to and with this one, fit the terminal. It returns the number
+// of prompts.
+func pausesFit(t *testing.T, tm *ptytest.Term, d time.Duration) int {
+	t.Helper()
 	start, prompts := 0, 0
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && !tm.Exited() {
 		lines := tm.RawLines()
 		last := lines[len(lines)-1]
 		if !strings.HasPrefix(last, "[Enter] ") || len(lines)-1 < start {
-			if tm.Exited() {
-				break
-			}
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
 		used := 0
 		for _, l := range lines[start:] {
-			used += max(1, (ui.Width(l)+cols-1)/cols)
+			used += max(1, (ui.Width(l)+tm.Cols-1)/tm.Cols)
 		}
-		if used > rows {
-			t.Errorf("%d rows before the pause %q, more than the terminal's %d:\n%s", used, last, rows, strings.Join(lines[start:], "\n"))
+		if used > tm.Rows {
+			t.Errorf("%d rows before the pause %q, more than the terminal's %d:\n%s", used, last, tm.Rows, strings.Join(lines[start:], "\n"))
 		}
 		prompts++
 		start = len(lines)
 		tm.Send(t, "\r")
 	}
 	if code := tm.Wait(t, time.Minute); code != 0 {
-		t.Fatalf("tour: exit %d after %d pauses\n%s", code, prompts, tm.Dump())
+		t.Fatalf("exit %d after %d pauses\n%s", code, prompts, tm.Dump())
 	}
-	if want := len(steps.All()) - 1; prompts < want {
-		t.Errorf("the tour paused %d times, fewer than once between each of its %d stops", prompts, want+1)
-	}
-	assertClean(t)
+	return prompts
 }

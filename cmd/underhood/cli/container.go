@@ -2,10 +2,12 @@ package cli
 
 import (
 	"math"
+	"os"
 	"runtime"
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/ui"
@@ -18,6 +20,7 @@ import (
 func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOptions) error) *cobra.Command {
 	var opt steps.ContainerOptions
 	var mem, pids, cpus, level string
+	var noPause bool
 	c := &cobra.Command{
 		Use:  s.Name + " [flags] [-- CMD [ARG...]]",
 		Long: s.Long,
@@ -56,6 +59,9 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 					return err
 				}
 			}
+			if s.Options&steps.WithPauses != 0 && !noPause && g.io.InTTY && stdinTerminal() {
+				opt.Pause = steps.TerminalPause(cmd.Context(), g.io)
+			}
 			if runF != nil {
 				return runF(&opt)
 			}
@@ -82,6 +88,9 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 		c.Flags().BoolVar(&opt.PivotRoot, "pivot-root", false, "pivot_root into the container's root instead of chroot, the old root unmounted (step 8)")
 		c.Flags().BoolVar(&opt.DropPrivileges, "drop-privileges", false, "runc's capabilities only, no_new_privs, a seccomp filter, masked /proc (step 10)")
 		c.Flags().StringVar(&level, "isolation", steps.IsolationArticle, "article (the article's container) or full (--pivot-root, --drop-privileges, the task limit, IPC and cgroup namespaces: all of Part 2)")
+	}
+	if s.Options&steps.WithPauses != 0 {
+		c.Flags().BoolVar(&noPause, "no-pause", false, "on a terminal too, do not wait for Enter between the step's parts")
 	}
 	if s.Options&steps.WithName != 0 {
 		c.Flags().StringVar(&opt.Name, "name", "", "the container's name, also its hostname (default: random)")
@@ -110,3 +119,7 @@ func parseLimits(cmd *cobra.Command, pids, cpus string, opt *steps.ContainerOpti
 	opt.CPUs = f
 	return nil
 }
+
+// stdinTerminal reports whether Enter can be read from a person: stdin is
+// a terminal.
+func stdinTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
