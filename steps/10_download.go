@@ -135,7 +135,7 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 	o.Note("$ %s echo Hello from BusyBox!", dest)
 	o.Say(out)
 	if sayNext {
-		o.Note("Next: %s", of("download").NextHint())
+		o.Next(of("download").NextHint())
 	}
 	return nil
 }

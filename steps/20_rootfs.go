@@ -94,7 +94,7 @@ func Rootfs(ctx context.Context, o *ui.IO, w state.Workdir, opt RootfsOptions) e
 	if !opt.Links {
 		o.Note("Inside, run tools as busybox ls, busybox ps… (the shell of some BusyBox builds also takes plain ls); add --links for ls, ps… as links on every build.")
 	}
-	o.Note("Next: %s", of("rootfs").NextHint())
+	o.Next(of("rootfs").NextHint())
 	return nil
 }
 

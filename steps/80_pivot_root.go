@@ -23,7 +23,7 @@ func init() {
 			"instead of chroot, where the same escape finds only the container's own root.\n" +
 			"With -- CMD, runs CMD in the pivot_root container (underhood is /bin/underhood\n" +
 			"there: try /bin/underhood escape /etc/hostname).",
-		Options:   WithMemory,
+		Options:   WithMemory | WithPauses,
 		Page:      "09-pivot-root.md",
 		Code:      []string{"lab/escape/escape.go Try", "lab/pivot/pivot.go Root", "lab/pivot/diagnose.go Diagnose", "lab/ns/setup.go setup"},
 		Ephemeral: true, Done: readyToRun, Run: PivotRoot,
@@ -114,6 +114,9 @@ func PivotRoot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if err != nil || first.Interrupted != nil {
 		return stopped(o, err, first)
 	}
+	if err := opt.more("the same escape under pivot_root"); err != nil {
+		return err
+	}
 	o.Note("")
 	o.Note("%s then the same container with pivot_root instead of chroot, and the same escape:", stepTag(o, s))
 	pivoted := PivotRootSpec(container.RandomName("pivot"), w.Busybox(), self, limit, host, opt.CgroupParent)
@@ -128,7 +131,7 @@ func PivotRoot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	case escaped && held:
 		o.Note("%s under chroot the escape read the host's %s; under pivot_root it found only the container's own root. Both containers are removed.", o.Bold("That is the difference:"), target)
 		_ = w.RecordProgress(s.Name, time.Now())
-		o.Note("Next: %s", s.NextHint())
+		o.Next(s.NextHint())
 		return nil
 	case !escaped:
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("the escape did not work under chroot (exit status %d): is this a container already, without CAP_SYS_CHROOT? see sudo underhood doctor", first.ExitCode)}

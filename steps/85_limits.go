@@ -149,7 +149,7 @@ func Limits(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("a limit did not show: forks refused %d, periods throttled %d (see sudo underhood doctor)", c.PidsDenied, hc.NrThrottled)}
 	}
 	_ = w.RecordProgress(s.Name, time.Now())
-	o.Note("Next: %s", s.NextHint())
+	o.Next(s.NextHint())
 	return nil
 }
 

@@ -125,6 +125,6 @@ func Privileges(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	o.Note("%s as plain root every one of those worked; with runc's privileges each was refused, and the escape too (%s).", o.Bold("That is the difference:"), escape.Refused)
 
 	_ = w.RecordProgress(s.Name, time.Now())
-	o.Note("Next: %s", s.NextHint())
+	o.Next(s.NextHint())
 	return nil
 }

@@ -232,7 +232,7 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return err
 	}
 	standIn, _ := netns.ID(host)
-	o.Note("%s then joined by a veth pair to a stand-in for the host (%s, a network namespace of the step's, so the machine's network is untouched): %s %s there, eth0 %s in the container:",
+	o.Note("%s then joined by a veth pair to a stand-in host (%s, the step's own namespace: the machine's network is untouched): %s %s there, eth0 %s inside:",
 		stepTag(o, s), standIn, v.Host, v.HostAddr, v.PeerAddr)
 	srv, err := listenIn(host, "hello from the host")
 	if err != nil {
@@ -269,9 +269,9 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	case !gone:
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("the host's end %s outlived the container", v.Host)}
 	}
-	o.Note("%s alone, the container had only its own loopback; through the pair it reached the host's end, and only that. The container's namespace went with it, and the pair with it.", o.Bold("That is the difference:"))
+	o.Note("%s alone, the container had only its own loopback; through the pair it reached the host's end, and only that. Namespace and pair are gone.", o.Bold("That is the difference:"))
 	_ = w.RecordProgress(s.Name, time.Now())
-	o.Note("Next: %s", s.NextHint())
+	o.Next(s.NextHint())
 	return nil
 }
 

@@ -43,7 +43,7 @@ func init() {
 			"read), then in a user namespace whose uid 0 is the host's nobody (65534):\n" +
 			"root inside, nobody outside, and the same escape is denied the file.\n" +
 			"With -- CMD, runs CMD in a container with a user namespace.",
-		Options:   WithMemory,
+		Options:   WithMemory | WithPauses,
 		Page:      "13-user-namespace.md",
 		Code:      []string{"lab/ns/ns.go Command", "lab/container/container.go reachable", "lab/ns/setup.go setup"},
 		Ephemeral: true, Done: readyToRun, Run: UserNS,
@@ -134,6 +134,9 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		return stopped(o, err, r)
 	}
 
+	if err := opt.more("root in a user namespace"); err != nil {
+		return err
+	}
 	o.Note("")
 	name := container.RandomName("users")
 	secret = filepath.Join(w.Run(name), "host-only")
@@ -166,7 +169,7 @@ func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	o.Note("%s root in both, but in the user namespace it is uid %d to the host: what it makes is nobody's, and the host's root-only file stays closed (%s).",
 		o.Bold("That is the difference:"), Nobody, escape.Denied)
 	_ = w.RecordProgress(s.Name, time.Now())
-	o.Note("Next: %s", s.NextHint())
+	o.Next(s.NextHint())
 	return nil
 }
 

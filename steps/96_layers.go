@@ -31,7 +31,7 @@ func init() {
 			"/bin/busybox; the host lists the upper directory (a whiteout for the\n" +
 			"deletion); a second run finds the root as it was. With -- CMD, runs CMD on\n" +
 			"an overlay and lists what it changed.",
-		Options:   WithMemory,
+		Options:   WithMemory | WithPauses,
 		Page:      "14-layers.md",
 		Code:      []string{"lab/overlay/overlay.go Mount", "lab/overlay/changes.go Changes", "lab/container/root.go mountOverlay", "lab/overlay/fingerprint.go Fingerprint"},
 		Ephemeral: true, Done: readyToRun, Run: Layers,
@@ -121,6 +121,9 @@ func Layers(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	if !showLayer(o, r1) {
 		return &ui.ExitError{Code: 1, Err: fmt.Errorf("no overlay, so nothing to show: %w", r1.OverlayFallback)}
 	}
+	if err := opt.more("a second run on the same lower layer"); err != nil {
+		return err
+	}
 	o.Note("")
 	o.Note("%s a second run, on a new overlay over the same lower layer:", stepTag(o, s))
 	second := LayersSpec(container.RandomName("layers"), lower, w.Busybox(), limit, host, opt.CgroupParent)
@@ -146,7 +149,7 @@ func Layers(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	o.Note("%s the second run had /bin/busybox and no /hello.txt; the lower layer's fingerprint is %s before and after; no overlay is mounted, and both upper directories are gone.", o.Bold("That is the difference:"), short(after))
 	_ = w.RecordProgress(s.Name, time.Now())
-	o.Note("Next: %s", s.NextHint())
+	o.Next(s.NextHint())
 	return nil
 }
 

@@ -215,7 +215,7 @@ func imageEnd(o *ui.IO, w state.Workdir, s *Step, code int) error {
 	}
 	_ = w.RecordProgress(s.Name, time.Now())
 	o.Note("Run it again any time: sudo underhood run --image %s", w.Image())
-	o.Note("Next: %s", s.NextHint())
+	o.Next(s.NextHint())
 	return nil
 }
 

@@ -85,9 +85,9 @@ func TerminalPause(ctx context.Context, o *ui.IO) func(string) error {
 // fits the terminal, else on a line of its own above it.
 func waitEnter(ctx context.Context, o *ui.IO, in *bufio.Reader, prompt, reminder string, stopped error) error {
 	if w := o.Width; w > 0 && ui.Width(prompt)+3+ui.Width(reminder)+1 > w {
-		fmt.Fprintf(o.Err, "\n%s\n%s ", o.Faint(reminder), o.Faint(prompt))
+		fmt.Fprintf(o.Err, "%s\n%s ", o.Faint(reminder), o.Faint(prompt))
 	} else {
-		fmt.Fprintf(o.Err, "\n%s ", o.Faint(prompt+"   "+reminder))
+		fmt.Fprintf(o.Err, "%s ", o.Faint(prompt+"   "+reminder))
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -136,7 +136,7 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 				if ov := Where(w, time.Now()); ov.AllDone {
 					next = ov.Next // not back to the step after this one
 				}
-				o.Note("Next: %s", next)
+				o.Next(next)
 			}
 		}
 		// An interactive shell left with exit or Ctrl-D after a Ctrl-C

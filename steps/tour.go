@@ -94,6 +94,10 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 		}
 		t.header(s, len(stops))
 		t.cur = s
+		// The commands are the stop's first screen; the demo the next.
+		if err := t.more("run it: "+strings.Split(s.Tour.Cmd, "\n")[0], s); err != nil {
+			return err
+		}
 		seen, ok, err := s.Tour.Demo(t)
 		if err != nil {
 			return err
@@ -149,11 +153,13 @@ func (t *tour) header(s *Step, of int) {
 // commands shows command lines as typed at a prompt; comments without one.
 func commands(o *ui.IO, lines []string) {
 	for _, l := range lines {
+		// A line longer than the terminal goes on indented under its
+		// start, so that it does not read as a command of its own.
 		if strings.HasPrefix(l, "#") {
-			o.Say("  " + l)
+			o.Hanging("  "+l, 4)
 			continue
 		}
-		o.Say("  $ " + l)
+		o.Hanging("  $ "+l, 6)
 	}
 }
 
@@ -163,9 +169,14 @@ func (t *tour) pause(next *Step) error {
 		t.o.Say()
 		return nil
 	}
+	t.o.Say()
 	prompt := fmt.Sprintf("[Enter] step %d: %s", next.N, next.Title)
 	stopped := fmt.Errorf("tour stopped before step %d; nothing is left behind (resume with 'sudo underhood tour --from %d')", next.N, next.N)
-	return t.waitEnter(prompt, stopped)
+	if err := t.waitEnter(prompt, stopped); err != nil {
+		return err
+	}
+	t.o.Say()
+	return nil
 }
 
 // more pauses inside a stop, before what, so that each part of a long
@@ -180,11 +191,7 @@ func (t *tour) more(what string, s *Step) error {
 
 // waitEnter shows prompt and waits for Enter; Ctrl-C gives stopped.
 func (t *tour) waitEnter(prompt string, stopped error) error {
-	if err := waitEnter(t.ctx, t.o, t.in, prompt, "(Ctrl-C ends the tour)", stopped); err != nil {
-		return err
-	}
-	t.o.Say()
-	return nil
+	return waitEnter(t.ctx, t.o, t.in, prompt, "(Ctrl-C ends the tour)", stopped)
 }
 
 // capture is a copy of what a step writes, for the tour to look at while
@@ -214,7 +221,7 @@ func (t *tour) sub(in io.Reader) (*ui.IO, *capture, *capture) {
 		in = strings.NewReader("")
 	}
 	return &ui.IO{In: in, Out: io.MultiWriter(t.o.Out, out), Err: io.MultiWriter(t.o.Err, errs),
-		OutTTY: t.o.OutTTY, Color: t.o.Color, Width: t.o.Width, Height: t.o.Height}, out, errs
+		OutTTY: t.o.OutTTY, Color: t.o.Color, Width: t.o.Width, Height: t.o.Height, NoNext: true}, out, errs
 }
 
 func (t *tour) options(argv ...string) ContainerOptions {

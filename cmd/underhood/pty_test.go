@@ -201,6 +201,8 @@ func waitRunning(t *testing.T, name string) {
 func TestPtyTourPausesInsideAStop(t *testing.T) {
 	needLab(t)
 	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "tour", "--from", "7", "--cgroup-parent", cgParent))
+	tm.WaitFor(t, "[Enter] run it: sudo underhood run", 30*time.Second)
+	tm.Send(t, "\r")
 	tm.WaitFor(t, "[Enter] the host's view", 30*time.Second)
 	tm.Send(t, "\r")
 	tm.WaitFor(t, "[Enter] hostname, ps and the hog", 30*time.Second)
@@ -397,7 +399,10 @@ func TestPtyInteractiveStep(t *testing.T) {
 // together (the walkthrough saw stop headers scroll away).
 func TestPtyTourEachPauseFitsAScreen(t *testing.T) {
 	needLab(t)
-	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "tour", "--cgroup-parent", cgParent))
+	// The hints as an attendee's tour shows them, without --workdir.
+	cmd := exec.Command(binary, "tour", "--cgroup-parent", cgParent)
+	cmd.Env = ptytest.Env("UNDERHOOD_HOME="+workdir, "UNDERHOOD_PLAIN_HINTS=1")
+	tm := ptytest.Start(t, 80, 24, cmd)
 	if prompts := pausesFit(t, tm, 10*time.Minute); prompts < len(steps.All())-1 {
 		t.Errorf("the tour paused %d times, fewer than once between each of its %d stops", prompts, len(steps.All()))
 	}

@@ -25,6 +25,16 @@ type IO struct {
 	// Invocation is how the user called underhood, for the hints: e.g.
 	// "underhood --workdir /tmp/lab"; "" is plain "underhood" (see Spell).
 	Invocation string
+	// NoNext leaves out the "Next:" lines (see Next): the tour goes on by
+	// itself.
+	NoNext bool
+}
+
+// Next says what to do next, unless o.NoNext.
+func (o *IO) Next(hint string) {
+	if !o.NoNext {
+		o.Note("Next: %s", hint)
+	}
 }
 
 // System returns the process's own streams. Colour is decided once, here.

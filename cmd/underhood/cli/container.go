@@ -2,12 +2,10 @@ package cli
 
 import (
 	"math"
-	"os"
 	"runtime"
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/ui"
@@ -59,7 +57,7 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 					return err
 				}
 			}
-			if s.Options&steps.WithPauses != 0 && !noPause && g.io.InTTY && stdinTerminal() {
+			if s.Options&steps.WithPauses != 0 && !noPause && g.io.InTTY && g.io.OutTTY {
 				opt.Pause = steps.TerminalPause(cmd.Context(), g.io)
 			}
 			if runF != nil {
@@ -120,6 +118,3 @@ func parseLimits(cmd *cobra.Command, pids, cpus string, opt *steps.ContainerOpti
 	return nil
 }
 
-// stdinTerminal reports whether Enter can be read from a person: stdin is
-// a terminal.
-func stdinTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
