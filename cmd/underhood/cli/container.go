@@ -117,4 +117,3 @@ func parseLimits(cmd *cobra.Command, pids, cpus string, opt *steps.ContainerOpti
 	opt.CPUs = f
 	return nil
 }
-
