@@ -186,16 +186,30 @@ func (r Report) Print(o *ui.IO, asJSON bool) error {
 			return fmt.Errorf("write report: %w", err)
 		}
 	} else {
+		// As check does: the table, then what to do, one hint a line
+		// (a column of hints left the details too narrow at 80 columns).
 		rows := make([][]string, 0, len(r.Checks))
+		var todo []string
 		for _, c := range r.Checks {
 			status := o.Status(c.Status)
 			if c.Status == Info {
 				status = o.Cyan(string(Info))
 			}
-			rows = append(rows, []string{c.Check, status, c.Detail, c.Hint})
+			rows = append(rows, []string{c.Check, status, c.Detail})
+			if c.Hint != "" {
+				todo = append(todo, fmt.Sprintf("  %s: %s", c.Check, c.Hint))
+			}
 		}
-		o.Table([]string{"CHECK", "STATUS", "DETAIL", "HINT"}, rows)
-		o.Say(r.Summary())
+		o.Table([]string{"CHECK", "STATUS", "DETAIL"}, rows)
+		if len(todo) > 0 {
+			o.Say()
+			o.Say(o.Bold("What to do:"))
+			for _, l := range todo {
+				o.Hanging(l, 4)
+			}
+		}
+		o.Say()
+		o.Hanging(r.Summary(), 0)
 	}
 	if r.Failures > 0 {
 		return &ui.ExitError{Code: 1}

@@ -457,11 +457,14 @@ func TestPrintText(t *testing.T) {
 	if err := r.Print(ui.Buffers(nil, &out, io.Discard), false); err != nil {
 		t.Fatal(err)
 	}
-	want := "CHECK             STATUS  DETAIL   HINT\n" +
+	want := "CHECK             STATUS  DETAIL\n" +
 		"running as root   OK      uid 0\n" +
-		"busybox           WARN    missing  download it\n" +
-		"propagation of /  INFO    shared   nothing to do\n" +
-		"1 warning, 0 failures: this machine can run the lab.\n"
+		"busybox           WARN    missing\n" +
+		"propagation of /  INFO    shared\n" +
+		"\nWhat to do:\n" +
+		"  busybox: download it\n" +
+		"  propagation of /: nothing to do\n" +
+		"\n1 warning, 0 failures: this machine can run the lab.\n"
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}

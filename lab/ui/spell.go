@@ -10,9 +10,16 @@ func (o *IO) Spell(s string) string {
 	if o == nil || o.Invocation == "" || o.Invocation == "underhood" {
 		return s
 	}
-	// "sudo underhood ps" and a quoted 'underhood ps' (see 'underhood ps').
-	s = strings.ReplaceAll(s, "sudo underhood ", "sudo "+o.Invocation+" ")
-	return strings.ReplaceAll(s, "'underhood ", "'"+o.Invocation+" ")
+	// "sudo underhood ps" and a quoted 'underhood ps' (see 'underhood ps');
+	// what is spelled already stays as it is, so that spelling twice (a
+	// hint spelled where it is made, then where it is shown) is harmless.
+	for _, pre := range []string{"sudo ", "'"} {
+		done := pre + o.Invocation + " "
+		s = strings.ReplaceAll(s, done, "\x00")
+		s = strings.ReplaceAll(s, pre+"underhood ", done)
+		s = strings.ReplaceAll(s, "\x00", done)
+	}
+	return s
 }
 
 // QuoteArg quotes a word for a POSIX shell when it needs it.

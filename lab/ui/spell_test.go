@@ -23,3 +23,14 @@ func TestSpellUsesTheInvocation(t *testing.T) {
 		t.Error("QuoteArg")
 	}
 }
+
+// Spelling a spelled hint again changes nothing (doctor's hints are
+// spelled where they are made and again where they are shown).
+func TestSpellTwice(t *testing.T) {
+	o := &IO{Invocation: "underhood --workdir /tmp/lab"}
+	in := "sudo underhood download, or see 'underhood ps'"
+	want := "sudo underhood --workdir /tmp/lab download, or see 'underhood --workdir /tmp/lab ps'"
+	if got := o.Spell(o.Spell(in)); got != want {
+		t.Errorf("Spell twice: %q, want %q", got, want)
+	}
+}
