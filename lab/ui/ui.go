@@ -128,7 +128,8 @@ func (o *IO) Note(format string, a ...any) {
 	o.wrapTo(o.Err, o.Spell(fmt.Sprintf(format+"\n", a...)))
 }
 
-// Warnf writes a highlighted warning line to Err.
+// Warnf writes a highlighted warning line to Err, wrapped to the
+// terminal's width at spaces.
 func (o *IO) Warnf(format string, a ...any) {
-	fmt.Fprintf(o.Err, "%s %s\n", o.Yellow("warning:"), o.Spell(fmt.Sprintf(format, a...)))
+	o.wrapTo(o.Err, o.Yellow("warning:")+" "+o.Spell(fmt.Sprintf(format, a...))+"\n")
 }

@@ -429,6 +429,11 @@ func TestGolden(t *testing.T) {
 			f.put("home/Downloads/busybox", "<!DOCTYPE html>\n<html>404</html>\n")
 			_ = os.Chmod(f.env.Busybox, 0o755)
 		}, 1},
+		{"1-byhand-empty", stage1, func(f *fixture) {
+			f.byHand()
+			f.put("home/Downloads/busybox", "")
+			_ = os.Chmod(f.env.Busybox, 0o755)
+		}, 1},
 		{"1-does-not-run", stage1, func(f *fixture) { f.errors[TryHello] = errors.New("fork/exec: exec format error") }, 1},
 
 		// 2: the root filesystem

@@ -33,6 +33,11 @@ func Busybox(e Env) []Item {
 		return append(items, Item{"file", ui.Fail, p + " is not a regular file (" + fi.Mode().Type().String() + ")", get},
 			skipped("executable"), skipped("static"), skipped("runs"))
 	}
+	if fi.Size() == 0 {
+		// What a failed wget -O leaves, renamed and made executable.
+		return append(items, Item{"file", ui.Fail, p + " is empty (0 B): a download that failed leaves one", "remove it (rm " + p + "), then " + get},
+			skipped("executable"), skipped("static"), skipped("runs"))
+	}
 	items = append(items, Item{"file", ui.OK, fmt.Sprintf("%s, %s", p, fileSize(fi)), ""})
 	ok := true
 	if fi.Mode().Perm()&0o111 == 0 {
