@@ -37,7 +37,7 @@ var explainRootfs = Explanation{
 	Shell: []string{
 		"mkdir -p ~/container/{bin,dev,etc,proc,sys}",
 		"cp ~/Downloads/busybox ~/container/bin",
-		"# with --links: for a in $(./busybox --list); do ln -s busybox ~/container/bin/$a; done",
+		"# with --links, in ~/container: for a in $(bin/busybox --list); do [ $a = busybox ] || ln -s busybox bin/$a; done",
 	},
 	Syscalls: []string{
 		"mkdir(2) <workdir>/rootfs and bin dev etc proc sys, then fchmod(0755)",

@@ -172,6 +172,10 @@ const AfterLast = "that was the last step. Go back over any of them with 'underh
 // or what to do once the last one is done.
 func (s *Step) NextHint() string {
 	if n := s.Next(); n != nil {
+		if s.Name == "run" {
+			// The guide's page 8 is the inspector, between steps 7 and 8.
+			return fmt.Sprintf("look at a container from the host with sudo underhood inspect (docs/08-inspect.md), then sudo %s (%s)", n.Command(), n.Label())
+		}
 		return fmt.Sprintf("sudo %s (%s)", n.Command(), n.Label())
 	}
 	return AfterLast

@@ -218,6 +218,9 @@ func TestWrapKeepsCommandsWhole(t *testing.T) {
 			[]string{"All 3 checks pass: step 2 is done. Next:", "sudo chroot /root/container /bin/busybox sh (docs/03-chroot.md), then:", "sudo underhood check 3 --rootfs /root/container"}},
 		{"The host sees this same process as PID 20610 (in another terminal: ps -o pid,args -p 20610).", 80,
 			[]string{"The host sees this same process as PID 20610 (in another terminal:", "ps -o pid,args -p 20610)."}},
+		// An assignment of a command's output is a command too.
+		{"Try busybox hostname; busybox ps -A; then the memory hog: toomuch=$(busybox head -c 7500000 /dev/urandom)", 80,
+			[]string{"Try busybox hostname; busybox ps -A; then the memory hog:", "toomuch=$(busybox head -c 7500000 /dev/urandom)"}},
 		// A quoted script is one command: its ; and && do not end it.
 		{"run the fork bomb in a shell of the box: sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh' then check again", 80,
 			[]string{"run the fork bomb in a shell of the box:", "sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh' then", "check again"}},

@@ -5,7 +5,8 @@ import "strings"
 // nbsp joins the words of a command while text is wrapped.
 const nbsp = "\u00a0"
 
-// commandStarts are the words that begin a command in a hint or a note.
+// commandStarts are the words that begin a command in a hint or a note;
+// so does an assignment of a command's output, toomuch=$(busybox head …).
 var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true}
 
 // units splits s into the words wrapping may break between, keeping the
@@ -19,7 +20,7 @@ func units(s string, n int) []string {
 	words := strings.Fields(s)
 	var out []string
 	for i := 0; i < len(words); i++ {
-		if !commandStarts[strings.TrimLeft(Strip(words[i]), "'`\"")] {
+		if w := strings.TrimLeft(Strip(words[i]), "'`\""); !commandStarts[w] && !strings.Contains(w, "=$(") {
 			out = append(out, words[i])
 			continue
 		}
