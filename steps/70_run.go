@@ -37,7 +37,7 @@ func init() {
 				"touch dev/urandom && sudo mount --bind /dev/urandom dev/urandom",
 				"sudo unshare -f -p --mount-proc=$PWD/proc chroot . /bin/busybox sh",
 				"sudo sh -c \"echo $$ > /sys/fs/cgroup/memory/tasks\"; sudo rmdir /sys/fs/cgroup/memory/busybox-$$",
-				"sudo umount dev/urandom; rm -rf /tmp/container/$$",
+				"sudo umount dev/urandom; cd ~ && rm -rf /tmp/container/$$",
 			},
 			Syscalls: []string{
 				"mkdir(\"<workdir>/runs/<name>\") + journal: every resource recorded before it is made",

@@ -35,7 +35,7 @@ func Links(pid int) ([]netns.Link, error) {
 func otherNetNS(e Env) (string, []nsProcess, error) { return otherNamespaces(e, "net") }
 
 const (
-	hintUnshare  = "start a container that waits, and check while it runs: sudo unshare -n -p -f --mount-proc sleep 1000 &"
+	hintUnshare  = "in the page's stand-in host (sudo unshare -n bash) start a container that waits, unshare -n -p -f --mount-proc sleep 1000 &, and check from that shell while it runs (kill -9 its sleep to end it)"
 	hintVethAdd  = "sudo ip link add veth-host type veth peer name eth0 netns %d"
 	hintPeerAddr = "sudo nsenter -t %[1]d -n ip addr add 10.200.1.2/30 dev %[2]s && sudo nsenter -t %[1]d -n ip link set %[2]s up"
 	hintHostAddr = "sudo ip addr add %s dev %s && sudo ip link set %s up"

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 
@@ -43,7 +45,11 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 			case escape.Escaped:
 				o.Record(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + strconv.Quote(r.Found))
 			case escape.Held:
-				o.Record(o.Green("Held:") + " the walk up ended in the container's own root: " + r.Err.Error())
+				why := r.Err.Error()
+				if errors.Is(r.Err, fs.ErrNotExist) {
+					why = "no " + args[0] + " there"
+				}
+				o.Record(o.Green("Held:") + " the walk up ended in the container's own root: " + why)
 			case escape.Refused:
 				o.Record(o.Green("Refused:") + " " + r.Err.Error())
 			case escape.Denied:
