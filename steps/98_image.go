@@ -222,11 +222,16 @@ func imageEnd(o *ui.IO, w state.Workdir, s *Step, code int) error {
 // showImage lists the layout's files and what each is.
 func showImage(o *ui.IO, r image.Result) {
 	blob := func(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:")[:12] + "…" }
-	o.Note("  %-28s %s", "oci-layout", `{"imageLayoutVersion":"1.0.0"}`)
-	o.Note("  %-28s tag %s → the manifest %s", "index.json", ImageTag, short(r.Manifest.Digest.String()))
-	o.Note("  %-28s manifest, %d bytes: the config and the layer, by digest", blob(r.Manifest.Digest.String()), r.Manifest.Size)
-	o.Note("  %-28s config, %d bytes: command, environment, diff_id %s", blob(r.Config.Digest.String()), r.Config.Size, short(r.DiffID.String()))
-	o.Note("  %-28s layer, tar+gzip, %s", blob(r.Layer.Digest.String()), cgroup.FormatSize(r.Layer.Size))
+	// Padded by what the terminal shows (… is one column, three bytes),
+	// wrapped under the second column.
+	row := func(file, what string) {
+		o.NoteHanging("  "+file+strings.Repeat(" ", max(1, 28-ui.Width(file)))+what, 30)
+	}
+	row("oci-layout", `{"imageLayoutVersion":"1.0.0"}`)
+	row("index.json", fmt.Sprintf("tag %s → the manifest %s", ImageTag, short(r.Manifest.Digest.String())))
+	row(blob(r.Manifest.Digest.String()), fmt.Sprintf("manifest, %d bytes: config and layer, by digest", r.Manifest.Size))
+	row(blob(r.Config.Digest.String()), fmt.Sprintf("config, %d bytes: Cmd, Env, the layer's diff_id", r.Config.Size))
+	row(blob(r.Layer.Digest.String()), fmt.Sprintf("layer, tar+gzip, %s", cgroup.FormatSize(r.Layer.Size)))
 }
 
 // sameTwice builds the image again in a directory of its own and compares.

@@ -10,10 +10,15 @@ import (
 // Hanging writes s, one line, to Out: on a terminal wrapped to its width at
 // spaces, each line after the first indented by indent spaces (an item of
 // a list, a hint); piped, as it is. A word longer than a line is broken.
-func (o *IO) Hanging(s string, indent int) {
+func (o *IO) Hanging(s string, indent int) { o.hangingTo(o.Out, s, indent) }
+
+// NoteHanging is Hanging to Err, where the notes go.
+func (o *IO) NoteHanging(s string, indent int) { o.hangingTo(o.Err, s, indent) }
+
+func (o *IO) hangingTo(w io.Writer, s string, indent int) {
 	s = o.Spell(s)
 	if o.Width <= 0 || Width(s) <= o.Width || o.Width <= indent+minCol {
-		io.WriteString(o.Out, s+"\n")
+		io.WriteString(w, s+"\n")
 		return
 	}
 	body := strings.TrimLeft(s, " ")
@@ -31,7 +36,7 @@ func (o *IO) Hanging(s string, indent int) {
 		if i == 0 {
 			p = lead
 		}
-		io.WriteString(o.Out, p+l+"\n")
+		io.WriteString(w, p+l+"\n")
 	}
 }
 
