@@ -39,7 +39,7 @@ var explainDownload = Explanation{
 	Why: "An empty root filesystem has no shell, no ls and no shared libraries, so whatever runs in the container must bring everything with it. " +
 		"BusyBox is hundreds of Unix tools in a single statically linked file: copy that one file into the container and it has a complete userland.",
 	Shell: []string{
-		"cd ~/Downloads",
+		"mkdir -p ~/Downloads && cd ~/Downloads",
 		"wget -O busybox-x86_64 " + busybox.DefaultURL,
 		"mv busybox-x86_64 busybox",
 		"chmod +x busybox",

@@ -38,14 +38,22 @@ func WriteExplain(o *ui.IO, s *Step) {
 	if len(e.Shell) > 0 {
 		o.Printf("%s\n", o.Cyan("The shell way (as in the article)"))
 		for _, l := range e.Shell {
-			o.Printf("  $ %s\n", l)
+			o.Hanging("  $ "+l, 6)
 		}
 		o.Printf("\n")
 	}
 	if len(e.Syscalls) > 0 {
 		o.Printf("%s\n", o.Cyan("What underhood does (system calls)"))
 		for _, l := range e.Syscalls {
-			o.Printf("  %s\n", l)
+			// "call   what it is for": where the line is wider than the
+			// terminal, what it is for goes on under the call.
+			call, what, ok := strings.Cut(l, "   ")
+			if !ok || o.Width <= 0 || ui.Width("  "+l) <= o.Width {
+				o.Printf("  %s\n", l)
+				continue
+			}
+			o.Hanging("  "+call, 6)
+			o.Hanging("      "+strings.TrimLeft(what, " "), 6)
 		}
 		o.Printf("\n")
 	}
