@@ -100,6 +100,9 @@ func render(o *ui.IO, v any, sections []string, height int) {
 func watch(ctx context.Context, o *ui.IO, src Sources, opt Options, take func() (any, error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if o.InTTY && o.OutTTY && !opt.JSON {
+		defer quitOnQ(o.In, cancel)()
+	}
 	var first, last *Report
 	var exited <-chan counters
 	end := counters{kills: -1, peak: -1}
@@ -192,7 +195,7 @@ func emit(o *ui.IO, opt Options, v any, n int) error {
 	if height <= 0 {
 		height = defaultHeight
 	}
-	fmt.Fprintln(&buf, o.Faint(fmt.Sprintf("every %v, %s; Ctrl-C stops", opt.Watch, stamp)))
+	fmt.Fprintln(&buf, o.Faint(fmt.Sprintf("every %v, %s; q or Ctrl-C stops", opt.Watch, stamp)))
 	render(&bo, v, sections, height)
 	frame := strings.Join(screenful(o, buf.String(), height), clearLine+"\n") + clearLine + "\n"
 	start := cursorHome

@@ -161,7 +161,7 @@ func TestWatchTerminalRedraws(t *testing.T) {
 	if strings.Count(s, clearScreen) != 1 || !strings.HasPrefix(s, clearScreen) || strings.Count(s, clearBelow) != 3 || strings.Contains(s, "=== ") {
 		t.Errorf("want one clear and two redraws in place:\n%q", s)
 	}
-	if !strings.Contains(s, "every 1ms, 2025-03-14 15:09:26.535; Ctrl-C stops") {
+	if !strings.Contains(s, "every 1ms, 2025-03-14 15:09:26.535; q or Ctrl-C stops") {
 		t.Errorf("no header:\n%s", s)
 	}
 	frames := strings.Split(strings.TrimPrefix(s, clearScreen), clearBelow)
