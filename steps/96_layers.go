@@ -63,7 +63,7 @@ func init() {
 		},
 		Check: StepCheck{Run: check.Overlay, Looks: "overlayfs in the kernel, and an overlay mounted by hand with the root filesystem as its lower layer: its upper directory and what is in it",
 			Target: func(e check.Env) string { return "overlays on " + e.Rootfs },
-			ByHand: "unmount your overlay (sudo umount ~/box/merged && sudo rm -r ~/box, as on page 14), then pack the root as an image"},
+			ByHand: "unmount your overlay (sudo umount ~/box/merged && sudo rm -r ~/box, as docs/14-layers.md does), then pack the root as an image"},
 		Tour: TourStop{About: [2]string{
 			"An overlay is the root without a copy: the root filesystem read-only below, one upper dir per run.",
 			"A run writes a file and deletes /bin/busybox; the host sees both in upper; the next run sees neither.",
