@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/underhood/underhood/lab/state"
+	"github.com/underhood/underhood/lab/ui"
 )
 
 // Row is one step as 'underhood steps' shows it.
@@ -71,14 +72,4 @@ func Where(w state.Workdir, now time.Time) Overview {
 	return ov
 }
 
-func ago(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
-}
+func ago(d time.Duration) string { return ui.Ago(d) }

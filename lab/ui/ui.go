@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/fatih/color"
 	"golang.org/x/term"
@@ -132,4 +133,18 @@ func (o *IO) Note(format string, a ...any) {
 // terminal's width at spaces.
 func (o *IO) Warnf(format string, a ...any) {
 	o.wrapTo(o.Err, o.Yellow("warning:")+" "+o.Spell(fmt.Sprintf(format, a...))+"\n")
+}
+
+// Ago says how long ago, as a person reads it in a table: just now, 5 min
+// ago, 3 h ago, 2 days ago.
+func Ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }

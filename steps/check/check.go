@@ -272,12 +272,5 @@ func ranItem(e Env, name, step, do string) Item {
 	return Item{name, ui.Warn, "none has run to its end in " + e.Workdir.Root + " yet: nothing to judge but what is left", do}
 }
 
-// when is t as a person reads it: the time of day, and the day unless it
-// is today.
-func when(t time.Time) string {
-	t = t.Local()
-	if y, m, d := time.Now().Date(); t.Year() == y && t.Month() == m && t.Day() == d {
-		return "at " + t.Format("15:04")
-	}
-	return "on " + t.Format("Jan 2 at 15:04")
-}
+// when is how long ago t was.
+func when(t time.Time) string { return ui.Ago(time.Since(t)) }
