@@ -135,7 +135,16 @@ func downloadBusybox(ctx context.Context, o *ui.IO, w state.Workdir, opt Downloa
 	o.Note("$ %s echo Hello from BusyBox!", dest)
 	o.Say(out)
 	if sayNext {
-		o.Next(of("download").NextHint())
+		if os.Geteuid() != 0 {
+			// A user (page 13's rootless run) goes on without sudo.
+			inv := o.Invocation
+			if inv == "" {
+				inv = "underhood"
+			}
+			o.Next("as a user, without sudo: " + inv + " run --rootless (docs/13-user-namespace.md); with root, step 2: sudo underhood rootfs")
+		} else {
+			o.Next(of("download").NextHint())
+		}
 	}
 	return nil
 }

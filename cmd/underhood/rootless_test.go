@@ -180,6 +180,8 @@ func TestRunRootlessDelegated(t *testing.T) {
 	wd := filepath.Join(home, "lab")
 	if r := asNobodyIn(t, home, wd, "", "download", "--from", "/bin/busybox"); r.code != 0 {
 		t.Fatalf("download as nobody: exit %d\n%s%s", r.code, r.out, r.err)
+	} else if want := "without sudo: underhood --workdir " + wd + " run --rootless"; !strings.Contains(strings.Join(strings.Fields(r.err), " "), want) {
+		t.Errorf("download as nobody: its Next lacks %q:\n%s", want, r.err)
 	}
 	hog := []string{"--", "/bin/busybox", "sh", "-c", steps.HogScript}
 

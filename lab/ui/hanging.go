@@ -62,6 +62,9 @@ func wrap2(s string, first, rest int) []string {
 		default:
 			lines, line, n = append(lines, line), word, rest
 		}
+		if breaksAfter(word) {
+			lines, line, n = append(lines, line), "", rest
+		}
 	}
 	if line != "" || len(lines) == 0 {
 		lines = append(lines, line)

@@ -188,6 +188,9 @@ func wrap(s string, n int) []string {
 			flush()
 			line = word
 		}
+		if breaksAfter(word) {
+			flush()
+		}
 	}
 	flush()
 	if len(lines) == 0 {

@@ -224,9 +224,13 @@ func TestWrapKeepsCommandsWhole(t *testing.T) {
 		// A quoted script is one command: its ; and && do not end it.
 		{"run the fork bomb in a shell of the box: sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh' then check again", 80,
 			[]string{"run the fork bomb in a shell of the box:", "sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh' then", "check again"}},
-		// Wider than a line: broken between its words, as any text.
+		// Wider than a line: continued with \ at its line ends, as a shell
+		// continues a command, so that it is still copied whole.
 		{"run: sudo underhood run --name a-very-long-name --memory 64M -- /bin/busybox sh", 30,
-			[]string{"run: sudo underhood run --name", "a-very-long-name --memory 64M", "-- /bin/busybox sh"}},
+			[]string{"run:", "sudo underhood run --name \\", "a-very-long-name --memory \\", "64M -- /bin/busybox sh"}},
+		// With quotes, where \ would stay in the text: between its words.
+		{"run: sudo sh -c 'echo a long script that does not fit one line' now", 30,
+			[]string{"run: sudo sh -c 'echo a long", "script that does not fit one", "line' now"}},
 	} {
 		if got := wrap(c.in, c.n); !slices.Equal(got, c.want) {
 			t.Errorf("wrap(%q, %d):\n got %q\nwant %q", c.in, c.n, got, c.want)

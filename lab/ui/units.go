@@ -34,8 +34,21 @@ func units(s string, n int) []string {
 			}
 		}
 		unit := strings.Join(words[i:j+1], nbsp)
-		if j == i || Width(unit) > n {
+		if j == i {
 			out = append(out, words[i])
+			continue
+		}
+		if Width(unit) > n {
+			// Too long for a line: in lines that end in " \", as a shell
+			// continues a command, so that it can still be copied and
+			// pasted whole. Not inside quotes, where \ stays as it is.
+			c := continued(words[i:j+1], n)
+			if c == nil {
+				out = append(out, words[i])
+				continue
+			}
+			out = append(out, c...)
+			i = j
 			continue
 		}
 		out = append(out, unit)
@@ -43,6 +56,35 @@ func units(s string, n int) []string {
 	}
 	return out
 }
+
+// cont ends a unit that the line must break after: a command continued.
+const cont = nbsp + "\\"
+
+// continued breaks the words of a command into units of at most n columns,
+// each but the last ending in " \"; nil if the command has quotes, or a
+// word too long for a line.
+func continued(words []string, n int) []string {
+	var out []string
+	cur := ""
+	for _, w := range words {
+		if strings.ContainsAny(Strip(w), "'\"") || Width(w)+Width(cont) > n {
+			return nil
+		}
+		switch {
+		case cur == "":
+			cur = w
+		case Width(cur)+1+Width(w)+Width(cont) <= n:
+			cur += nbsp + w
+		default:
+			out = append(out, cur+cont)
+			cur = w
+		}
+	}
+	return append(out, cur)
+}
+
+// breaksAfter reports whether the line must end after unit u.
+func breaksAfter(u string) bool { return strings.HasSuffix(u, cont) }
 
 func quotes(w string) int { return strings.Count(w, "'") }
 
