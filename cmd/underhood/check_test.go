@@ -106,7 +106,9 @@ func TestCheckByHandTree(t *testing.T) {
 // proc, PID namespace and a probe cgroup are tried, and leave nothing.
 func TestCheckLab(t *testing.T) {
 	needLab(t)
-	for _, n := range []string{"1", "2", "3", "4", "5", "6"} {
+	// 8 tries a real pivot_root into the lab's root (walkthrough 4 found
+	// its probe calling the host's BusyBox after the pivot: exit 127).
+	for _, n := range []string{"1", "2", "3", "4", "5", "6", "8"} {
 		r := runUH(t, "check", n)
 		want := "step " + n + " is done"
 		if n > "2" {

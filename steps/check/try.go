@@ -90,13 +90,14 @@ func Run(p Probe) (string, error) {
 		if p.Busybox == "" {
 			return "", errors.New("no verified BusyBox to pivot with on the host")
 		}
-		// The verified BusyBox binds, pivots and unmounts; the old root,
-		// stacked on the new one by pivot_root(".", "."), is what "."
-		// names until umount -l takes it away (pivot_root(2)). Then only
-		// the root's own /bin/busybox is there to run, pivoted.
+		// The verified BusyBox binds and pivots. From then on a path names
+		// what is in the new root: the host's BusyBox is out of reach, and
+		// only the root's own /bin/busybox is there to run, pivoted. It
+		// unmounts the old root, stacked on the new one by
+		// pivot_root(".", ".") where "." still names it (pivot_root(2)).
 		return run(&syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}, p.Busybox, "sh", "-c",
-			`"$0" mount --bind "$1" "$1" && cd "$1" && "$0" pivot_root . . && "$0" umount -l . && cd / && `+
-				`exec /bin/busybox sh -c 'busybox mount -t proc proc /proc && busybox cat /proc/self/mountinfo'`, p.Busybox, p.Path)
+			`"$0" mount --bind "$1" "$1" && cd "$1" && "$0" pivot_root . . && `+
+				`exec /bin/busybox sh -c 'busybox umount -l . && cd / && busybox mount -t proc proc /proc && busybox cat /proc/self/mountinfo'`, p.Busybox, p.Path)
 	case TryCgroup:
 		return makeCgroup(p.Host, p.Limit)
 	case TryPing:
