@@ -581,6 +581,7 @@ func TestGolden(t *testing.T) {
 		// The article's script names its cgroup busybox-$$.
 		{"7-script-cgroup", stage7, func(f *fixture) {
 			f.put("cgroup/memory/busybox-550/cgroup.procs", "550\n")
+			f.put("proc/550/comm", "bash\n")
 		}, 1},
 		// Another work directory's (or user's) cgroups are not this lab's.
 		// 11: a network namespace and a veth pair, by hand

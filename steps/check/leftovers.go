@@ -172,8 +172,29 @@ func handMadeGone(e Env, h cgroup.Host) Item {
 	if len(left) == 0 {
 		return Item{name, ui.OK, "gone (" + filepath.Join(h.MemoryRoot, e.Cgroup) + ", " + e.Cgroup + "-PID)", ""}
 	}
-	return Item{name, ui.Fail, list(left) + ": made by hand for the memory limit, still there",
-		"exit any shell still in it, then: sudo rmdir " + strings.Join(left, " ")}
+	// A process in it keeps rmdir from working: typed by hand, the
+	// script's pid=$$ is the terminal's own shell, which put itself in.
+	// Moved back to the top cgroup, as the script's last lines do, it goes
+	// on; exiting it would close the terminal.
+	var in []string
+	var move []string
+	for _, d := range left {
+		pids, _ := readPids(filepath.Join(d, "cgroup.procs"))
+		for _, p := range pids {
+			pid, _ := strconv.Atoi(p)
+			who := "PID " + p
+			if c := comm(e, pid); c != "" {
+				who += " (" + c + ")"
+			}
+			in = append(in, who)
+			move = append(move, "echo "+p+" | sudo tee "+filepath.Join(h.MemoryRoot, "cgroup.procs"))
+		}
+	}
+	if len(in) > 0 {
+		return Item{name, ui.Fail, list(left) + ": made by hand for the memory limit, still there, with " + strings.Join(in, ", ") + " in it",
+			"move them out, as the script's last lines do (a shell you typed the script into is one of them): " + strings.Join(move, "; ") + "; then sudo rmdir " + strings.Join(left, " ")}
+	}
+	return Item{name, ui.Fail, list(left) + ": made by hand for the memory limit, still there", "sudo rmdir " + strings.Join(left, " ")}
 }
 
 // isScriptCgroup: the article's script names its cgroup busybox-<PID>.
