@@ -240,7 +240,9 @@ func TestPtyCheckHintsFit(t *testing.T) {
 	wd := ptyWorkdir(t)
 	empty := t.TempDir()
 	for _, sz := range sizes {
-		tm := ptytest.Start(t, sz[0], sz[1], exec.Command(binary, "--workdir", wd, "check", "4", "--rootfs", empty))
+		cmd := exec.Command(binary, "--workdir", wd, "check", "4", "--rootfs", empty)
+		cmd.Env = ptytest.Env("PAGER=cat") // the whole report, to check (paging: TestPtyExplainIsPaged)
+		tm := ptytest.Start(t, sz[0], sz[1], cmd)
 		if code := tm.Wait(t, 60*time.Second); code != 1 {
 			t.Errorf("%v: check 4 of an empty root: exit %d, want 1\n%s", sz, code, tm.Dump())
 		}
@@ -262,27 +264,34 @@ func TestPtyExplainIsPaged(t *testing.T) {
 	if p, _ := os.Readlink(less); strings.HasSuffix(p, "busybox") {
 		t.Skip("BusyBox's less does not read $LESS")
 	}
-	// chroot --explain, and doctor's table (about 45 lines; it exits 1
-	// where this machine lacks something).
+	// chroot --explain, doctor's table (about 45 lines; it exits 1 where
+	// this machine lacks something), and a failed check with its hints
+	// (walkthrough 4: check 7 mid-script, 31 lines; it exits 1).
+	empty := t.TempDir()
 	for _, c := range []struct {
 		args  []string
 		first string
-	}{{[]string{"chroot", "--explain"}, "Step 3"}, {[]string{"doctor"}, "CHECK"}} {
+		rows  int
+	}{{[]string{"chroot", "--explain"}, "Step 3", 24}, {[]string{"doctor"}, "CHECK", 24},
+		{[]string{"check", "4", "--rootfs", empty}, "Step 4", 12}} { // 18 lines: taller than 12
 		cmd := exec.Command(binary, append([]string{"--workdir", ptyWorkdir(t)}, c.args...)...)
 		for _, e := range ptytest.Env() { // PAGER and LESS unset: the default pager
 			if !strings.HasPrefix(e, "PAGER=") && !strings.HasPrefix(e, "LESS=") {
 				cmd.Env = append(cmd.Env, e)
 			}
 		}
-		tm := ptytest.Start(t, 80, 24, cmd)
+		tm := ptytest.Start(t, 80, c.rows, cmd)
 		tm.WaitFor(t, c.first, 60*time.Second)
 		time.Sleep(300 * time.Millisecond)
 		screen := tm.Screen()
 		if !strings.HasPrefix(screen[0], c.first) {
 			t.Errorf("%v: the first row is not %q:\n%s", c.args, c.first, tm.Dump())
 		}
+		if tm.Exited() {
+			t.Errorf("%v: ended without waiting in the pager:\n%s", c.args, tm.Dump())
+		}
 		tm.Send(t, "q")
-		if code := tm.Wait(t, 10*time.Second); code != 0 && (c.args[0] != "doctor" || code != 1) {
+		if code := tm.Wait(t, 10*time.Second); code != 0 && (c.args[0] == "chroot" || code != 1) {
 			t.Errorf("%v: q in the pager: exit %d\n%s", c.args, code, tm.Dump())
 		}
 	}

@@ -40,7 +40,11 @@ func NewCmdCheck(g *globals, runF func(n int, opt *steps.CheckOptions) error) *c
 			if runF != nil {
 				return runF(n, &opt)
 			}
-			return steps.Check(g.io, g.workdir, n, opt)
+			// Taller than the terminal (a check of a half-done step with
+			// its hints), it goes through the pager, as doctor does.
+			var err error
+			g.io.Page(func(o *ui.IO) { err = steps.Check(o, g.workdir, n, opt) })
+			return err
 		},
 	}
 	f := c.Flags()
