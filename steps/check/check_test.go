@@ -683,6 +683,11 @@ func TestGolden(t *testing.T) {
 
 		// 10: privileges, the page's setpriv shell
 		{"10-none", stage10, func(f *fixture) { f.status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0) }, 1}, // no setpriv shell: nothing to judge, so it fails (issue 17 walkthrough)
+		// underhood's own step ran: that counts, as for check 9.
+		{"10-privileges-ran", stage10, func(f *fixture) {
+			f.status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0)
+			f.ran("privileges")
+		}, 0},
 		{"10-byhand-none", stage10, func(f *fixture) { f.byHand().status(1, "systemd", "000001ffffffffff", "000001ffffffffff", 0, 0) }, 1},
 		{"10-setpriv", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 1, 0) }, 0},
 		{"10-setpriv-no-nnp", stage10, func(f *fixture) { f.byHand().status(4300, "sh", "0000000020000420", "0000000020000420", 0, 0) }, 1},
