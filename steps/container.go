@@ -130,7 +130,10 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 	if res.Released && res.Interrupted == nil {
 		// Best effort: progress is for 'underhood steps' to show.
 		_ = w.RecordProgress(spec.Kind, time.Now())
-		if len(opt.Argv) == 0 {
+		if len(opt.Argv) == 0 && opt.Rootless {
+			// A user without sudo: the steps' commands are root's.
+			o.Next("the rest of docs/13-user-namespace.md (limits without root, in a delegated cgroup)")
+		} else if len(opt.Argv) == 0 {
 			if s, ok := ByName(spec.Kind); ok {
 				next := s.NextHint()
 				if ov := Where(w, time.Now()); ov.AllDone {

@@ -95,7 +95,11 @@ func Tour(ctx context.Context, o *ui.IO, w state.Workdir, opt TourOptions) error
 		t.header(s, len(stops))
 		t.cur = s
 		// The commands are the stop's first screen; the demo the next.
-		if err := t.more("run it: "+strings.Split(s.Tour.Cmd, "\n")[0], s); err != nil {
+		what := "run it: " + strings.Split(s.Tour.Cmd, "\n")[0]
+		if w := t.o.Width; w > 0 && ui.Width("[Enter] "+what) >= w {
+			what = "run it" // the command is on the screen, just above
+		}
+		if err := t.more(what, s); err != nil {
 			return err
 		}
 		seen, ok, err := s.Tour.Demo(t)

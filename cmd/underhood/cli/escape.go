@@ -53,7 +53,11 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 			case escape.Refused:
 				o.Record(o.Green("Refused:") + " " + r.Err.Error())
 			case escape.Denied:
-				o.Record(o.Green("Denied:") + " out of the root, but " + args[0] + " may not be read: this root is not the host's (" + r.Err.Error() + ")")
+				why := r.Err.Error()
+				if errors.Is(r.Err, fs.ErrPermission) {
+					why = "permission denied" // the path is named already
+				}
+				o.Record(o.Green("Denied:") + " out of the root, but " + args[0] + " may not be read: this root is not the host's (" + why + ")")
 			}
 			if code := r.Outcome.ExitCode(); code != 0 {
 				return &ui.ExitError{Code: code}
