@@ -218,6 +218,9 @@ func TestWrapKeepsCommandsWhole(t *testing.T) {
 			[]string{"All 3 checks pass: step 2 is done. Next:", "sudo chroot /root/container /bin/busybox sh (docs/03-chroot.md), then:", "sudo underhood check 3 --rootfs /root/container"}},
 		{"The host sees this same process as PID 20610 (in another terminal: ps -o pid,args -p 20610).", 80,
 			[]string{"The host sees this same process as PID 20610 (in another terminal:", "ps -o pid,args -p 20610)."}},
+		// A quantity stays with its unit.
+		{"the payload stayed within its memory, against a limit of 7.0 MiB.", 60,
+			[]string{"the payload stayed within its memory, against a limit of", "7.0 MiB."}},
 		// An assignment of a command's output is a command too.
 		{"Try busybox hostname; busybox ps -A; then the memory hog: toomuch=$(busybox head -c 7500000 /dev/urandom)", 80,
 			[]string{"Try busybox hostname; busybox ps -A; then the memory hog:", "toomuch=$(busybox head -c 7500000 /dev/urandom)"}},

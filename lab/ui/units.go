@@ -21,6 +21,12 @@ func units(s string, n int) []string {
 	var out []string
 	for i := 0; i < len(words); i++ {
 		if w := strings.TrimLeft(Strip(words[i]), "'`\""); !commandStarts[w] && !strings.Contains(w, "=$(") {
+			// A quantity stays with its unit: "7.0 MiB", never "7.0" / "MiB.".
+			if i+1 < len(words) && isNumber(Strip(words[i])) && sizeUnits[strings.TrimRight(Strip(words[i+1]), ".,;:)")] {
+				out = append(out, words[i]+nbsp+words[i+1])
+				i++
+				continue
+			}
 			out = append(out, words[i])
 			continue
 		}
@@ -87,6 +93,28 @@ func continued(words []string, n int) []string {
 func breaksAfter(u string) bool { return strings.HasSuffix(u, cont) }
 
 func quotes(w string) int { return strings.Count(w, "'") }
+
+// sizeUnits are the units a quantity is written with.
+var sizeUnits = map[string]bool{"B": true, "KiB": true, "MiB": true, "GiB": true, "TiB": true, "bytes": true, "ms": true, "µs": true, "s": true, "%": true, "CPUs": true}
+
+// isNumber reports whether w is a number such as 7, 7.0 or 1024 (a
+// leading "(" allowed).
+func isNumber(w string) bool {
+	w = strings.TrimLeft(w, "(")
+	if w == "" {
+		return false
+	}
+	dot := false
+	for _, r := range w {
+		switch {
+		case r == '.' && !dot:
+			dot = true
+		case r < '0' || r > '9':
+			return false
+		}
+	}
+	return w != "."
+}
 
 func endsCommand(w string) bool {
 	return len(w) > 1 && strings.ContainsAny(w[len(w)-1:], ":;,.)")
