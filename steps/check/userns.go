@@ -124,15 +124,20 @@ func UserNS(e Env) []Item {
 	hint := func(file string) string {
 		return fmt.Sprintf("echo '0 65534 1' | sudo tee /proc/%d/%s", c, file)
 	}
+	// A map is written once: a wrong one is mended only by a new
+	// namespace, with its own PID.
+	again := func(file string) string {
+		return fmt.Sprintf("a map is written once, so end this one (sudo kill -9 %d), start a new one as the page does, in its root shell (unshare --user --pid --mount --uts --fork sleep 1000 &), and write the new sleep's %s: echo '0 65534 1' > /proc/$(pgrep -P $!)/%s", c, file, file)
+	}
 	switch r := rootOf(n.uids); {
 	case len(n.uids) == 0:
 		items = append(items, Item{uidName, ui.Fail, "empty: no uid exists inside yet (every one shows as 65534, nobody, there)", hint("uid_map")})
 		return rest(items, gidName, asName)
 	case r == 0:
-		items = append(items, Item{uidName, ui.Fail, formatMap(n.uids) + ": root inside is root outside", "map 0 to an unprivileged uid in a new namespace: " + hint("uid_map")})
+		items = append(items, Item{uidName, ui.Fail, formatMap(n.uids) + ": root inside is root outside", again("uid_map")})
 		return rest(items, gidName, asName)
 	case r < 0:
-		items = append(items, Item{uidName, ui.Fail, formatMap(n.uids) + ": uid 0 is not mapped, so there is no root inside", "a new namespace, and: " + hint("uid_map")})
+		items = append(items, Item{uidName, ui.Fail, formatMap(n.uids) + ": uid 0 is not mapped, so there is no root inside", again("uid_map")})
 		return rest(items, gidName, asName)
 	default:
 		items = append(items, Item{uidName, ui.OK, fmt.Sprintf("%s: uid 0 inside is %d outside", formatMap(n.uids), r), ""})
@@ -143,7 +148,7 @@ func UserNS(e Env) []Item {
 			fmt.Sprintf("echo deny | sudo tee /proc/%d/setgroups; %s", c, hint("gid_map"))})
 		return rest(items, asName)
 	case g <= 0:
-		items = append(items, Item{gidName, ui.Fail, formatMap(n.gids) + ": group 0 inside is not an unprivileged group outside", "a new namespace, and: " + hint("gid_map")})
+		items = append(items, Item{gidName, ui.Fail, formatMap(n.gids) + ": group 0 inside is not an unprivileged group outside", again("gid_map")})
 		return rest(items, asName)
 	default:
 		items = append(items, Item{gidName, ui.OK, fmt.Sprintf("%s: gid 0 inside is %d outside", formatMap(n.gids), g), ""})
