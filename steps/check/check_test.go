@@ -578,6 +578,13 @@ func TestGolden(t *testing.T) {
 		// A directory of the user's under runs/, no run journal: not
 		// underhood's, so cleanup would not help; move it out.
 		{"7-foreign-dir", stage7, func(f *fixture) { f.mkdir("lab/runs/thesis") }, 0},
+		// proc mounted twice on the same point takes two umounts.
+		{"7-proc-twice", stage7, func(f *fixture) {
+			f.byHand()
+			f.mounts = append(f.mounts,
+				"41 22 0:5 / $T/home/container/proc rw shared:4 - proc /proc rw",
+				"42 41 0:5 / $T/home/container/proc rw shared:5 - proc /proc rw")
+		}, 1},
 		// The article's script names its cgroup busybox-$$.
 		{"7-script-cgroup", stage7, func(f *fixture) {
 			f.put("cgroup/memory/busybox-550/cgroup.procs", "550\n")

@@ -76,8 +76,9 @@ func mountsItem(e Env, places []string) Item {
 	if err != nil {
 		return Item{name, ui.Fail, err.Error(), ""}
 	}
-	seen := map[string]bool{}
+	seen := map[string]int{} // mounts at each mount point: one may be stacked on another
 	var lab, other []string
+	total := 0
 	for _, p := range places {
 		if p == "" {
 			continue
@@ -85,10 +86,13 @@ func mountsItem(e Env, places []string) Item {
 		// Strictly below: a work directory on a mount of its own is how
 		// someone set the machine up, not something a run left.
 		for _, m := range mount.Under(infos, realPath(p)) {
-			if seen[m.Mountpoint] || m.Mountpoint == realPath(p) {
+			if m.Mountpoint == realPath(p) {
 				continue
 			}
-			seen[m.Mountpoint] = true
+			total++
+			if seen[m.Mountpoint]++; seen[m.Mountpoint] > 1 {
+				continue
+			}
 			if within(realPath(e.Workdir.Root), m.Mountpoint) {
 				lab = append(lab, m.Mountpoint)
 			} else {
@@ -96,17 +100,31 @@ func mountsItem(e Env, places []string) Item {
 			}
 		}
 	}
-	if len(lab)+len(other) == 0 {
+	if total == 0 {
 		return Item{name, ui.OK, "none below " + strings.Join(nonEmpty(places), ", "), ""}
 	}
 	var fix []string
 	if len(lab) > 0 {
 		fix = append(fix, "sudo underhood cleanup --all")
 	}
-	if len(other) > 0 {
-		fix = append(fix, "sudo umount "+strings.Join(other, " "))
+	// A mount point with n mounts on it takes n umounts.
+	var shown []string
+	for _, p := range append(append([]string{}, lab...), other...) {
+		if n := seen[p]; n > 1 {
+			shown = append(shown, fmt.Sprintf("%s (%d times)", p, n))
+		} else {
+			shown = append(shown, p)
+		}
 	}
-	return Item{name, ui.Fail, fmt.Sprintf("%d left: %s", len(lab)+len(other), list(append(lab, other...))), strings.Join(fix, "; ")}
+	for _, p := range other {
+		for i := 0; i < seen[p]; i++ {
+			fix = append(fix, "sudo umount "+p)
+		}
+	}
+	if len(other) > 1 && total == len(lab)+len(other) {
+		fix = append(fix[:len(fix)-len(other)], "sudo umount "+strings.Join(other, " "))
+	}
+	return Item{name, ui.Fail, fmt.Sprintf("%d left: %s", total, list(shown)), strings.Join(fix, "; ")}
 }
 
 // labCgroups looks for the cgroups of this work directory's runs below
