@@ -42,8 +42,8 @@ func TaskCPULimits(e Env) []Item {
 					"to do it by hand: the page's shell commands, then check again"}}
 		}
 		return []Item{controllers(pidsRoot, cpuRoot, v2),
-			{"cgroup " + LimitsBox, ui.Fail, "none: neither the page's shell commands (they make " + pidsDir + ") nor sudo underhood limits has run here",
-				"sudo underhood limits, or the page's shell commands; then check again"}}
+			{"cgroup " + LimitsBox, ui.Fail, "none now, and sudo underhood limits has not run here: the page's shell commands make " + pidsDir + " and their last line removes it, so there is nothing left to judge",
+				"sudo underhood limits, or the page's shell commands with check 9 before their rmdir line"}}
 	}
 	items := []Item{controllers(pidsRoot, cpuRoot, v2)}
 	items = append(items, pidsItems(pidsDir)...)
