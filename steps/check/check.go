@@ -272,5 +272,20 @@ func ranItem(e Env, name, step, do string) Item {
 	return Item{name, ui.Warn, "none has run to its end in " + e.Workdir.Root + " yet: nothing to judge but what is left", do}
 }
 
+// stepRan is an OK item, named name, when underhood's own step (its
+// command name) ran to its end in this work directory: for the checks of
+// what is made by hand while it runs, with nothing of it left to see, it
+// counts, as check 9 counts underhood limits. shown says what the step
+// showed; byHand is the way to do it by hand, as the hint.
+func stepRan(e Env, name, step, shown, byHand string) (Item, bool) {
+	p, _ := e.Workdir.ReadProgress()
+	t, ok := p[step]
+	if !ok {
+		return Item{}, false
+	}
+	return Item{name, ui.OK, "none made by hand is running; sudo underhood " + step + " ran to its end " + when(t) + ": " + shown,
+		"to judge your own: " + byHand}, true
+}
+
 // when is how long ago t was.
 func when(t time.Time) string { return ui.Ago(time.Since(t)) }

@@ -593,6 +593,12 @@ func TestGolden(t *testing.T) {
 		// Another work directory's (or user's) cgroups are not this lab's.
 		// 11: a network namespace and a veth pair, by hand
 		{"11-ok", stage11, func(f *fixture) { f.netDone() }, 0},
+		{"11-network-ran", stage11, func(f *fixture) {
+			f.netDone().ran("network")
+			f.rm("proc/900")
+			f.rm("proc/4242")
+			f.rm("proc/4243")
+		}, 0},
 		{"11-not-root", stage11, func(f *fixture) { f.netDone(); f.env.Euid = 1000 }, 1},
 		{"11-no-namespace", stage11, func(f *fixture) { f.netDone(); f.rm("proc/900"); f.rm("proc/4242"); f.rm("proc/4243") }, 1},
 		{"11-no-veth", stage11, func(f *fixture) { f.netDone().links[4242] = []netns.Link{{Index: 1, Name: "lo"}} }, 1},
@@ -612,6 +618,7 @@ func TestGolden(t *testing.T) {
 
 		// 12: a user namespace, by hand
 		{"12-ok", stage12, func(f *fixture) { f.usersDone() }, 0},
+		{"12-userns-ran", stage12, func(f *fixture) { f.usersDone().rm("proc/5151"); f.ran("userns") }, 0},
 		{"12-no-namespace", stage12, func(f *fixture) { f.usersDone(); f.rm("proc/5151") }, 1},
 		{"12-no-map", stage12, func(f *fixture) { f.usersDone().put("proc/5151/uid_map", "") }, 1},
 		{"12-root-is-root", stage12, func(f *fixture) {
