@@ -20,8 +20,8 @@ func init() {
 			Shell: []string{
 				"cd ~/container",
 				"sudo chroot . /bin/busybox sh",
-				"busybox ls /proc      # empty",
-				"busybox ps -A         # only its header: no process",
+				"/ # busybox ls /proc      # empty",
+				"/ # busybox ps -A         # only its header: no process",
 			},
 			Syscalls: []string{
 				"clone(2) + execve(underhood-init)    a small init program beside underhood",

@@ -24,7 +24,7 @@ func init() {
 			Shell: []string{
 				"sudo mount -t proc proc ~/container/proc",
 				"sudo chroot ~/container /bin/busybox sh",
-				"busybox ps -A         # every host process",
+				"/ # busybox ps -A         # every host process",
 				"exit; sudo umount ~/container/proc",
 			},
 			Syscalls: []string{

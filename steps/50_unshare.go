@@ -21,7 +21,7 @@ func init() {
 			Why:  "A PID namespace gives the container its own process numbering: its first process is PID 1 and it cannot see the host's processes. The host still sees the container's processes, under their host PIDs.",
 			Shell: []string{
 				"sudo unshare -f -p --mount-proc=$PWD/proc chroot . /bin/busybox sh",
-				"busybox ps -A         # only PID 1: the shell",
+				"/ # busybox ps -A         # only PID 1: the shell",
 				"# in a second terminal on the host:",
 				"ps aux | grep /bin/busybox",
 			},

@@ -132,7 +132,7 @@ func start(o *ui.IO, w state.Workdir, opt ContainerOptions, spec container.Spec,
 		_ = w.RecordProgress(spec.Kind, time.Now())
 		if len(opt.Argv) == 0 && opt.Rootless {
 			// A user without sudo: the steps' commands are root's.
-			o.Next("the rest of docs/13-user-namespace.md (limits without root, in a delegated cgroup)")
+			o.Next("back to docs/13-user-namespace.md, where you were")
 		} else if len(opt.Argv) == 0 {
 			if s, ok := ByName(spec.Kind); ok {
 				next := s.NextHint()

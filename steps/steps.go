@@ -24,6 +24,10 @@ type Explanation struct {
 	NotIsolated []string
 }
 
+// InsidePrompt begins a line of a step's shell way that is typed in the
+// container's shell, not the host's: BusyBox's prompt as root.
+const InsidePrompt = "/ # "
+
 // WriteExplain prints the step's explanation.
 func WriteExplain(o *ui.IO, s *Step) {
 	e := s.Explain
@@ -38,6 +42,10 @@ func WriteExplain(o *ui.IO, s *Step) {
 	if len(e.Shell) > 0 {
 		o.Printf("%s\n", o.Cyan("The shell way (as in the article)"))
 		for _, l := range e.Shell {
+			if strings.HasPrefix(l, InsidePrompt) {
+				o.Hanging("  "+l, 6) // typed in the container's shell
+				continue
+			}
 			o.Hanging("  $ "+l, 6)
 		}
 		o.Printf("\n")

@@ -159,11 +159,14 @@ func commands(o *ui.IO, lines []string) {
 	for _, l := range lines {
 		// A line longer than the terminal goes on indented under its
 		// start, so that it does not read as a command of its own.
-		if strings.HasPrefix(l, "#") {
+		switch {
+		case strings.HasPrefix(l, "#"):
 			o.Hanging("  "+l, 4)
-			continue
+		case strings.HasPrefix(l, InsidePrompt):
+			o.Hanging("  "+l, 6) // typed in the container's shell
+		default:
+			o.Hanging("  $ "+l, 6)
 		}
-		o.Hanging("  $ "+l, 6)
 	}
 }
 

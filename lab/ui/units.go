@@ -5,9 +5,10 @@ import "strings"
 // nbsp joins the words of a command while text is wrapped.
 const nbsp = "\u00a0"
 
-// commandStarts are the words that begin a command in a hint or a note;
+// commandStarts are the words that begin a command in a hint or a note
+// (and "$", a command line as typed at a prompt);
 // so does an assignment of a command's output, toomuch=$(busybox head …).
-var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true}
+var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true, "$": true}
 
 // units splits s into the words wrapping may break between, keeping the
 // words of a command together (joined by nbsp), so that a hint such as
