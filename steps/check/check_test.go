@@ -578,6 +578,12 @@ func TestGolden(t *testing.T) {
 		// A directory of the user's under runs/, no run journal: not
 		// underhood's, so cleanup would not help; move it out.
 		{"7-foreign-dir", stage7, func(f *fixture) { f.mkdir("lab/runs/thesis") }, 0},
+		// Run from the shell in the script's cgroup, the check is in there
+		// too: it does not list itself (walkthrough 6).
+		{"7-script-cgroup-checked-inside", stage7, func(f *fixture) {
+			f.put("cgroup/memory/busybox-550/cgroup.procs", fmt.Sprintf("550\n%d\n", os.Getpid()))
+			f.put("proc/550/comm", "bash\n")
+		}, 1},
 		// proc mounted twice on the same point takes two umounts.
 		{"7-proc-twice", stage7, func(f *fixture) {
 			f.byHand()
@@ -593,6 +599,17 @@ func TestGolden(t *testing.T) {
 		// Another work directory's (or user's) cgroups are not this lab's.
 		// 11: a network namespace and a veth pair, by hand
 		{"11-ok", stage11, func(f *fixture) { f.netDone() }, 0},
+		// Checked from the page's stand-in host before the container is
+		// started: the machine's own namespace (PID 1's) and a service's
+		// (a child of PID 1) are not the container, and get no veth hint.
+		{"11-stand-in-no-container", stage11, func(f *fixture) {
+			f.netDone()
+			f.rm("proc/4242")
+			f.rm("proc/4243")
+			f.rm("proc/self/ns/net")
+			_ = os.Symlink("net:[4026532777]", f.path("proc/self/ns/net"))
+			f.put("proc/900/status", "Name:\tsystemd-resolve\nPPid:\t1\n")
+		}, 1},
 		{"11-network-ran", stage11, func(f *fixture) {
 			f.netDone().ran("network")
 			f.rm("proc/900")

@@ -200,6 +200,9 @@ func handMadeGone(e Env, h cgroup.Host) Item {
 		pids, _ := readPids(filepath.Join(d, "cgroup.procs"))
 		for _, p := range pids {
 			pid, _ := strconv.Atoi(p)
+			if pid == os.Getpid() {
+				continue // this check, started from a shell in there: gone in a moment
+			}
 			who := "PID " + p
 			if c := comm(e, pid); c != "" {
 				who += " (" + c + ")"

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +33,42 @@ func Links(pid int) ([]netns.Link, error) {
 
 // otherNetNS lists the network namespaces processes are in, but the
 // checker's own, by their first process.
-func otherNetNS(e Env) (string, []nsProcess, error) { return otherNamespaces(e, "net") }
+// otherNetNS is otherNamespaces for net, less the machine's own network
+// namespace: checked from the page's stand-in host (unshare -n bash), the
+// machine's is another one too, and must never be taken for the
+// container's, nor get a veth from a hint.
+func otherNetNS(e Env) (string, []nsProcess, error) {
+	own, nss, err := otherNamespaces(e, "net")
+	var init string
+	for _, pid := range []string{"1", "2"} { // systemd, or kthreadd: always in the first one
+		if id, err := os.Readlink(e.proc(pid, "ns", "net")); err == nil {
+			init = id
+			break
+		}
+	}
+	out := nss[:0]
+	for _, n := range nss {
+		if n.id != init {
+			out = append(out, n)
+		}
+	}
+	return own, out, err
+}
+
+// ppid is the parent's PID of pid, 0 where it cannot be read.
+func ppid(e Env, pid int) int {
+	b, err := os.ReadFile(e.proc(strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
 
 const (
 	hintUnshare  = "in the page's stand-in host (sudo unshare -n bash) start a container that waits, unshare -n -p -f --mount-proc sleep 1000 &, and check from that shell while it runs (kill -9 its sleep to end it)"
@@ -86,12 +122,21 @@ func Network(e Env) []Item {
 			pick = f
 			break
 		}
+		// Without a veth yet, the newest one that a person started: a
+		// service's (a child of PID 1, as systemd's PrivateNetwork= makes)
+		// is not the container, and must not get a veth from a hint.
+		if ppid(e, n.pid) == 1 {
+			continue
+		}
 		if pick == nil || n.pid > pick.ns.pid {
 			pick = f
 		}
 	}
 	if pick == nil {
-		return rest([]Item{{nsName, ui.Fail, fmt.Sprintf("%d namespaces besides this one, and none can be read", len(others)), needRoot}},
+		if it, ok := stepRan(e, nsName, "network", "the namespaces, the pair and its addresses went with them", hintUnshare); ok {
+			return []Item{it}
+		}
+		return rest([]Item{{nsName, ui.Fail, fmt.Sprintf("%d %s besides this one, none of them a container started by hand", len(others), plural(len(others), "namespace", "namespaces")), hintUnshare}},
 			inName, hostName, loName, pingName)
 	}
 	n := pick.ns
