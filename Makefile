@@ -16,7 +16,7 @@ all: build
 INIT    = $(dir $(BIN))underhood-init
 
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/underhood
+	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/underhood/underhood/cmd/underhood/cli.version=$(VERSION)" -o $(BIN) ./cmd/underhood
 	CGO_ENABLED=0 $(GO) build -o $(INIT) ./cmd/underhood-init
 
 # vet + every test; the root-only tests run when this runs as root.
