@@ -231,9 +231,12 @@ func TestWrapKeepsCommandsWhole(t *testing.T) {
 		// continues a command, so that it is still copied whole.
 		{"run: sudo underhood run --name a-very-long-name --memory 64M -- /bin/busybox sh", 30,
 			[]string{"run:", "sudo underhood run --name \\", "a-very-long-name --memory \\", "64M -- /bin/busybox sh"}},
-		// With quotes, where \ would stay in the text: between its words.
+		// Inside the quotes of a script too: its own shell continues it.
 		{"run: sudo sh -c 'echo a long script that does not fit one line' now", 30,
-			[]string{"run: sudo sh -c 'echo a long", "script that does not fit one", "line' now"}},
+			[]string{"run: sudo sh -c \\", "'echo a long script that \\", "does not fit one line' now"}},
+		// After an operator in the quotes, the script goes on anyway.
+		{"run: sudo sh -c 'cd /sys/fs/cgroup/pids/box && exec sh' now", 34,
+			[]string{"run: sudo sh -c \\", "'cd /sys/fs/cgroup/pids/box &&", "exec sh' now"}},
 	} {
 		if got := wrap(c.in, c.n); !slices.Equal(got, c.want) {
 			t.Errorf("wrap(%q, %d):\n got %q\nwant %q", c.in, c.n, got, c.want)

@@ -8,7 +8,7 @@ const nbsp = "\u00a0"
 // commandStarts are the words that begin a command in a hint or a note
 // (and "$", a command line as typed at a prompt);
 // so does an assignment of a command's output, toomuch=$(busybox head …).
-var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true, "$": true}
+var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true, "echo": true, "$": true}
 
 // units splits s into the words wrapping may break between, keeping the
 // words of a command together (joined by nbsp), so that a hint such as
@@ -48,7 +48,7 @@ func units(s string, n int) []string {
 		if Width(unit) > n {
 			// Too long for a line: in lines that end in " \", as a shell
 			// continues a command, so that it can still be copied and
-			// pasted whole. Not inside quotes, where \ stays as it is.
+			// pasted whole; inside quotes only after an operator.
 			c := continued(words[i:j+1], n)
 			if c == nil {
 				out = append(out, words[i])
@@ -67,31 +67,100 @@ func units(s string, n int) []string {
 // cont ends a unit that the line must break after: a command continued.
 const cont = nbsp + "\\"
 
+// inQuote ends a unit that the line must break after inside a quoted
+// script (sh -c '… &&'), where a shell reads the line end as it would a
+// space after the operator; it is taken out with the nbsp.
+const inQuote = "\x01"
+
 // continued breaks the words of a command into units of at most n columns,
-// each but the last ending in " \"; nil if the command has quotes, or a
-// word too long for a line.
+// each but the last ending in " \\", as a shell continues a command: inside
+// the quotes of a script (sh -c '…') too, where the script's own shell
+// continues it, but with nothing added after an operator (&&, ||, |, ;),
+// where the script goes on on the next line anyway; a line ends there, or
+// outside the quotes, where it can. Never inside quotes within quotes. nil
+// if a word is too long for a line, or a line would have to end where it
+// cannot.
 func continued(words []string, n int) []string {
-	var out []string
-	cur := ""
+	type word struct {
+		text, after string // after: how a line may end after it ("" not at all)
+		good        bool   // a good place to end a line
+	}
+	var ws []word
+	outer, nested := byte(0), false // the quote we are in, and one inside it
 	for _, w := range words {
-		if strings.ContainsAny(Strip(w), "'\"") || Width(w)+Width(cont) > n {
+		if Width(w)+Width(cont) > n {
 			return nil
 		}
+		sw := Strip(w)
+		for i := 0; i < len(sw); i++ {
+			switch c := sw[i]; {
+			case c != '\'' && c != '"':
+			case outer == 0:
+				outer = c
+			case c == outer && !nested:
+				outer = 0
+			case c != outer:
+				nested = !nested
+			}
+		}
 		switch {
-		case cur == "":
-			cur = w
-		case Width(cur)+1+Width(w)+Width(cont) <= n:
-			cur += nbsp + w
+		case outer == 0:
+			ws = append(ws, word{w, cont, true})
+		case nested:
+			ws = append(ws, word{w, "", false})
+		case operator(sw):
+			ws = append(ws, word{w, inQuote, true})
 		default:
-			out = append(out, cur+cont)
-			cur = w
+			ws = append(ws, word{w, cont, false})
 		}
 	}
-	return append(out, cur)
+	var out []string
+	var line []word
+	width := func(l []word) int {
+		w := -1
+		for _, x := range l {
+			w += 1 + Width(x.text)
+		}
+		return w
+	}
+	join := func(l []word) string {
+		var t []string
+		for _, x := range l {
+			t = append(t, x.text)
+		}
+		return strings.Join(t, nbsp) + l[len(l)-1].after
+	}
+	for _, w := range ws {
+		if len(line) == 0 || width(line)+1+Width(w.text)+Width(cont) <= n {
+			line = append(line, w)
+			continue
+		}
+		k := len(line) - 1 // end the line at its last good place, or here
+		for i := k; i >= 0; i-- {
+			if line[i].good {
+				if width(append(line[i+1:len(line):len(line)], w))+Width(cont) <= n {
+					k = i
+				}
+				break
+			}
+		}
+		if line[k].after == "" {
+			return nil
+		}
+		out = append(out, join(line[:k+1]))
+		line = append(line[k+1:len(line):len(line)], w)
+	}
+	line[len(line)-1].after = ""
+	return append(out, join(line))
+}
+
+// operator reports whether a shell may go on on the next line after w.
+func operator(w string) bool {
+	return w == "&&" || w == "||" || w == "|" || strings.HasSuffix(w, ";") && !strings.HasSuffix(w, `\;`)
 }
 
 // breaksAfter reports whether the line must end after unit u.
-func breaksAfter(u string) bool { return strings.HasSuffix(u, cont) }
+func breaksAfter(u string) bool { return strings.HasSuffix(u, cont) || strings.HasSuffix(u, inQuote) }
 
 func quotes(w string) int { return strings.Count(w, "'") }
 
@@ -124,7 +193,7 @@ func endsCommand(w string) bool {
 // spaces turns the nbsp of units back into spaces.
 func spaces(lines []string) []string {
 	for i, l := range lines {
-		lines[i] = strings.ReplaceAll(l, nbsp, " ")
+		lines[i] = strings.ReplaceAll(strings.ReplaceAll(l, nbsp, " "), inQuote, "")
 	}
 	return lines
 }

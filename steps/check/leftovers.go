@@ -213,7 +213,7 @@ func handMadeGone(e Env, h cgroup.Host) Item {
 	}
 	if len(in) > 0 {
 		return Item{name, ui.Fail, list(left) + ": made by hand for the memory limit, still there, with " + strings.Join(in, ", ") + " in it",
-			"move them out, as the script's last lines do (a shell you typed the script into is one of them): " + strings.Join(move, "; ") + "; then sudo rmdir " + strings.Join(left, " ")}
+			"move them out, as the script's last lines do (a shell you typed the script into is one of them): " + strings.Join(move, " && ") + " && sudo rmdir " + strings.Join(left, " ")}
 	}
 	return Item{name, ui.Fail, list(left) + ": made by hand for the memory limit, still there", "sudo rmdir " + strings.Join(left, " ")}
 }

@@ -27,7 +27,7 @@ func PivotRoot(e Env) []Item {
 		if !e.ByHand {
 			return []Item{tryPivot(e)}
 		}
-		return []Item{{"a process in the root", ui.Fail, "no process has its root in " + e.Rootfs, pivotCmd + "; then check 8 --rootfs " + e.Rootfs + " from another terminal"},
+		return []Item{{"a process in the root", ui.Fail, "no process has its root in " + e.Rootfs, pivotCmd + "; then, from another terminal: sudo underhood check 8 --rootfs " + e.Rootfs},
 			skipped("mount namespace"), skipped("pivot_root"), skipped("old root")}
 	}
 	self, _ := os.Readlink(filepath.Join(e.ProcRoot, "self", "ns", "mnt"))
@@ -63,7 +63,7 @@ func tryPivot(e Env) Item {
 			"sudo underhood doctor says what this machine lacks"}
 	}
 	return Item{name, ui.OK, "tried into " + e.Rootfs + ": its / is a mount of its own, with /proc and nothing of the host's",
-		"to do it by hand: " + pivotCmd + ", then check 8 --rootfs ~/container from another terminal"}
+		"to do it by hand: " + pivotCmd + ", then, from another terminal: sudo underhood check 8 --rootfs ~/container"}
 }
 
 // mountPoints are the mount points of a mountinfo, in its order.
