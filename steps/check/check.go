@@ -183,7 +183,13 @@ func (r Report) Print(o *ui.IO, asJSON bool) error {
 		}
 		if len(todo) > 0 {
 			o.Say()
-			o.Say(o.Bold("What to do:"))
+			// A step that passed has nothing left to do: its hints are
+			// for afterwards (the same by hand, what to remove).
+			head := "What to do:"
+			if r.Passed && r.Warnings == 0 {
+				head = "Notes:"
+			}
+			o.Say(o.Bold(head))
 			for _, l := range todo {
 				o.Hanging(l, 4) // wrapped at spaces on a terminal, commands whole
 			}
