@@ -238,7 +238,7 @@ func rootlessCgroup(o *ui.IO, host cgroup.Host, hostErr error, opt ContainerOpti
 	if parent == "" {
 		parent = cgroup.DefaultParent
 	}
-	given := parent != cgroup.DefaultParent
+	given := opt.ParentGiven || parent != cgroup.DefaultParent
 	d, err = cgroup.Delegated(host, parent, cgroup.Self(), !given)
 	var nd *cgroup.NotDelegatedError
 	switch {

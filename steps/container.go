@@ -43,8 +43,11 @@ type ContainerOptions struct {
 	Keep         bool     // step 7
 	Image        string   // step 7: an OCI image layout, DIR[:TAG], as the root
 	CgroupParent string
-	CgroupRoot   string // "" = /sys/fs/cgroup
-	Self         string // the container's first program; "" = underhood-init or /proc/self/exe
+	// ParentGiven: --cgroup-parent was on the command line, its default
+	// value too: a rootless run refuses it when it is not the user's.
+	ParentGiven bool
+	CgroupRoot  string // "" = /sys/fs/cgroup
+	Self        string // the container's first program; "" = underhood-init or /proc/self/exe
 	// PivotRoot and DropPrivileges are Part 2's steps 8 and 10 in run:
 	// pivot_root instead of chroot; runc's capabilities, no_new_privs,
 	// seccomp and masked /proc.
@@ -174,6 +177,11 @@ func launchTee(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.
 	spec.Stdout, spec.Stderr = o.Out, o.Err
 	if tee != nil {
 		spec.Stdout = io.MultiWriter(o.Out, tee)
+		if o.Width > 0 {
+			// Through a pipe the payload cannot see the terminal's width;
+			// underhood's own escape wraps its verdict to COLUMNS.
+			spec.Env = append(spec.Env, fmt.Sprintf("COLUMNS=%d", o.Width))
+		}
 	}
 	// On the terminal in front of the user: the interactive shell gets the
 	// terminal to itself (Ctrl-C is the shell's); a command stays in
@@ -387,6 +395,9 @@ func isolation(s container.Spec) string {
 	}
 	if s.Flags&ns.DropPrivileges != 0 {
 		out = append(out, "runc's capabilities, no_new_privs, seccomp, masked /proc")
+	} else if s.Users != 0 {
+		// Root of its user namespace: its capabilities hold there only.
+		out = append(out, "every capability, over its own namespaces only")
 	} else {
 		out = append(out, "every capability of root")
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,9 +20,20 @@ import (
 	"github.com/underhood/underhood/steps"
 )
 
-// nobody is the user the rootless tests run underhood as: CI has no other
-// to spare.
-const nobody = 65534
+// nobody is the user the rootless tests run underhood as, and nobodyGroup
+// its group: a user CI makes for them (useradd in .ci/run, removed after)
+// when UNDERHOOD_TEST_UID and UNDERHOOD_TEST_GID name it, else nobody.
+var nobody, nobodyGroup = testUser()
+
+// testUser is UNDERHOOD_TEST_UID and UNDERHOOD_TEST_GID, or 65534 (nobody).
+func testUser() (int, int) {
+	uid, err1 := strconv.Atoi(os.Getenv("UNDERHOOD_TEST_UID"))
+	gid, err2 := strconv.Atoi(os.Getenv("UNDERHOOD_TEST_GID"))
+	if err1 != nil || err2 != nil || uid <= 0 || gid <= 0 {
+		return 65534, 65534
+	}
+	return uid, gid
+}
 
 // nobodyHome makes a home directory of nobody's beside the lab, removed
 // when the test ends.
@@ -32,7 +44,7 @@ func nobodyHome(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
-	if err := os.Chown(home, nobody, nobody); err != nil {
+	if err := os.Chown(home, nobody, nobodyGroup); err != nil {
 		t.Fatal(err)
 	}
 	return home
@@ -46,7 +58,7 @@ func asNobodyIn(t *testing.T, home, wd, in string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--workdir", wd, "--no-color"}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(nobody), Gid: uint32(nobodyGroup)}, Pdeathsig: syscall.SIGKILL}
 	if in != "" {
 		fd, err := os.Open(in)
 		if err != nil {
@@ -123,7 +135,7 @@ func delegateToNobody(t *testing.T, h cgroup.Host, parent string) delegation {
 		}
 		d.dirs = append(d.dirs, dir)
 		for _, f := range append([]string{""}, files...) {
-			if err := os.Chown(filepath.Join(dir, f), nobody, nobody); err != nil && (f == "" || f == "cgroup.procs") {
+			if err := os.Chown(filepath.Join(dir, f), nobody, nobodyGroup); err != nil && (f == "" || f == "cgroup.procs") {
 				t.Fatal(err)
 			}
 		}
@@ -237,10 +249,14 @@ func TestRunRootlessDelegated(t *testing.T) {
 		}
 	}
 
-	// A --cgroup-parent that is not the user's: one line, exit 2, nothing made.
-	r = asNobodyIn(t, home, wd, "", "run", "--rootless", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
-	if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 || !strings.Contains(r.err, "is not delegated to you") {
-		t.Errorf("--cgroup-parent of root's: exit %d, %q; want exit 2 and one line", r.code, r.err)
+	// A --cgroup-parent that is not the user's: one line, exit 2, nothing
+	// made; the default's name given on the command line too (walkthrough
+	// 8: "--cgroup-parent underhood" ran without limits, exit 0).
+	for _, p := range []string{cgParent, cgroup.DefaultParent} {
+		r = asNobodyIn(t, home, wd, "", "run", "--rootless", "--cgroup-parent", p, "--", "/bin/busybox", "true")
+		if r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 || !strings.Contains(r.err, "is not delegated to you") {
+			t.Errorf("--cgroup-parent %s, root's: exit %d, %q; want exit 2 and one line", p, r.code, r.err)
+		}
 	}
 	if ents, _ := os.ReadDir(filepath.Join(wd, "runs")); len(ents) > 0 {
 		t.Errorf("runs left: %v", ents)

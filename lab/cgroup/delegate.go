@@ -114,6 +114,10 @@ func Delegated(h Host, parent string, u User, own bool) (Delegation, error) {
 func v1Delegated(h Host, comps []string, u User) (Delegation, error) {
 	dir := deepest(h.MemoryRoot, comps)
 	if why, err := notYours(dir, u.UID); why != "" || err != nil {
+		if full := filepath.Join(append([]string{h.MemoryRoot}, comps...)...); why != "" && dir != full {
+			// The parent is not there: say so, and why you cannot make it.
+			why += ", and " + strings.TrimPrefix(full, dir+"/") + " is not there in it for you to use"
+		}
 		return Delegation{}, orNot(err, dir, why, false)
 	}
 	d := Delegation{Host: h, Parent: strings.Join(comps, "/")}

@@ -35,6 +35,9 @@ func NewCmdContainer(g *globals, s *steps.Step, runF func(*steps.ContainerOption
 					return ui.Usagef("--%s \"\": give %s, or leave the flag out", f.name, f.want)
 				}
 			}
+			if s.Options&steps.WithMemory != 0 {
+				opt.ParentGiven = cmd.Flags().Changed("cgroup-parent")
+			}
 			if s.Options&steps.WithMemory != 0 && cmd.Flags().Changed("memory") {
 				v, err := cgroup.ParseSize(mem)
 				if err != nil {
