@@ -21,7 +21,7 @@ const PrivilegesScript = `busybox grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):'
 echo "--- busybox mount -t tmpfs none /etc"; busybox mount -t tmpfs none /etc 2>&1 && echo "mounted"
 echo "--- busybox mknod /dev/sda1 b 8 1"; busybox mknod /dev/sda1 b 8 1 2>&1 && echo "made a block device"
 echo "--- busybox wc -l < /proc/keys"; busybox wc -l < /proc/keys 2>&1
-echo "--- /bin/underhood escape /etc/hostname"; /bin/underhood --no-color escape /etc/hostname | busybox tail -n 1`
+echo "--- /bin/underhood escape /etc/hostname"; /bin/underhood --no-color escape /etc/hostname | busybox sed -n '/^[^ ]/,$p'`
 
 func init() {
 	register(&Step{Name: "privileges", Title: "Fewer privileges: capabilities and seccomp", Part: Beyond, Kind: Container,

@@ -33,7 +33,9 @@ func usersScript(secret string, own bool) string {
 busybox touch /made-inside && busybox ls -ln /made-inside | busybox awk '{print "/made-inside is owned by", $3":"$4}'
 `
 	}
-	return s + "/bin/underhood --no-color escape " + secret + " | busybox tail -n 1"
+	// Its verdict alone: the lines from the first not indented (the
+	// steps are), wrapped to the terminal's COLUMNS.
+	return s + "/bin/underhood --no-color escape " + secret + " | busybox sed -n '/^[^ ]/,$p'"
 }
 
 func init() {

@@ -43,21 +43,21 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 			}
 			switch r.Outcome {
 			case escape.Escaped:
-				o.Record(o.Red("Escaped:") + " read " + args[0] + " outside the container's root: " + strconv.Quote(r.Found))
+				o.Hanging(o.Red("Escaped:")+" read "+args[0]+" outside the container's root: "+strconv.Quote(r.Found), 2)
 			case escape.Held:
 				why := r.Err.Error()
 				if errors.Is(r.Err, fs.ErrNotExist) {
 					why = "no " + args[0] + " there"
 				}
-				o.Record(o.Green("Held:") + " the walk up ended in the container's own root: " + why)
+				o.Hanging(o.Green("Held:")+" the walk up ended in the container's own root: "+why, 2)
 			case escape.Refused:
-				o.Record(o.Green("Refused:") + " " + r.Err.Error())
+				o.Hanging(o.Green("Refused:")+" "+r.Err.Error(), 2)
 			case escape.Denied:
 				why := r.Err.Error()
 				if errors.Is(r.Err, fs.ErrPermission) {
 					why = "permission denied" // the path is named already
 				}
-				o.Record(o.Green("Denied:") + " out of the root, but " + args[0] + " may not be read: this root is not the host's (" + why + ")")
+				o.Hanging(o.Green("Denied:")+" out of the root, but "+args[0]+" may not be read: this root is not the host's ("+why+")", 2)
 			}
 			if code := r.Outcome.ExitCode(); code != 0 {
 				return &ui.ExitError{Code: code}
