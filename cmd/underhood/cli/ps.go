@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +32,11 @@ func NewCmdPs(g *globals) *cobra.Command {
 				return enc.Encode(list)
 			}
 			if len(list) == 0 {
+				if os.Geteuid() != 0 {
+					// A user without root runs them rootless, no sudo.
+					g.io.Say(strings.Replace(g.io.Spell("No lab containers. Start one with 'sudo underhood run --rootless'."), "'sudo ", "'", 1))
+					return nil
+				}
 				g.io.Say("No lab containers. Start one with 'sudo underhood run'.")
 				return nil
 			}
