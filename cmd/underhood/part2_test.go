@@ -467,8 +467,8 @@ echo "after: $(ip -o link | grep -c ' uh-')"
 	nettest.Unchanged(t, before)
 }
 
-// run --rootless as a user without root (nobody, 65534, as CI has no other
-// to spare): uid 0 inside, its own uid outside, no cgroup (none is
+// run --rootless as a user without root (CI's test user, or nobody: see
+// testUser): uid 0 inside, its own uid outside, no cgroup (none is
 // delegated to it: see TestRunRootlessDelegated), nothing left.
 // As root, or with --net veth, or in a work directory not the user's, it
 // refuses with exit 2 and what to do.
@@ -487,8 +487,8 @@ func TestRunRootless(t *testing.T) {
 		t.Fatalf("download as nobody: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	r := asNobody(wd, "run", "--rootless", "--", "/bin/busybox", "sh", "-c", "busybox id; busybox cat /proc/self/uid_map; echo pid=$$")
-	if r.code != 0 || !strings.Contains(r.out, "uid=0 gid=0") || !regexp.MustCompile(`(?m)^\s*0\s+65534\s+1$`).MatchString(r.out) ||
-		!strings.Contains(r.out, "pid=1") || !strings.Contains(r.err, "no memory limit") || !strings.Contains(r.err, "root inside is you, uid 65534") {
+	if r.code != 0 || !strings.Contains(r.out, "uid=0 gid=0") || !regexp.MustCompile(fmt.Sprintf(`(?m)^\s*0\s+%d\s+1$`, nobody)).MatchString(r.out) ||
+		!strings.Contains(r.out, "pid=1") || !strings.Contains(r.err, "no memory limit") || !strings.Contains(r.err, fmt.Sprintf("root inside is you, uid %d", nobody)) {
 		t.Errorf("run --rootless: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(wd, "runs")); len(ents) > 0 {

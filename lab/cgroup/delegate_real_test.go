@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +17,18 @@ import (
 )
 
 // nobody is the user the real delegation tests give a cgroup to.
-const nobody = 65534
+// UNDERHOOD_TEST_UID and UNDERHOOD_TEST_GID name a user CI makes for the
+// tests (useradd in .ci/run), else it is nobody.
+var nobody, nobodyGroup = testUser()
+
+func testUser() (int, int) {
+	uid, err1 := strconv.Atoi(os.Getenv("UNDERHOOD_TEST_UID"))
+	gid, err2 := strconv.Atoi(os.Getenv("UNDERHOOD_TEST_GID"))
+	if err1 != nil || err2 != nil || uid <= 0 || gid <= 0 {
+		return 65534, 65534
+	}
+	return uid, gid
+}
 
 // settleHelper is this test binary run as nobody in a cgroup delegated to
 // it: it asks Delegated about its own cgroup, settles out of it, returns,
@@ -81,7 +93,7 @@ func delegateToNobody(t *testing.T, mount, prefix string) string {
 		}
 	})
 	for _, f := range []string{"", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"} {
-		if err := os.Chown(filepath.Join(base, f), nobody, nobody); err != nil && f != "cgroup.threads" {
+		if err := os.Chown(filepath.Join(base, f), nobody, nobodyGroup); err != nil && f != "cgroup.threads" {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +115,7 @@ func asNobodyIn(t *testing.T, dir, mount, base string) string {
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{helperEnv + "=settle", "UNDERHOOD_TEST_MOUNT=" + mount, "UNDERHOOD_TEST_BASE=" + base}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody},
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(nobody), Gid: uint32(nobodyGroup)},
 		UseCgroupFD: true, CgroupFD: int(fd.Fd()), Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
