@@ -3,6 +3,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,6 +39,12 @@ func Busybox(e Env) []Item {
 		return append(items, Item{"file", ui.Fail, p + " is empty (0 B): a download that failed leaves one", "remove it (rm " + p + "), then " + get},
 			skipped("executable"), skipped("static"), skipped("runs"))
 	}
+	if head := fileHead(p, 16); !strings.HasPrefix(head, "\x7fELF") {
+		// A web page, say: what a wrong URL or a captive proxy leaves;
+		// chmod +x would not help it.
+		return append(items, Item{"file", ui.Fail, fmt.Sprintf("%s is not a program (%s, beginning %q): a download of the wrong thing, a web page perhaps", p, fileSize(fi), head), "remove it (rm " + p + "), then " + get},
+			skipped("executable"), skipped("static"), skipped("runs"))
+	}
 	items = append(items, Item{"file", ui.OK, fmt.Sprintf("%s, %s", p, fileSize(fi)), ""})
 	ok := true
 	if fi.Mode().Perm()&0o111 == 0 {
@@ -58,6 +65,18 @@ func Busybox(e Env) []Item {
 		return append(items, skipped("runs"))
 	}
 	return append(items, hello(e, p, get))
+}
+
+// fileHead is the first n bytes of path, as text ("" if unreadable).
+func fileHead(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	k, _ := io.ReadFull(f, b)
+	return string(b[:k])
 }
 
 func hello(e Env, p, get string) Item {
