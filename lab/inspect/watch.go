@@ -98,10 +98,25 @@ func render(o *ui.IO, v any, sections []string, height int) {
 }
 
 func watch(ctx context.Context, o *ui.IO, src Sources, opt Options, take func() (any, error)) error {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	restore := func() {}
 	if o.InTTY && o.OutTTY && !opt.JSON {
-		defer quitOnQ(o.In, cancel)()
+		restore = quitOnQ(o.In, cancel)
+		defer func() { restore() }()
+	}
+	stop := func() error {
+		if parent.Err() != nil {
+			// Ctrl-C: the terminal sends the signal, then echoes ^C if
+			// ECHO is on by then. With the terminal given back first and
+			// a moment's wait, that echo comes before the line's end,
+			// never after it where the prompt would follow it.
+			restore()
+			restore = func() {}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return stopped(o, opt)
 	}
 	var first, last *Report
 	var exited <-chan counters
@@ -142,11 +157,11 @@ loop:
 			break // it exited during this snapshot
 		}
 		if ctx.Err() != nil {
-			return stopped(o, opt)
+			return stop()
 		}
 		select {
 		case <-ctx.Done():
-			return stopped(o, opt)
+			return stop()
 		case end = <-exited:
 			return exitReport(o, src, opt, first, last, end, klog)
 		case <-tick.C:
