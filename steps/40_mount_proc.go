@@ -25,7 +25,8 @@ func init() {
 				"sudo mount -t proc proc ~/container/proc",
 				"sudo chroot ~/container /bin/busybox sh",
 				"/ # busybox ps -A         # every host process",
-				"exit; sudo umount ~/container/proc",
+				"/ # exit                  # back on the host",
+				"sudo umount ~/container/proc",
 			},
 			Syscalls: []string{
 				"clone(CLONE_NEWNS)                   a private copy of the mount table",

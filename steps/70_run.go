@@ -196,7 +196,7 @@ func Run(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 		}
 		spec.Clone |= unix.CLONE_NEWNET
 		spec.Net = &container.Network{Veth: v}
-		network = fmt.Sprintf(" Network: veth %s %s on the host, eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
+		network = fmt.Sprintf(" Network: a namespace of its own, joined by veth %s %s on the host to eth0 %s inside.", v.Host, v.HostAddr, v.PeerAddr)
 	}
 	spec.Started = func(r *container.Result) {
 		o.Note("%s container %s: its own root in %s%s, %s, %s, %s, host PID %d.%s",

@@ -173,7 +173,7 @@ busybox readlink /proc/self/ns/net
 busybox ping -c 1 -W 2 $a | busybox grep received`
 	r = runUHInNewNet(t, "run", "--net", "veth", "--cgroup-parent", cgParent, "--", "/bin/busybox", "sh", "-c", ping)
 	if r.code != 0 || !strings.Contains(r.out, "eth0 10.200.") || !strings.Contains(r.out, "1 packets received") ||
-		!strings.Contains(r.err, "Network: veth uh-") {
+		!strings.Contains(r.err, "joined by veth uh-") {
 		t.Errorf("--net veth: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	ids = append(ids, netnsID.FindAllString(r.out, -1)...)

@@ -15,18 +15,37 @@ func TestWrappedHintsPasteAsTyped(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
-	hints := []string{
-		"  OOM kills: run the article's memory hog in it: sudo sh -c 'echo $$ >> /sys/fs/cgroup/memory/busybox/tasks && toomuch=$(head -c 7500000 /dev/urandom)'",
-		"  cgroup busybox: move them out, as the script's last lines do (a shell you typed the script into is one of them): echo 11099 | sudo tee /sys/fs/cgroup/memory/cgroup.procs && sudo rmdir /sys/fs/cgroup/memory/busybox-11099",
-		"  pids.events: run the fork bomb in a shell of the box: sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh' then check again",
+	hints := []struct{ hint, want string }{
+		{"  OOM kills: run the article's memory hog in it: sudo sh -c 'echo $$ >> /sys/fs/cgroup/memory/busybox/tasks && toomuch=$(head -c 7500000 /dev/urandom)'",
+			"sudo sh -c 'echo $$ >> /sys/fs/cgroup/memory/busybox/tasks && toomuch=$(head -c 7500000 /dev/urandom)'"},
+		{"  cgroup busybox: move them out, as the script's last lines do (a shell you typed the script into is one of them): echo 11099 | sudo tee /sys/fs/cgroup/memory/cgroup.procs && sudo rmdir /sys/fs/cgroup/memory/busybox-11099",
+			"echo 11099 | sudo tee /sys/fs/cgroup/memory/cgroup.procs && sudo rmdir /sys/fs/cgroup/memory/busybox-11099"},
+		{"  pids.events: run the fork bomb in a shell of the box: sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh' then check again",
+			"sudo sh -c 'cd /sys/fs/cgroup/pids/box; echo $$ > cgroup.procs; exec sh'"},
+		// Walkthrough 9: the command in parentheses broke without "\",
+		// and so did underhood's own, named without sudo.
+		{"  runc's bounding set: to judge your own: start the page's shell, keep it open (sudo setpriv --no-new-privs --bounding-set=-all,+audit_write,+kill,+net_bind_service --inh-caps=-all -- /bin/busybox sh), then, from another terminal: sudo underhood check 10",
+			"sudo setpriv --no-new-privs --bounding-set=-all,+audit_write,+kill,+net_bind_service --inh-caps=-all -- /bin/busybox sh"},
+		{"Next: as a user, without sudo: underhood --workdir /tmp/nobody-home/underhood-lab run --rootless (docs/13-user-namespace.md); with root, step 2: sudo underhood rootfs",
+			"underhood --workdir /tmp/nobody-home/underhood-lab run --rootless"},
+		{"  user namespace: in the page's root shell (sudo bash), start a container that waits, and check while it runs: unshare --user --pid --mount --uts --fork sleep 1000 &",
+			"unshare --user --pid --mount --uts --fork sleep 1000 &"},
+		{"No lab containers. Start one with 'underhood --workdir /tmp/nobody-home/underhood-lab run --rootless'.",
+			"underhood --workdir /tmp/nobody-home/underhood-lab run --rootless"},
 	}
 	for _, h := range hints {
 		// From 48: below, a path alone is wider than the line.
 		for n := 48; n <= 100; n += 2 {
-			lines := wrap2(strings.TrimLeft(h, " "), n-2, n-4)
-			cmd := pasted(lines)
+			if tooLong(h.want, n-4) {
+				continue
+			}
+			lines := wrap2(strings.TrimLeft(h.hint, " "), n-2, n-4)
+			cmd := pasted(lines, strings.Fields(h.want)[0]+" ")
 			if cmd == "" {
 				t.Fatalf("no command in %q", lines)
+			}
+			if got := typed(cmd); !strings.HasPrefix(got, h.want) {
+				t.Errorf("at %d columns the copied command is %q, not %q:\n%s", n, got, h.want, strings.Join(lines, "\n"))
 			}
 			if out, err := exec.Command("sh", "-n", "-c", cmd).CombinedOutput(); err != nil {
 				t.Errorf("at %d columns the copied command does not parse: %s\n%s", n, out, strings.Join(lines, "\n"))
@@ -40,21 +59,23 @@ func TestWrappedHintsPasteAsTyped(t *testing.T) {
 	}
 }
 
-// pasted is what a person copies: from the first sudo or echo to the end
+// pasted is what a person copies: from the first start (the command's
+// first word and a space) to the end
 // of the command (a line that does not end in " \" or inside quotes), each
 // line's indent left as the terminal shows it.
-func pasted(lines []string) string {
+func pasted(lines []string, start string) string {
 	var got []string
-	open := false
+	open, quoted, paren := false, false, false
 	for _, l := range lines {
 		if len(got) == 0 {
-			i := strings.Index(l, "sudo ")
-			if k := strings.Index(l, "echo "); k >= 0 && (i < 0 || k < i) {
-				i = k
-			}
+			i := strings.Index(l, start)
 			if i < 0 {
 				continue
 			}
+			// A command quoted in prose: "Start one with 'underhood …'."
+			quoted = i > 0 && l[i-1] == '\''
+			open = quoted
+			paren = i > 0 && l[i-1] == '('
 			l = l[i:]
 		}
 		got = append(got, "    "+l)
@@ -64,9 +85,37 @@ func pasted(lines []string) string {
 		}
 	}
 	s := strings.Join(got, "\n")
+	if i := strings.LastIndex(s, "'"); quoted && i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.Index(s, ")"); paren && i >= 0 {
+		s = s[:i]
+	}
 	// The command ends where the hint's words go on: "… then check again".
 	if i := strings.Index(s, "' then"); i >= 0 {
 		s = s[:i+1]
 	}
+	if i := strings.Index(s, " (docs/"); i >= 0 {
+		s = s[:i]
+	}
 	return s
+}
+
+// typed is the command a shell reads from pasted lines: a line ending in
+// " \" goes on on the next, and so does one inside quotes.
+func typed(pasted string) string {
+	s := strings.ReplaceAll(pasted, " \\\n", " ")
+	s = strings.TrimLeft(s, "'")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// tooLong reports whether a word of cmd and its " \\" are wider than n:
+// such a command is broken between words, as prose is.
+func tooLong(cmd string, n int) bool {
+	for _, w := range strings.Fields(cmd) {
+		if len(w)+2 > n {
+			return true
+		}
+	}
+	return false
 }

@@ -10,6 +10,34 @@ const nbsp = "\u00a0"
 // so does an assignment of a command's output, toomuch=$(busybox head …).
 var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true, "echo": true, "$": true}
 
+// subcommands are underhood's commands a hint may name without sudo
+// (underhood run --rootless, as a user).
+var subcommands = map[string]bool{"run": true, "check": true, "cleanup": true, "inspect": true, "ps": true, "doctor": true, "steps": true, "tour": true, "download": true, "rootfs": true, "userns": true}
+
+// startsCommand reports whether words[i] begins a command: one of
+// commandStarts, after a quote or "(" too ("(sudo setpriv … sh)"), an
+// assignment of a command's output, or, after a colon, a quote or "(",
+// "unshare" followed by a flag and "underhood" followed by a flag or one
+// of its commands ("as a user: underhood --workdir ~/lab run --rootless";
+// prose such as "every underhood run with a cgroup" is not one).
+func startsCommand(words []string, i int) bool {
+	s := Strip(words[i])
+	w := strings.TrimLeft(s, "'`\"(")
+	if commandStarts[w] || strings.Contains(w, "=$(") {
+		return true
+	}
+	if w != "underhood" && w != "unshare" || i+1 == len(words) {
+		return false
+	}
+	// Only where a hint names it: after a colon, a quote or "(", not a
+	// process's command line in a table ("unshare --mount …").
+	if w == s && (i == 0 || !strings.HasSuffix(Strip(words[i-1]), ":")) {
+		return false
+	}
+	next := Strip(words[i+1])
+	return strings.HasPrefix(next, "-") || w == "underhood" && subcommands[strings.TrimRight(next, ".,;:)'\"")]
+}
+
 // units splits s into the words wrapping may break between, keeping the
 // words of a command together (joined by nbsp), so that a hint such as
 // "Next: sudo underhood chroot (step 3)" never breaks inside the command
@@ -21,7 +49,7 @@ func units(s string, n int) []string {
 	words := strings.Fields(s)
 	var out []string
 	for i := 0; i < len(words); i++ {
-		if w := strings.TrimLeft(Strip(words[i]), "'`\""); !commandStarts[w] && !strings.Contains(w, "=$(") {
+		if !startsCommand(words, i) {
 			// A quantity stays with its unit: "7.0 MiB", never "7.0" / "MiB.".
 			if i+1 < len(words) && isNumber(Strip(words[i])) && sizeUnits[strings.TrimRight(Strip(words[i+1]), ".,;:)")] {
 				out = append(out, words[i]+nbsp+words[i+1])

@@ -281,7 +281,7 @@ func scriptDirs(e Env) Item {
 		dirs = append(dirs, filepath.Join(e.ScriptDir, d.Name()))
 	}
 	return Item{name, ui.Warn, fmt.Sprintf("%d in %s, left by the article's script when it was cut short: %s", len(dirs), e.ScriptDir, list(dirs)),
-		"once nothing is mounted in them (see mounts): sudo rm -rf " + strings.Join(dirs, " ")}
+		"once nothing is mounted in them (see mounts), from outside them: cd ~ && sudo rm -rf " + strings.Join(dirs, " ")}
 }
 
 func within(dir, p string) bool {

@@ -88,7 +88,7 @@ func hostUID(e Env, pid int) (int, error) {
 	return 0, fmt.Errorf("no Uid line in /proc/%d/status", pid)
 }
 
-const hintUserNS = "start a container that waits, and check while it runs: sudo unshare --user --pid --mount --uts --fork sleep 1000 &"
+const hintUserNS = "in the page's root shell (sudo bash), start a container that waits, and check while it runs: unshare --user --pid --mount --uts --fork sleep 1000 &"
 
 // UserNS checks a user namespace made by hand: a process in one of its
 // own, a uid_map and a gid_map that make root inside another user outside,
