@@ -35,9 +35,11 @@ var explainRootfs = Explanation{
 	Why: "This directory becomes / for the container from the next step on. Nothing outside it exists for the container, " +
 		"so it must hold its own programs, and the empty proc and sys are where the kernel's views of processes and devices get mounted later.",
 	Shell: []string{
-		"mkdir -p ~/container/{bin,dev,etc,proc,sys}",
-		"cp ~/Downloads/busybox ~/container/bin",
-		"# with --links, in ~/container: for a in $(bin/busybox --list); do [ $a = busybox ] || ln -s busybox bin/$a; done",
+		"mkdir -p ~/container && cd ~/container",
+		"mkdir -p bin dev etc proc sys",
+		"cp ~/Downloads/busybox bin",
+		"# what --links adds, a link per BusyBox command:",
+		"for a in $(bin/busybox --list); do [ $a = busybox ] || ln -s busybox bin/$a; done",
 	},
 	Syscalls: []string{
 		"mkdir(2) <workdir>/rootfs and bin dev etc proc sys, then fchmod(0755)",

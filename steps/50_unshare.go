@@ -20,6 +20,7 @@ func init() {
 			What: "Starts the shell in a new PID namespace and a new mount namespace, mounts a proc that belongs to the new PID namespace, and chroots.",
 			Why:  "A PID namespace gives the container its own process numbering: its first process is PID 1 and it cannot see the host's processes. The host still sees the container's processes, under their host PIDs.",
 			Shell: []string{
+				"cd ~/container",
 				"sudo unshare -f -p --mount-proc=$PWD/proc chroot . /bin/busybox sh",
 				"/ # busybox ps -A         # only PID 1: the shell",
 				"# in a second terminal on the host:",

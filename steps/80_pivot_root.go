@@ -32,9 +32,8 @@ func init() {
 			Why: "chroot changes what one process calls /, nothing more: a root process can chroot again into a subdirectory, which leaves its working directory outside its root, and from there cd .. walks up to the host's real root. " +
 				"pivot_root changes the root of the whole mount namespace; once the old root is unmounted, there is no path and no walk that leads back to the host's files.",
 			Shell: []string{
-				"# the escape, inside a chroot, as root:",
-				"mkdir x; chroot x; cd ../../../..; chroot .   # then: cat /etc/hostname",
-				"# the fix, in a new mount namespace:",
+				"# the escape takes a program, root in the chroot: mkdir x; chroot x; cd .. up to /; chroot . (a shell's chroot starts a new shell; underhood escape is one)",
+				"cd ~/container          # the fix: pivot_root, in a new mount namespace",
 				"sudo unshare -m -p -f --mount-proc=$PWD/proc sh -ec '",
 				"  mount --make-rprivate /; mount --rbind . .; cd \"$PWD\"",
 				"  mkdir -p .oldroot; pivot_root . .oldroot; cd /",

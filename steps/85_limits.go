@@ -45,10 +45,11 @@ func init() {
 				"echo +pids +cpu | sudo tee /sys/fs/cgroup/cgroup.subtree_control",
 				"sudo mkdir /sys/fs/cgroup/box && echo 64 | sudo tee /sys/fs/cgroup/box/pids.max",
 				"echo '20000 100000' | sudo tee /sys/fs/cgroup/box/cpu.max      # 20 % of one CPU",
+				"grep max /sys/fs/cgroup/box/pids.events; grep throttled /sys/fs/cgroup/box/cpu.stat",
 				"# cgroup v1 (one hierarchy per controller):",
 				"sudo mkdir /sys/fs/cgroup/pids/box && echo 64 | sudo tee /sys/fs/cgroup/pids/box/pids.max",
 				"sudo mkdir /sys/fs/cgroup/cpu/box && echo 20000 | sudo tee /sys/fs/cgroup/cpu/box/cpu.cfs_quota_us",
-				"grep max /sys/fs/cgroup/box/pids.events; grep throttled /sys/fs/cgroup/box/cpu.stat",
+				"grep max /sys/fs/cgroup/pids/box/pids.events; grep throttled /sys/fs/cgroup/cpu/box/cpu.stat",
 			},
 			Syscalls: []string{
 				"v2: write(cgroup.subtree_control, \"+memory +pids +cpu\") in each parent",

@@ -41,13 +41,7 @@ func WriteExplain(o *ui.IO, s *Step) {
 	}
 	if len(e.Shell) > 0 {
 		o.Printf("%s\n", o.Cyan("The shell way (as in the article)"))
-		for _, l := range e.Shell {
-			if strings.HasPrefix(l, InsidePrompt) {
-				o.Hanging("  "+l, 6) // typed in the container's shell
-				continue
-			}
-			o.Hanging("  $ "+l, 6)
-		}
+		o.Shell(2, InsidePrompt, e.Shell) // "/ # ": typed in the container's shell
 		o.Printf("\n")
 	}
 	if len(e.Syscalls) > 0 {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/underhood/underhood/lab/busybox"
+	"github.com/underhood/underhood/lab/cgroup"
 	"github.com/underhood/underhood/lab/container"
 	"github.com/underhood/underhood/lab/inspect"
 	"github.com/underhood/underhood/lab/mount"
@@ -156,18 +157,44 @@ func (t *tour) header(s *Step, of int) {
 
 // commands shows command lines as typed at a prompt; comments without one.
 func commands(o *ui.IO, lines []string) {
+	o.Shell(2, InsidePrompt, forLayout(lines, hostLayout()))
+}
+
+// forLayout leaves out of a shell way the part for the other cgroup
+// layout: the lines under a "# cgroup v2 …" or "# cgroup v1 …" heading,
+// up to the next heading, where this machine has the other one (v1 for a
+// hybrid layout). With no layout known, every line stays.
+func forLayout(lines []string, v2 *bool) []string {
+	if v2 == nil {
+		return lines
+	}
+	var out []string
+	keep := true
 	for _, l := range lines {
-		// A line longer than the terminal goes on indented under its
-		// start, so that it does not read as a command of its own.
 		switch {
+		case strings.HasPrefix(l, "# cgroup v2"):
+			keep = *v2
+		case strings.HasPrefix(l, "# cgroup v1"):
+			keep = !*v2
 		case strings.HasPrefix(l, "#"):
-			o.Hanging("  "+l, 4)
-		case strings.HasPrefix(l, InsidePrompt):
-			o.Hanging("  "+l, 6) // typed in the container's shell
-		default:
-			o.Hanging("  $ "+l, 6)
+			keep = true
+		}
+		if keep {
+			out = append(out, l)
 		}
 	}
+	return out
+}
+
+// hostLayout says whether this machine's cgroups are v2 (unified) for
+// the lesson's controllers; nil when it cannot tell.
+func hostLayout() *bool {
+	h, err := cgroup.Detect("/sys/fs/cgroup")
+	if err != nil || h.Layout == cgroup.None {
+		return nil
+	}
+	v2 := h.Layout == cgroup.V2
+	return &v2
 }
 
 // pause waits for Enter on a terminal, unless --no-pause; Ctrl-C stops.

@@ -53,7 +53,7 @@ func TestExplainTouchesNothing(t *testing.T) {
 		t.Errorf("step 1 explain lacks the article's hello:\n%s", r.out)
 	}
 	r = runUH(t, "rootfs", "--explain")
-	if !strings.Contains(r.out, "bin,dev,etc,proc,sys") {
+	if !strings.Contains(r.out, "mkdir -p bin dev etc proc sys") {
 		t.Errorf("step 2 explain lacks the directory layout:\n%s", r.out)
 	}
 }

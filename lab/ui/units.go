@@ -82,6 +82,10 @@ func units(s string, n int) []string {
 				out = append(out, words[i])
 				continue
 			}
+			// The command's last line ends with it, so that what a "\"
+			// invites one to copy is the command alone, not the words after
+			// it ("… /bin/busybox sh (docs/05-unshare.md), then:").
+			c[len(c)-1] += inQuote
 			out = append(out, c...)
 			i = j
 			continue
