@@ -40,6 +40,10 @@ type Result struct {
 	Err     error    // why it was held or refused
 }
 
+// ErrSameRoot is why an escape was held when its walk up ended at the
+// root it began in: there was no chroot to leave.
+var ErrSameRoot = errors.New("the walk up ended at the root it began in: nothing above it to reach")
+
 // Try attempts the escape and then reads target, an absolute path as the
 // host sees it. It changes this process's root for good: run it in a
 // process of its own.
@@ -48,6 +52,10 @@ func Try(target string) Result {
 	say := func(f string, a ...any) { r.Steps = append(r.Steps, fmt.Sprintf(f, a...)) }
 	// sayWhy lines up the reasons in one column.
 	sayWhy := func(cmd, why string) { say("%-16s (%s)", cmd, why) }
+	var before unix.Stat_t
+	if err := unix.Stat("/", &before); err != nil {
+		return Result{Outcome: Held, Err: fmt.Errorf("stat /: %w", err)}
+	}
 	dir, err := makeDir()
 	if err != nil {
 		dir = "/tmp/.escape"
@@ -79,6 +87,11 @@ func Try(target string) Result {
 		return Result{Outcome: Refused, Steps: r.Steps, Err: fmt.Errorf("chroot .: %w", err)}
 	}
 	sayWhy("chroot .", "the root is now wherever the walk ended")
+	// Ended where it began: no chroot was left. Under pivot_root that is
+	// the container's own root; outside any container, the host's.
+	if after := (unix.Stat_t{}); unix.Stat("/", &after) == nil && after.Dev == before.Dev && after.Ino == before.Ino {
+		return Result{Outcome: Held, Steps: r.Steps, Err: ErrSameRoot}
+	}
 	f, err := os.Open(target)
 	if err != nil {
 		say("cat %s  → %v", target, err)

@@ -105,6 +105,28 @@ func TestEscapeChrootThenPivotRoot(t *testing.T) {
 	if code != escape.Held.ExitCode() || strings.Contains(out, "host's file") {
 		t.Errorf("under pivot_root: exit %d, %s; want held", code, out)
 	}
+	// Where the root has a file of the same path, the walk that ended in
+	// its own root reads that file: held all the same, not an escape; and
+	// so is a walk that began outside any chroot (walkthrough 10: escape
+	// on the host said "Escaped").
+	own := filepath.Join(root, marker)
+	if err := os.MkdirAll(filepath.Dir(own), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, []byte("the container's own file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = run(t, "pivot", root, marker, unix.CLONE_NEWNS)
+	if code != escape.Held.ExitCode() || !strings.Contains(out, "began in") {
+		t.Errorf("under pivot_root, with its own file at the path: exit %d, %s; want held, at the root it began in", code, out)
+	}
+	if err := os.RemoveAll(filepath.Join(root, strings.Split(marker, "/")[1])); err != nil {
+		t.Fatal(err)
+	}
+	code, out = run(t, "none", "", marker, unix.CLONE_NEWNS)
+	if code != escape.Held.ExitCode() || !strings.Contains(out, "began in") {
+		t.Errorf("in no chroot: exit %d, %s; want held, at the root it began in", code, out)
+	}
 	code, out = run(t, "nochroot", root, marker, 0)
 	if code != escape.Refused.ExitCode() || !strings.Contains(out, "operation not permitted") {
 		t.Errorf("without CAP_SYS_CHROOT: exit %d, %s; want refused", code, out)

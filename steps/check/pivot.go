@@ -94,7 +94,7 @@ func judgePivot(e Env, pid int, selfNS, host string) []Item {
 		root = root || m.point == "/"
 	}
 	if !root {
-		return append(items, Item{"pivot_root", ui.Fail, who + " sees no mount at its /: it is chrooted, and the escape walks out (sudo underhood escape shows it)", pivotCmd},
+		return append(items, Item{"pivot_root", ui.Fail, who + " sees no mount at its /: it is chrooted, and the escape walks out (sudo underhood pivot-root shows it)", pivotCmd},
 			skipped("old root"))
 	}
 	items = append(items, Item{"pivot_root", ui.OK, who + ": its / is its namespace's root mount: pivoted, not chrooted", ""})

@@ -26,7 +26,7 @@ as the host sees it (e.g. /etc/hostname).
 
 It exits 0 when FILE was read (the escape worked), 1 when the walk ended in
 the container's own root (held), and 3 when chroot itself was refused (no
-CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
+CAP_SYS_CHROOT). Outside a chroot the walk ends where it began: held.`,
 		Example: `  underhood pivot-root -- /bin/underhood escape /etc/hostname`,
 		GroupID: "tools",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +48,10 @@ CAP_SYS_CHROOT). Outside a container it reads FILE in the host's root.`,
 				why := r.Err.Error()
 				if errors.Is(r.Err, fs.ErrNotExist) {
 					why = "no " + args[0] + " there"
+				}
+				if errors.Is(r.Err, escape.ErrSameRoot) {
+					o.Hanging(o.Green("Held:")+" the walk up ended at the root it began in: no chroot to leave, nothing above this root", 2)
+					break
 				}
 				o.Hanging(o.Green("Held:")+" the walk up ended in the container's own root: "+why, 2)
 			case escape.Refused:
