@@ -88,7 +88,7 @@ func TerminalPause(ctx context.Context, o *ui.IO) func(string) error {
 // fits the terminal, else on a line of its own above it.
 func waitEnter(ctx context.Context, o *ui.IO, in *bufio.Reader, prompt, reminder string, stopped error) error {
 	if w := o.Width; w > 0 && ui.Width(prompt)+3+ui.Width(reminder)+1 > w {
-		fmt.Fprintf(o.Err, "%s\n%s ", o.Faint(reminder), o.Faint(prompt))
+		fmt.Fprintf(o.Err, "%s\n%s ", o.Faint(prompt), o.Faint(reminder))
 	} else {
 		fmt.Fprintf(o.Err, "%s ", o.Faint(prompt+"   "+reminder))
 	}

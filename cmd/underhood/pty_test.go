@@ -443,6 +443,10 @@ func pausesFit(t *testing.T, tm *ptytest.Term, d time.Duration) int {
 	for time.Now().Before(deadline) && !tm.Exited() {
 		lines := tm.RawLines()
 		last := lines[len(lines)-1]
+		// A prompt too long for one line has its reminder under it.
+		if n := len(lines); strings.HasPrefix(strings.TrimSpace(last), "(Ctrl-C ends the tour)") && n > 1 && strings.HasPrefix(lines[n-2], "[Enter] ") {
+			last = lines[n-2] + " " + last
+		}
 		if !strings.HasPrefix(last, "[Enter] ") || len(lines)-1 < start {
 			time.Sleep(50 * time.Millisecond)
 			continue
