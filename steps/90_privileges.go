@@ -39,11 +39,10 @@ func init() {
 			Why: "User ID 0 in a container is the host's root: with every capability it can mount the host's disk, make device nodes, load kernel modules, or chroot its way out. " +
 				"Capabilities split root's power into about forty pieces; a container needs almost none. no_new_privs keeps a setuid file from giving any back, and the seccomp filter refuses system calls no container needs, whatever its capabilities.",
 			Shell: []string{
-				"grep Cap /proc/self/status; capsh --decode=000001ffffffffff",
-				"sudo capsh --drop=all --caps='cap_audit_write,cap_kill,cap_net_bind_service+eip' -- -c 'grep Cap /proc/self/status'",
-				"sudo setpriv --no-new-privs --bounding-set=-all,+audit_write,+kill,+net_bind_service --inh-caps=-all -- sh",
-				"sudo mount --bind /dev/null ~/container/proc/kcore     # a masked path",
-				"sudo mount -o remount,bind,ro ~/container/proc/sys     # a read-only path",
+				"grep Cap /proc/self/status                  # as root: all of your shell's",
+				"capsh --decode=0000000020000420             # what runc keeps",
+				"sudo setpriv --no-new-privs --bounding-set=-all,+audit_write,+kill,+net_bind_service --inh-caps=-all -- /bin/busybox sh",
+				"# in it: grep -e Cap -e NoNewPrivs /proc/self/status; keep it open for check 10; exit to leave",
 			},
 			Syscalls: []string{
 				"mount(\"/dev/null\", \"root/proc/keys\", MS_BIND), mount(tmpfs, \"root/proc/acpi\", MS_RDONLY)",

@@ -30,6 +30,10 @@ func TestWrappedHintsPasteAsTyped(t *testing.T) {
 			"underhood --workdir /tmp/nobody-home/underhood-lab run --rootless"},
 		{"  user namespace: in the page's root shell (sudo bash), start a container that waits, and check while it runs: unshare --user --pid --mount --uts --fork sleep 1000 &",
 			"unshare --user --pid --mount --uts --fork sleep 1000 &"},
+		// Walkthrough 11: the redirection after the quotes went on a line
+		// of its own, without "\", and ran as a command.
+		{"  forks refused: run the fork bomb in it: sudo sh -c 'echo $$ > /sys/fs/cgroup/pids/box/cgroup.procs && exec unshare -f -p timeout 2 sh -c \"f(){ f|f& }; f; while :; do :; done\"' 2>/dev/null",
+			"sudo sh -c 'echo $$ > /sys/fs/cgroup/pids/box/cgroup.procs && exec unshare -f -p timeout 2 sh -c \"f(){ f|f& }; f; while :; do :; done\"' 2>/dev/null"},
 		{"No lab containers. Start one with 'underhood --workdir /tmp/nobody-home/underhood-lab run --rootless'.",
 			"underhood --workdir /tmp/nobody-home/underhood-lab run --rootless"},
 	}

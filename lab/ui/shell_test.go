@@ -30,9 +30,10 @@ func TestShellWayPastesAsTyped(t *testing.T) {
 		"  exec /bin/busybox sh -c \"busybox umount -l /.oldroot &&",
 		"    busybox rmdir /.oldroot && exec busybox sh\"'",
 		"/ # busybox ps -A         # only PID 1: the shell",
+		"sudo sh -c 'echo $$ > /sys/fs/cgroup/pids/box/cgroup.procs && exec unshare -f -p timeout 2 sh -c \"f(){ f|f& }; f; while :; do :; done\"' 2>/dev/null",
 	}
 	script := "sudo unshare -m -p -f --mount-proc=$PWD/proc sh -ec ' mount --make-rprivate /; mount --rbind . .; cd \"$PWD\" mkdir -p .oldroot; pivot_root . .oldroot; cd / exec /bin/busybox sh -c \"busybox umount -l /.oldroot && busybox rmdir /.oldroot && exec busybox sh\"'"
-	want := []string{lines[1], strings.TrimSuffix(lines[2], " # this shell, and all it starts, in the cgroup"), lines[4], script, "busybox ps -A"}
+	want := []string{lines[1], strings.TrimSuffix(lines[2], " # this shell, and all it starts, in the cgroup"), lines[4], script, "busybox ps -A", lines[11]}
 	// From 64: below, a path or a script's line alone is wider than a line.
 	for n := 64; n <= 100; n += 2 {
 		var b bytes.Buffer

@@ -68,6 +68,11 @@ func units(s string, n int) []string {
 				open, closed = !open, open
 			}
 		}
+		// A redirection after the quotes is still the command's:
+		// sudo sh -c '…' 2>/dev/null.
+		for closed && j+1 < len(words) && redirection(Strip(words[j+1])) {
+			j++
+		}
 		unit := strings.Join(words[i:j+1], nbsp)
 		if j == i {
 			out = append(out, words[i])
@@ -176,8 +181,16 @@ func continued(words []string, n int) []string {
 				break
 			}
 		}
-		if line[k].after == "" {
-			return nil
+		if line[k].after == "" { // in quotes within quotes: before them
+			k = -1
+			for i := len(line) - 1; i >= 0 && k < 0; i-- {
+				if line[i].after != "" && width(append(line[i+1:len(line):len(line)], w))+Width(cont) <= n {
+					k = i
+				}
+			}
+			if k < 0 {
+				return nil
+			}
 		}
 		out = append(out, join(line[:k+1]))
 		line = append(line[k+1:len(line):len(line)], w)
@@ -193,6 +206,13 @@ func operator(w string) bool {
 
 // breaksAfter reports whether the line must end after unit u.
 func breaksAfter(u string) bool { return strings.HasSuffix(u, cont) || strings.HasSuffix(u, inQuote) }
+
+// redirection reports whether w redirects a command's output or input:
+// 2>/dev/null, >file, <file, 2>&1.
+func redirection(w string) bool {
+	w = strings.TrimLeft(w, "0123456789")
+	return len(w) > 1 && (w[0] == '>' || w[0] == '<')
+}
 
 func quotes(w string) int { return strings.Count(w, "'") }
 
