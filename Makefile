@@ -72,7 +72,7 @@ faults: build
 # runc and busybox alone, alternating, in one run (root); then the Go
 # benchmarks. Raw figures: build/bench/results.json.
 bench: build
-	$(GO) run ./scripts/bench -n 30 -underhood $(BIN) -out build/bench/results.json $(BENCHFLAGS)
+	$(GO) run ./scripts/bench -n 30 -underhood $(BIN) -out build/bench/results.json -doc docs/performance.md $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./lab/...
 
 # The workshop guide: regenerate the command reference (docs/cli) and the

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -24,6 +25,9 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/underhood/underhood/lab/ns"
 )
+
+// docPath is the page the figures are written into ("" for none).
+var docPath string
 
 // markdown prints the tables as Markdown, to paste into docs/performance.md.
 var markdown = flag.Bool("markdown", false, "print the tables as Markdown, for docs/performance.md")
@@ -49,6 +53,7 @@ func main() {
 	n := flag.Int("n", 20, "runs per command (at least 20 for the figures in docs/performance.md)")
 	out := flag.String("out", "build/bench/results.json", "where to write the raw figures")
 	bin := flag.String("underhood", "./underhood", "the underhood binary to measure")
+	flag.StringVar(&docPath, "doc", "", "write the tables and the targets into this page, between its bench:begin and bench:end lines (make bench: docs/performance.md)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (it starts containers): run 'sudo make bench'")
@@ -86,14 +91,17 @@ func run(n int, out, bin string) error {
 		{Name: "article script", Group: "life", Argv: []string{"bash", script, "/bin/busybox", "true"},
 			Note: "scripts/container.sh, faithful to the article"},
 	}
+	left := map[string]string{} // why a tool is not measured
 	for _, rt := range []string{"runc", "crun"} {
 		path, err := exec.LookPath(rt)
 		if err != nil {
+			left[rt+" run"] = rt + " is not installed"
 			fmt.Fprintf(os.Stderr, "bench: %s left out: not installed (make setup installs it)\n", rt)
 			continue
 		}
 		b, cleanup, err := runtimeBench(path, tmp, root)
 		if err != nil {
+			left[rt+" run"] = fmt.Sprintf("%s cannot take part: %v", rt, err)
 			fmt.Fprintf(os.Stderr, "bench: %s left out: %v\n", rt, err)
 			continue
 		}
@@ -101,6 +109,7 @@ func run(n int, out, bin string) error {
 		// crun 1.8 refuses a hybrid cgroup layout ("cgroups in hybrid mode
 		// not supported"): one trial run says whether it can take part.
 		if o, err := exec.Command(b.Argv[0], b.Argv[1:]...).CombinedOutput(); err != nil {
+			left[rt+" run"] = fmt.Sprintf("%s cannot run on this machine: %q", rt, strings.TrimSpace(string(o)))
 			fmt.Fprintf(os.Stderr, "bench: %s left out: it cannot run here: %s\n", rt, strings.TrimSpace(string(o)))
 			continue
 		}
@@ -154,6 +163,15 @@ func run(n int, out, bin string) error {
 		{Name: "empty Go program", Group: "start", Argv: []string{empty}, Note: "func main() {}, CGO_ENABLED=0"},
 	}
 
+	// Where a start's time goes: an empty program that only imports one
+	// of the product's libraries (so pays its package initialisation and
+	// the page faults of its code), and one that imports them all.
+	libs, err := libraryBenches(tmp)
+	if err != nil {
+		return err
+	}
+	start = append(start, libs...)
+
 	all := append(append(append([]*bench{}, start...), life...), insp...)
 	// Warm up once, then alternate.
 	for _, b := range all {
@@ -168,24 +186,119 @@ func run(n int, out, bin string) error {
 			b.Samples = append(b.Samples, s)
 		}
 	}
-	report(start, "empty Go program")
+	lifeBases := []string{"unshare+chroot", "runc run"}
+	if _, ok := left["crun run"]; !ok {
+		lifeBases = append(lifeBases, "crun run")
+	}
+	var doc strings.Builder
+	for i, part := range []struct {
+		bs    []*bench
+		bases []string
+	}{{start, []string{"empty Go program"}}, {life, lifeBases}, {insp, []string{"lsns", "ps -e"}}} {
+		if i > 0 {
+			fmt.Println()
+			doc.WriteString("\n")
+		}
+		report(os.Stdout, *markdown, part.bs, part.bases...)
+		report(&doc, true, part.bs, part.bases...)
+	}
+	targets := targetTable(all, left)
 	fmt.Println()
-	report(life, "unshare+chroot", "runc run")
-	fmt.Println()
-	report(insp, "lsns", "ps -e")
+	fmt.Print(targets)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
 	host, _ := os.Hostname()
 	var uts syscall.Utsname
 	_ = syscall.Uname(&uts)
-	doc := map[string]any{"when": time.Now().UTC(), "host": host, "kernel": cstr(uts.Release[:]), "runs": n, "benchmarks": all}
-	b, _ := json.MarshalIndent(doc, "", "  ")
+	when := time.Now().UTC()
+	raw := map[string]any{"when": when, "host": host, "kernel": cstr(uts.Release[:]), "runs": n, "benchmarks": all}
+	b, _ := json.MarshalIndent(raw, "", "  ")
 	if err := os.WriteFile(out, b, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("\nraw figures: %s\n", out)
+	if docPath == "" {
+		return nil
+	}
+	var notes []string
+	for _, why := range left {
+		notes = append(notes, why)
+	}
+	slices.Sort(notes)
+	section := fmt.Sprintf("One `make bench` run, %s, on %s (Linux %s, %d CPUs): %d runs of each command, all of them alternating; medians.\n\n",
+		when.Format("2006-01-02 15:04 UTC"), host, cstr(uts.Release[:]), runtime.NumCPU(), n) + doc.String()
+	if len(notes) > 0 {
+		section += "\nLeft out: " + strings.Join(notes, "; ") + ".\n"
+	}
+	section += "\nAgainst the targets:\n\n" + targets
+	if err := writeDoc(docPath, section); err != nil {
+		return err
+	}
+	fmt.Printf("figures and targets written to %s\n", docPath)
 	return nil
+}
+
+// libraries are the packages outside the standard library (and the
+// standard library's heaviest, net/http, for step 1's download) that the
+// product binary imports, by what they are for.
+var libraries = []struct{ name, path string }{
+	{"cobra (the commands)", "github.com/spf13/cobra"},
+	{"fatih/color (colour)", "github.com/fatih/color"},
+	{"go-runewidth (display widths)", "github.com/mattn/go-runewidth"},
+	{"progressbar (step 1's progress)", "github.com/schollz/progressbar/v3"},
+	{"net/http (step 1's download)", "net/http"},
+	{"x/net/icmp (step 12's ping)", "golang.org/x/net/icmp"},
+	{"runtime-spec (the OCI bundle)", "github.com/opencontainers/runtime-spec/specs-go"},
+	{"x/sys/unix (system calls)", "golang.org/x/sys/unix"},
+}
+
+// libraryBenches builds, inside the module (for its versions), an empty
+// program importing each library and one importing them all. The
+// sources go in a directory that go's ./... leaves out, removed at once.
+func libraryBenches(tmp string) ([]*bench, error) {
+	src := filepath.Join("build", "bench", "_imports")
+	defer os.RemoveAll(src)
+	all := []string{}
+	progs := map[string][]string{}
+	for _, l := range libraries {
+		progs[l.name] = []string{l.path}
+		all = append(all, l.path)
+	}
+	const together = "all of these libraries"
+	progs[together] = all
+	var out []*bench
+	for i, name := range append(namesOf(), together) {
+		dir := filepath.Join(src, fmt.Sprint(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		b.WriteString("package main\n\nimport (\n")
+		for _, p := range progs[name] {
+			fmt.Fprintf(&b, "\t_ %q\n", p)
+		}
+		b.WriteString(")\n\nfunc main() {}\n")
+		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(b.String()), 0o644); err != nil {
+			return nil, err
+		}
+		bin := filepath.Join(tmp, fmt.Sprint("imports-", i))
+		cmd := exec.Command("go", "build", "-o", bin, "./"+dir)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build the program importing %s: %v\n%s", name, err, o)
+		}
+		out = append(out, &bench{Name: "empty + " + name, Group: "start", Argv: []string{bin}, Note: "func main() {} importing " + strings.Join(progs[name], ", ")})
+	}
+	return out, nil
+}
+
+func namesOf() []string {
+	var n []string
+	for _, l := range libraries {
+		n = append(n, l.name)
+	}
+	return n
 }
 
 // buildEmpty builds an empty static Go program, the floor of a Go
@@ -230,7 +343,7 @@ func measure(argv []string) sample {
 
 // report prints one table of medians and ratios: aligned columns on the
 // terminal, or a Markdown table (for docs/performance.md) with -markdown.
-func report(bs []*bench, bases ...string) {
+func report(w io.Writer, md bool, bs []*bench, bases ...string) {
 	med := map[string]float64{}
 	for _, b := range bs {
 		med[b.Name] = median(b, func(s sample) float64 { return float64(s.WallNS) })
@@ -251,7 +364,7 @@ func report(bs []*bench, bases ...string) {
 		}
 		rows = append(rows, row)
 	}
-	table(os.Stdout, *markdown, head, rows)
+	table(w, md, head, rows)
 }
 
 // table draws with tablewriter: no borders on a terminal, Markdown for the
