@@ -36,7 +36,7 @@ func Privileges(e Env) []Item {
 		// their sets and are gone), as check 9 counts underhood limits.
 		if p, _ := e.Workdir.ReadProgress(); !p["privileges"].IsZero() {
 			return []Item{{"runc's bounding set", ui.OK, "no shell by hand is open; sudo underhood privileges ran to its end " + when(p["privileges"]) + ", and its containers showed the sets",
-				"to judge your own: start the page's shell, keep it open (" + setprivCmd + "), then, from another terminal: sudo underhood check 10"}}
+				"to judge your own, start the page's shell and keep it open: " + setprivCmd + "; then, from another terminal: sudo underhood check 10"}}
 		}
 		return []Item{{"runc's bounding set", ui.Fail, "no process has only " + strings.Join(caps.Names(want), ", ") + ", and sudo underhood privileges has not run here",
 			"start the page's shell and keep it open: " + setprivCmd + "; then, from another terminal: sudo underhood check 10"},
