@@ -540,8 +540,16 @@ evidence() {
     awk -v start="UHVM-CHECK $layout $name" -v layout="$layout" -v name="$name" '
       $0 == start { on = 1 }
       on { print }
-      on && $1 == "UHVM-RESULT" && $2 == layout && $4 == name { exit }' "$log" |
-      tail -n 60 | sed 's/^/  | /' || true
+      on && $1 == "UHVM-RESULT" && $2 == layout && $4 == name { exit }' "$log" >"$VM_DIR/evidence-$layout.txt" || true
+    # A test binary's check: each failed test's own lines (from its
+    # '=== RUN' to its '--- FAIL'), which the check's last lines miss
+    # when other tests ran after it.
+    awk '/^=== RUN/ { buf = "" } { buf = buf $0 "\n" }
+      /^--- FAIL:/ { printf "%s", buf; buf = ""; n++ }
+      END { exit n == 0 }' "$VM_DIR/evidence-$layout.txt" >"$VM_DIR/evidence-$layout-failed.txt" &&
+      cp "$VM_DIR/evidence-$layout-failed.txt" "$VM_DIR/evidence-$layout.txt"
+    tail -n 80 "$VM_DIR/evidence-$layout.txt" | sed 's/^/  | /' || true
+    rm -f "$VM_DIR/evidence-$layout.txt" "$VM_DIR/evidence-$layout-failed.txt"
   done < <(sed -n 's/^FAIL \([^ ]*\).*/\1/p' <<<"$results")
   if ! grep -q "^UHVM-SUMMARY-END $layout" "$log"; then
     say "$layout: the console's last lines:"
