@@ -36,6 +36,10 @@ func TestWrappedHintsPasteAsTyped(t *testing.T) {
 			"sudo sh -c 'echo $$ > /sys/fs/cgroup/pids/box/cgroup.procs && exec unshare -f -p timeout 2 sh -c \"f(){ f|f& }; f; while :; do :; done\"' 2>/dev/null"},
 		{"No lab containers. Start one with 'underhood --workdir /tmp/nobody-home/underhood-lab run --rootless'.",
 			"underhood --workdir /tmp/nobody-home/underhood-lab run --rootless"},
+		// Walkthrough 13: check 2's hint, a command after its row's name,
+		// broke as prose: "sys" went on a line of its own.
+		{"  directory: mkdir -p /root/fresh && cd /root/fresh && mkdir -p bin dev etc proc sys",
+			"mkdir -p /root/fresh && cd /root/fresh && mkdir -p bin dev etc proc sys"},
 	}
 	for _, h := range hints {
 		// From 48: below, a path alone is wider than the line.
@@ -122,4 +126,27 @@ func tooLong(cmd string, n int) bool {
 		}
 	}
 	return false
+}
+
+// Two commands that a hint joins with "and" are two commands, not one
+// continued with " \" (walkthrough 13: check 5's "sudo underhood check 2
+// --rootfs … and sudo underhood check 3 --rootfs …", pasted, ran as one
+// check with five arguments).
+func TestProseBetweenCommandsEndsThem(t *testing.T) {
+	hint := "proc: finish it first: sudo underhood check 2 --rootfs /root/half and sudo underhood check 3 --rootfs /root/half"
+	for n := 48; n <= 120; n += 2 {
+		lines := wrap2(hint, n, n-4)
+		for _, want := range []string{"sudo underhood check 2 --rootfs /root/half", "sudo underhood check 3 --rootfs /root/half"} {
+			cmd := typed(pasted(lines, want[:len("sudo underhood check 2")]))
+			if !strings.HasPrefix(cmd, want) || strings.Contains(cmd, " and ") && strings.Contains(strings.Join(lines, "\n"), "and \\") {
+				t.Errorf("at %d columns the copied command is %q, not %q:\n%s", n, cmd, want, strings.Join(lines, "\n"))
+			}
+		}
+		for _, l := range lines {
+			if strings.HasSuffix(l, " \\") {
+				t.Errorf("at %d columns a line is continued, though each command fits a line:\n%s", n, strings.Join(lines, "\n"))
+				break
+			}
+		}
+	}
 }

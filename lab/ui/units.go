@@ -10,6 +10,16 @@ const nbsp = "\u00a0"
 // so does an assignment of a command's output, toomuch=$(busybox head …).
 var commandStarts = map[string]bool{"sudo": true, "busybox": true, "ps": true, "nsenter": true, "ip": true, "echo": true, "$": true}
 
+// shellCommands begin a command only right after a colon, where a hint
+// names one ("directory: mkdir -p …"): in prose they are words ("mount
+// it again").
+var shellCommands = map[string]bool{"mkdir": true, "cd": true, "rmdir": true, "mount": true, "umount": true, "chroot": true, "cp": true, "mv": true, "chmod": true, "chown": true, "rm": true, "wget": true, "curl": true, "cat": true, "kill": true, "ls": true, "setpriv": true, "tee": true, "touch": true, "tar": true, "umoci": true, "skopeo": true, "runc": true, "crun": true, "lsns": true, "ipcs": true, "ipcrm": true}
+
+// afterColon reports whether words[i] follows a word that ends in ":".
+func afterColon(words []string, i int) bool {
+	return i > 0 && strings.HasSuffix(Strip(words[i-1]), ":")
+}
+
 // subcommands are underhood's commands a hint may name without sudo
 // (underhood run --rootless, as a user).
 var subcommands = map[string]bool{"run": true, "check": true, "cleanup": true, "inspect": true, "ps": true, "doctor": true, "steps": true, "tour": true, "download": true, "rootfs": true, "userns": true}
@@ -26,12 +36,15 @@ func startsCommand(words []string, i int) bool {
 	if commandStarts[w] || strings.Contains(w, "=$(") {
 		return true
 	}
+	if afterColon(words, i) && w == s && shellCommands[w] && i+1 < len(words) {
+		return true
+	}
 	if w != "underhood" && w != "unshare" || i+1 == len(words) {
 		return false
 	}
 	// Only where a hint names it: after a colon, a quote or "(", not a
 	// process's command line in a table ("unshare --mount …").
-	if w == s && (i == 0 || !strings.HasSuffix(Strip(words[i-1]), ":")) {
+	if w == s && !afterColon(words, i) {
 		return false
 	}
 	next := Strip(words[i+1])
@@ -62,7 +75,7 @@ func units(s string, n int) []string {
 		// Inside single quotes (sh -c '…; …') nothing ends the command;
 		// the word that closes them does.
 		j, open, closed := i, quotes(words[i])%2 == 1, false
-		for j+1 < len(words) && !closed && (open || !endsCommand(Strip(words[j])) && !strings.HasPrefix(Strip(words[j+1]), "(")) {
+		for j+1 < len(words) && !closed && (open || !endsCommand(Strip(words[j])) && !strings.HasPrefix(Strip(words[j+1]), "(") && !joins(words, j+1)) {
 			j++
 			if quotes(words[j])%2 == 1 {
 				open, closed = !open, open
@@ -236,6 +249,17 @@ func isNumber(w string) bool {
 		}
 	}
 	return w != "."
+}
+
+// joins reports whether words[k] is prose joining two commands: "and",
+// "then" or "or" before another command ("… check 2 and sudo underhood
+// check 3 …"), which ends the first.
+func joins(words []string, k int) bool {
+	switch Strip(words[k]) {
+	case "and", "then", "or":
+		return k+1 < len(words) && startsCommand(words, k+1)
+	}
+	return false
 }
 
 func endsCommand(w string) bool {

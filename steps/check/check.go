@@ -269,13 +269,14 @@ func writeJSON(o *ui.IO, v any) error {
 // ranItem says whether the step called step ran to its end in this work
 // directory, as its progress records: a step that leaves nothing behind
 // has no other trace, and "nothing is left" alone would pass before the
-// step was ever done. Not recorded is a warning, with the way to do it.
+// step was ever done. Not recorded fails, with the way to do it: the step
+// is not done (walkthrough 13: "Step 7 is done" before any run).
 func ranItem(e Env, name, step, do string) Item {
 	p, err := e.Workdir.ReadProgress()
 	if t, ok := p[step]; ok && err == nil {
 		return Item{name, ui.OK, "sudo underhood " + step + " ran to its end " + when(t), ""}
 	}
-	return Item{name, ui.Warn, "none has run to its end in " + e.Workdir.Root + " yet: nothing to judge but what is left", do}
+	return Item{name, ui.Fail, "none has run to its end in " + e.Workdir.Root + " yet", do}
 }
 
 // stepRan is an OK item, named name, when underhood's own step (its

@@ -187,7 +187,7 @@ func Network(e Env) []Item {
 	items = append(items, Item{hostName, ui.OK, host.String(), ""})
 
 	if j := slices.IndexFunc(pick.links, func(l netns.Link) bool { return l.Name == "lo" }); j < 0 || !pick.links[j].Up {
-		items = append(items, Item{loName, ui.Warn, "lo is down: 127.0.0.1 does not answer inside",
+		items = append(items, Item{loName, ui.Fail, "lo is down: 127.0.0.1 does not answer inside",
 			fmt.Sprintf("sudo nsenter -t %d -n ip link set lo up", n.pid)})
 	} else {
 		items = append(items, Item{loName, ui.OK, "lo is up: 127.0.0.1 answers inside", ""})

@@ -95,7 +95,7 @@ func upperItem(merged, upper string) Item {
 		return Item{name, ui.Fail, err.Error(), "look at it as root: sudo ls -la " + upper}
 	}
 	if len(changes) == 0 {
-		return Item{name, ui.Warn, upper + " is empty: nothing was written or deleted through the overlay yet",
+		return Item{name, ui.Fail, upper + " is empty: nothing was written or deleted through the overlay yet",
 			fmt.Sprintf("write a file and delete one in %s (or in a chroot into it), then look at %s", merged, upper)}
 	}
 	var written, deleted []string

@@ -174,7 +174,7 @@ func UserNS(e Env) []Item {
 	case err != nil:
 		items = append(items, Item{asName, ui.Fail, err.Error(), needRoot})
 	default:
-		items = append(items, Item{asName, ui.Warn, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside, and no process in the namespace runs as %d", c, first, r),
+		items = append(items, Item{asName, ui.Fail, fmt.Sprintf("PID %d runs as host uid %d, which the map does not make 0: it started before the map, as nobody inside, and no process in the namespace runs as %d", c, first, r),
 			fmt.Sprintf("a process entered now is root inside and %d outside: sudo nsenter -t %d -U -m -u -p -S 0 -G 0 sleep 1000 &", r, c)})
 	}
 	return items
