@@ -86,13 +86,7 @@ func escapeTarget() string {
 // PivotRoot runs the pivot-root step.
 func PivotRoot(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	s := of("pivot-root")
-	if err := needRoot(s.Name); err != nil {
-		return err
-	}
-	if err := usableBusybox(w); err != nil {
-		return err
-	}
-	host, self, err := selfSetup(opt)
+	host, self, err := selfSetup(s.Name, w, opt)
 	if err != nil {
 		return err
 	}
@@ -160,8 +154,15 @@ func usableBusybox(w state.Workdir) error {
 }
 
 // selfSetup is what the steps that copy underhood into their container
-// (8, 10, 12) need: the memory host, and underhood itself, static.
-func selfSetup(opt ContainerOptions) (cgroup.Host, string, error) {
+// (8, 10, 12) need before they start: root, the lab's BusyBox, the memory
+// host, and underhood itself, static.
+func selfSetup(step string, w state.Workdir, opt ContainerOptions) (cgroup.Host, string, error) {
+	if err := needRoot(step); err != nil {
+		return cgroup.Host{}, "", err
+	}
+	if err := usableBusybox(w); err != nil {
+		return cgroup.Host{}, "", err
+	}
 	host, err := memoryHost(opt)
 	if err != nil {
 		return host, "", err

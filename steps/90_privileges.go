@@ -79,13 +79,7 @@ func PrivilegesSpec(name, busyboxPath, self string, limit int64, host cgroup.Hos
 // Privileges runs the privileges step.
 func Privileges(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	s := of("privileges")
-	if err := needRoot(s.Name); err != nil {
-		return err
-	}
-	if err := usableBusybox(w); err != nil {
-		return err
-	}
-	host, self, err := selfSetup(opt)
+	host, self, err := selfSetup(s.Name, w, opt)
 	if err != nil {
 		return err
 	}

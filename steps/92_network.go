@@ -255,7 +255,7 @@ func Network(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	}
 	fromBox, fromHost := srv.Got(), <-dialed
 	o.Note("  the host's end got %q from the container, and %q from its nc -l.", fromBox, fromHost)
-	gone := waitGone(host, v.Host, 3*time.Second)
+	gone := waitGone(host, v.Host, 10*time.Second) // the kernel removes it after the namespace, later on a busy machine
 
 	o.Note("")
 	pinged := strings.Count(out.String(), "1 packets received") == 1

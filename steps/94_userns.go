@@ -103,13 +103,7 @@ func UserNSSpec(name, busyboxPath, self string, limit int64, host cgroup.Host, p
 // UserNS runs the user namespace step.
 func UserNS(o *ui.IO, w state.Workdir, opt ContainerOptions) error {
 	s := of("userns")
-	if err := needRoot(s.Name); err != nil {
-		return err
-	}
-	if err := usableBusybox(w); err != nil {
-		return err
-	}
-	host, self, err := selfSetup(opt)
+	host, self, err := selfSetup(s.Name, w, opt)
 	if err != nil {
 		return err
 	}

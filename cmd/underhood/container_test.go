@@ -104,16 +104,17 @@ func TestUnshareVisibleFromHost(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	var hostPID int
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, 60*time.Second, func() bool {
 		m := regexp.MustCompile(`as PID (\d+)`).FindStringSubmatch(stderr.String())
 		if m != nil {
 			hostPID, _ = strconv.Atoi(m[1])
 		}
 		return hostPID > 0
 	})
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, 60*time.Second, func() bool {
+		// The payload's own: the init's cmdline names it too.
 		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", hostPID))
-		return strings.Contains(string(c), "sleep")
+		return string(c) == "/bin/busybox\x00sleep\x0030\x00"
 	})
 	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", hostPID))
 	if !regexp.MustCompile(`(?m)^NSpid:\s+` + strconv.Itoa(hostPID) + `\s+1$`).Match(st) {
@@ -246,7 +247,7 @@ func TestKill9ThenCleanup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	waitFor(t, 60*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if _, err := os.Stat(filepath.Join(workdir, "runs", "killed")); err != nil {
@@ -280,7 +281,7 @@ func TestSameNameFailsFast(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	waitFor(t, 60*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
 	r := runUH(t, "run", "--name", "twin", "--cgroup-parent", cgParent, "--", "/bin/busybox", "true")
 	// A live run is never called cut short (issue 10, item 10).
 	want := fmt.Sprintf("run twin is running (pid %d); pick another --name or wait", cmd.Process.Pid)
@@ -564,7 +565,7 @@ func TestCleanupLeavesLiveRunAlone(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	waitFor(t, 60*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
 	for _, args := range [][]string{{"cleanup", "alive"}, {"cleanup", "--all"}} {
 		r := runUH(t, args...)
 		if r.code != 0 || !strings.Contains(r.out, "it is running") || strings.Contains(r.out, "killed") {
@@ -670,7 +671,7 @@ func TestSetsidJobEndsWithCleanup(t *testing.T) {
 				t.Fatal(err)
 			}
 			job := 0
-			waitFor(t, 5*time.Second, func() bool { job = findProc(workdir, "sleep", "61"); return job > 0 })
+			waitFor(t, 60*time.Second, func() bool { job = findProc(workdir, "sleep", "61"); return job > 0 })
 			if sid, _ := unix.Getsid(job); sid != job {
 				t.Fatalf("the job %d is not in a session of its own (sid %d)", job, sid)
 			}
@@ -921,7 +922,7 @@ func TestRunWithImmutableFileCleansUp(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
+	waitFor(t, 60*time.Second, func() bool { return strings.Contains(stderr.String(), "host PID") })
 	f, err := os.Open(filepath.Join(workdir, "runs", "frozen", "rootfs", "bin", "busybox"))
 	if err != nil {
 		t.Fatal(err)

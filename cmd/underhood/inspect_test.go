@@ -47,6 +47,13 @@ func startRunWith(t *testing.T, name string, flags []string, argv ...string) (*e
 		t.Fatalf("no host PID in %q", stderr.String())
 	}
 	pid, _ := strconv.Atoi(m[1])
+	// 'host PID' is said before the init is released: until its exec the
+	// run's process is underhood, then underhood-init (its cmdline, root,
+	// mounts, threads and privileges not yet the payload's).
+	waitFor(t, 60*time.Second, func() bool {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return err != nil || !strings.HasPrefix(filepath.Base(exe), "underhood")
+	})
 	return cmd, stderr, pid
 }
 
@@ -252,14 +259,16 @@ func TestInspectLabContainer(t *testing.T) {
 // and inspect ends by itself when the container does.
 func TestInspectWatchHog(t *testing.T) {
 	needLab(t)
-	// The hog grows in two stages: 2 MB held for half a second, which the
+	// The hog grows in two stages: 2 MB held for two seconds, which the
 	// 100 ms snapshots must see, then the 7.5 MB that the OOM killer ends.
 	// (In one stage the climb to the kill can fall between two snapshots,
 	// and the cgroup is gone before the watch reads its peak: CI saw that.)
-	run, _, _ := startRun(t, "hogw", "/bin/busybox", "sh", "-c", "busybox sleep 1; held=$(busybox head -c 2000000 /dev/urandom); busybox sleep 0.5; data=$(busybox head -c 7500000 /dev/urandom)")
+	// Its first two seconds are for the watch to start, on an emulated CPU
+	// too.
+	run, _, _ := startRun(t, "hogw", "/bin/busybox", "sh", "-c", "busybox sleep 2; held=$(busybox head -c 2000000 /dev/urandom); busybox sleep 2; data=$(busybox head -c 7500000 /dev/urandom)")
 	defer func() { stopRun(t, run); assertClean(t) }()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "--workdir", workdir, "inspect", "hogw", "--watch=100ms")
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")

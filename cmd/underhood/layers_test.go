@@ -89,7 +89,7 @@ func TestLayersKill9ThenCleanup(t *testing.T) {
 	}
 	// Should the test stop early: underhood (ours, by PID) and its run go.
 	t.Cleanup(func() { _ = cmd.Process.Kill(); runUH(nil, "cleanup", "--all") })
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, 60*time.Second, func() bool {
 		left, _ := filepath.Glob(filepath.Join(workdir, "runs", "*", "upper", "f"))
 		return len(left) == 1
 	})

@@ -158,7 +158,7 @@ func assertClean(t *testing.T) {
 // assertCleanIn is assertClean for the lab in the work directory wd.
 func assertCleanIn(t *testing.T, wd string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		left := leftovers(wd)
 		if len(left) == 0 {

@@ -101,21 +101,21 @@ func startNSTree(t *testing.T) *nsTree {
 	}
 	tr := &nsTree{cmd: cmd, unshare: cmd.Process.Pid}
 	t.Cleanup(func() { tr.stop(t) })
-	deadline := time.Now().Add(5 * time.Second)
+	// Until sh has forked the sleep that is now a zombie and its own exec
+	// has finished, so that both tools read the same command line.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		tr.init = onlyChild(tr.unshare)
 		tr.zombie = onlyChild(tr.init)
-		if s, err := proc.Host.Summary(tr.zombie); tr.zombie > 0 && err == nil && s.State == "Z" {
+		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", tr.init))
+		if s, err := proc.Host.Summary(tr.zombie); tr.zombie > 0 && err == nil && s.State == "Z" && string(c) == "sleep\x0060\x00" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("unshare: no sleep 60 with a zombie child within 5s (init %d, zombie %d)\n%s", tr.init, tr.zombie, stderr.String())
+			t.Fatalf("unshare: no sleep 60 with a zombie child within 30s (init %d, zombie %d)\n%s", tr.init, tr.zombie, stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// sh has forked the sleep that is now a zombie: let its exec finish,
-	// so that both tools read the same command line.
-	time.Sleep(100 * time.Millisecond)
 	return tr
 }
 
@@ -137,7 +137,7 @@ func (tr *nsTree) stop(t *testing.T) {
 		if pid <= 0 {
 			continue
 		}
-		waitFor(t, 3*time.Second, func() bool { _, err := os.Lstat(fmt.Sprintf("/proc/%d", pid)); return err != nil })
+		waitFor(t, 30*time.Second, func() bool { _, err := os.Lstat(fmt.Sprintf("/proc/%d", pid)); return err != nil })
 	}
 }
 

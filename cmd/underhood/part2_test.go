@@ -324,7 +324,7 @@ func TestInspectNetwork(t *testing.T) {
 	needVeth(t)
 	before := nettest.Take(t)
 	name := "nett-" + fmt.Sprint(time.Now().UnixNano()%1e9)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	script := `"$UH" --workdir "$WD" run --net veth --name "$N" --cgroup-parent "$CG" -- /bin/busybox sleep 3 &
 for i in $(seq 50); do
@@ -375,7 +375,7 @@ func TestCheckUserNSByHand(t *testing.T) {
 		}
 	}()
 	self, _ := os.Readlink("/proc/self/ns/user")
-	for i := 0; i < 100 && sleep == 0; i++ {
+	for deadline := time.Now().Add(30 * time.Second); sleep == 0 && time.Now().Before(deadline); {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", box.Process.Pid, box.Process.Pid))
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			if ns, _ := os.Readlink("/proc/" + f[0] + "/ns/user"); ns != "" && ns != self {
@@ -398,10 +398,29 @@ func TestCheckUserNSByHand(t *testing.T) {
 			t.Fatalf("write %s by hand: %v", f, err)
 		}
 	}
+	// The maps are right, but the sleep started before them: nothing runs
+	// as root inside yet, and the step is not done.
 	r = runUH(t, "check", stepNumber("userns"))
-	if r.code != 0 || !strings.Contains(r.out, "0 65534 1: uid 0 inside is 65534 outside") ||
+	if r.code != 1 || !strings.Contains(r.out, "0 65534 1: uid 0 inside is 65534 outside") ||
 		!strings.Contains(r.out, "it started before the map") {
 		t.Errorf("after the maps: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	// The page's next line: a process entered after the maps, as root.
+	entered := exec.Command("nsenter", "-t", strconv.Itoa(sleep), "-U", "-S", "0", "-G", "0", "/bin/busybox", "sleep", "60")
+	entered.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := entered.Start(); err != nil {
+		t.Fatalf("nsenter: %v", err)
+	}
+	defer func() { _ = entered.Process.Kill(); _ = entered.Wait() }()
+	want := fmt.Sprintf("PID %d (busybox) runs as uid 65534 on the host, and as 0 inside", entered.Process.Pid)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r = runUH(t, "check", stepNumber("userns"))
+		if r.code == 0 && strings.Contains(r.out, want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.code != 0 || !strings.Contains(r.out, want) {
+		t.Errorf("after nsenter -S 0: exit %d, want 0 and %q\n%s%s", r.code, want, r.out, r.err)
 	}
 }
 
@@ -445,14 +464,14 @@ func TestRunNetVethKilled(t *testing.T) {
 	needLab(t)
 	needVeth(t)
 	before := nettest.Take(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	script := `"$UH" --workdir "$WD" run --net veth --cgroup-parent "$CG" -- /bin/busybox sleep 30 >/dev/null 2>&1 &
 pid=$!
-for i in $(seq 100); do ip -o link | grep -q ' uh-' && break; sleep 0.05; done
+for i in $(seq 600); do ip -o link | grep -q ' uh-' && break; sleep 0.05; done
 echo "before: $(ip -o link | grep -c ' uh-')"
 kill -9 $pid; wait $pid
-for i in $(seq 100); do ip -o link | grep -q ' uh-' || break; sleep 0.05; done
+for i in $(seq 600); do ip -o link | grep -q ' uh-' || break; sleep 0.05; done
 echo "after: $(ip -o link | grep -c ' uh-')"
 "$UH" --workdir "$WD" cleanup --all`
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)

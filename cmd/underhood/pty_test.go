@@ -85,7 +85,7 @@ func TestPtyInspectWatch(t *testing.T) {
 	needLab(t)
 	for _, sz := range sizes {
 		name := "ptywatch"
-		run := exec.Command(binary, "--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "30")
+		run := exec.Command(binary, "--workdir", workdir, "run", "--name", name, "--cgroup-parent", cgParent, "--", "/bin/busybox", "sleep", "300")
 		run.Env = append(os.Environ(), "NO_COLOR=1")
 		if err := run.Start(); err != nil {
 			t.Fatal(err)
@@ -118,7 +118,7 @@ func TestPtyInspectWatch(t *testing.T) {
 		key := map[bool]string{true: "\x03", false: "q"}[sz[0] == 80]
 		tm.Send(t, key)
 		// Well before the container's sleep ends, which would end the watch too.
-		if code := tm.Wait(t, 5*time.Second); code != 0 && (key == "q" || code != 130) {
+		if code := tm.Wait(t, 20*time.Second); code != 0 && (key == "q" || code != 130) {
 			t.Errorf("%v: %q: exit %d\n%s", sz, key, code, tm.Dump())
 		}
 		if !strings.HasSuffix(tm.Raw(), "\n") {

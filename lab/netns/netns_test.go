@@ -178,7 +178,7 @@ func TestVethBetweenTwoNamespaces(t *testing.T) {
 	// The container's namespace goes, and the pair with it.
 	_ = box.Process.Kill()
 	cns.Close()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		hl, _ = Links(host)
 		if !has(hl, "uh-test0", "") {
