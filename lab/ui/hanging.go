@@ -57,6 +57,11 @@ func wrap2(s string, first, rest int) []string {
 		case word == "":
 		case line == "":
 			line = word
+		case strings.HasSuffix(word, cont):
+			// A command continued over lines starts a line of its own, so
+			// that what is copied from its first line is the command alone,
+			// not "gid_map:" before it (walkthrough 13).
+			lines, line, n = append(lines, line), word, rest
 		case Width(line)+1+Width(word) <= n:
 			line += " " + word
 		default:

@@ -182,9 +182,9 @@ func wrap(s string, n int) []string {
 		switch {
 		case line == "":
 			line = word
-		case Width(line)+1+Width(word) <= n:
+		case Width(line)+1+Width(word) <= n && !strings.HasSuffix(word, cont):
 			line += " " + word
-		default:
+		default: // full, or a command continued over lines: on its own
 			flush()
 			line = word
 		}

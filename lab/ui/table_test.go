@@ -232,11 +232,13 @@ func TestWrapKeepsCommandsWhole(t *testing.T) {
 		{"run: sudo underhood run --name a-very-long-name --memory 64M -- /bin/busybox sh", 30,
 			[]string{"run:", "sudo underhood run --name \\", "a-very-long-name --memory \\", "64M -- /bin/busybox sh"}},
 		// Inside the quotes of a script too: its own shell continues it.
+		// A command continued over lines starts its own, whatever fits
+		// before it: copied from there, it is the command alone.
 		{"run: sudo sh -c 'echo a long script that does not fit one line' now", 30,
-			[]string{"run: sudo sh -c \\", "'echo a long script that \\", "does not fit one line'", "now"}},
+			[]string{"run:", "sudo sh -c \\", "'echo a long script that \\", "does not fit one line'", "now"}},
 		// After an operator in the quotes, the script goes on anyway.
 		{"run: sudo sh -c 'cd /sys/fs/cgroup/pids/box && exec sh' now", 34,
-			[]string{"run: sudo sh -c \\", "'cd /sys/fs/cgroup/pids/box &&", "exec sh'", "now"}},
+			[]string{"run:", "sudo sh -c \\", "'cd /sys/fs/cgroup/pids/box &&", "exec sh'", "now"}},
 	} {
 		if got := wrap(c.in, c.n); !slices.Equal(got, c.want) {
 			t.Errorf("wrap(%q, %d):\n got %q\nwant %q", c.in, c.n, got, c.want)
