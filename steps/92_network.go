@@ -87,9 +87,9 @@ func init() {
 				"clone(CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS)",
 				"socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) in the stand-in's namespace",
 				"RTM_NEWLINK uh-… {kind veth, peer {eth0, IFLA_NET_NS_FD /proc/PID/ns/net}}",
-				"RTM_NEWADDR 10.200.x.1/30 on uh-…; RTM_NEWLINK ifi_flags IFF_UP",
+				"RTM_NEWADDR 10.200.x.y/30 on uh-…; RTM_NEWLINK ifi_flags IFF_UP",
 				"setns(/proc/PID/ns/net), socket(AF_NETLINK), setns back, and on it:",
-				"  RTM_NEWADDR 10.200.x.2/30 on eth0; eth0 and lo up",
+				"  RTM_NEWADDR the /30's other address on eth0; eth0 and lo up",
 				"the end: the container's namespace goes, and the pair with it",
 			},
 			Differs: "The host's end of the pair lives in a network namespace the step makes, standing in for the host, so that the lab never adds an interface, an address or a route to the machine (run --net veth puts it in the host's own). " +

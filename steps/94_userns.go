@@ -54,7 +54,7 @@ func init() {
 			Why: "Without a user namespace, uid 0 in a container is uid 0 on the host: whatever gets out (an escape, a mounted disk, a bug in the kernel) gets out as root. " +
 				"A user namespace has its own users: its uid_map says which host uid each of its uids is. Root inside holds every capability, but only over what its namespace owns; to the rest of the host it is the user the map names.",
 			Shell: []string{
-				"sudo -s                                 # a root shell; exit at the end",
+				"sudo bash                               # a root shell; exit at the end",
 				"unshare --user --pid --mount --uts --fork sleep 1000 &",
 				"sleep 1; PID=$(pgrep -P $!)             # its sleep: that unshare's child",
 				"echo '0 65534 1' > /proc/$PID/uid_map   # 0 inside = 65534 outside",
