@@ -333,7 +333,11 @@ func (r *runner) run(b *block) (string, error) {
 	r.blocks++
 	var fifo *os.File
 	var outputs []string
-	sepRE := regexp.MustCompile(`@@uh-` + r.token + `-(\d+)-(\d+)@@\r?\n?`)
+	// The separator with its line end: echo prints them at once, but the
+	// reader may see the line before its end (a pseudo-terminal's "\r\n"
+	// comes later), and the next output would then begin with it: a blank
+	// line and the prompt twice in the page (seen in pages 6 and 7).
+	sepRE := regexp.MustCompile(`@@uh-` + r.token + `-(\d+)-(\d+)@@\r?\n`)
 	sessionEnd := -1 // the id of the last line of the session running now
 	for i, l := range b.lines {
 		id := r.blocks*1000 + i
