@@ -40,6 +40,10 @@ func TestWrappedHintsPasteAsTyped(t *testing.T) {
 		// broke as prose: "sys" went on a line of its own.
 		{"  directory: mkdir -p /root/fresh && cd /root/fresh && mkdir -p bin dev etc proc sys",
 			"mkdir -p /root/fresh && cd /root/fresh && mkdir -p bin dev etc proc sys"},
+		// Walkthrough 14: the page makes ~/Downloads first, and so does the
+		// hint.
+		{"  file: download it: mkdir -p /root/Downloads && wget -O /root/Downloads/busybox https://busybox.net/downloads/binaries/1.35.0-x86_64-linux-musl/busybox; or copy the static one of busybox-static: mkdir -p /root/Downloads && cp /bin/busybox /root/Downloads/busybox",
+			"mkdir -p /root/Downloads && wget -O /root/Downloads/busybox https://busybox.net/downloads/binaries/1.35.0-x86_64-linux-musl/busybox;"},
 	}
 	for _, h := range hints {
 		// From 48: below, a path alone is wider than the line.
@@ -128,24 +132,36 @@ func tooLong(cmd string, n int) bool {
 	return false
 }
 
-// Two commands that a hint joins with "and" are two commands, not one
-// continued with " \" (walkthrough 13: check 5's "sudo underhood check 2
-// --rootfs … and sudo underhood check 3 --rootfs …", pasted, ran as one
-// check with five arguments).
+// Prose after a command ends it: two commands a hint joins with "and"
+// are two, not one continued with " \\" (walkthrough 13: check 5's "sudo
+// underhood check 2 --rootfs … and sudo underhood check 3 --rootfs …",
+// pasted, ran as one check with five arguments), and "cd ~/container and
+// run the page's …" is a cd and prose (walkthrough 14: check 8's hint had
+// a " \\" after "run the").
 func TestProseBetweenCommandsEndsThem(t *testing.T) {
-	hint := "proc: finish it first: sudo underhood check 2 --rootfs /root/half and sudo underhood check 3 --rootfs /root/half"
-	for n := 48; n <= 120; n += 2 {
-		lines := wrap2(hint, n, n-4)
-		for _, want := range []string{"sudo underhood check 2 --rootfs /root/half", "sudo underhood check 3 --rootfs /root/half"} {
-			cmd := typed(pasted(lines, want[:len("sudo underhood check 2")]))
-			if !strings.HasPrefix(cmd, want) || strings.Contains(cmd, " and ") && strings.Contains(strings.Join(lines, "\n"), "and \\") {
-				t.Errorf("at %d columns the copied command is %q, not %q:\n%s", n, cmd, want, strings.Join(lines, "\n"))
+	for _, c := range []struct {
+		hint  string
+		cmds  []string
+		prose string // never on a line that ends in " \\"
+	}{
+		{"proc: finish it first: sudo underhood check 2 --rootfs /root/half and sudo underhood check 3 --rootfs /root/half",
+			[]string{"sudo underhood check 2 --rootfs /root/half", "sudo underhood check 3 --rootfs /root/half"}, " and "},
+		{"a process in the root: cd ~/container and run the page's sudo unshare -m -p -f --mount-proc=$PWD/proc sh -ec '…pivot_root…' (keep its shell open); then, from another terminal: sudo underhood check 8 --rootfs /root/container",
+			[]string{"cd ~/container", "sudo underhood check 8 --rootfs /root/container"}, "run the"},
+	} {
+		for n := 48; n <= 120; n += 2 {
+			lines := wrap2(c.hint, n, n-4)
+			for _, want := range c.cmds {
+				cmd := typed(pasted(lines, want[:min(len(want), 22)]))
+				if !strings.HasPrefix(cmd, want) {
+					t.Errorf("at %d columns the copied command is %q, not %q:\n%s", n, cmd, want, strings.Join(lines, "\n"))
+				}
 			}
-		}
-		for _, l := range lines {
-			if strings.HasSuffix(l, " \\") {
-				t.Errorf("at %d columns a line is continued, though each command fits a line:\n%s", n, strings.Join(lines, "\n"))
-				break
+			for _, l := range lines {
+				if strings.HasSuffix(l, " \\") && strings.Contains(l, c.prose) {
+					t.Errorf("at %d columns prose is continued as a command:\n%s", n, strings.Join(lines, "\n"))
+					break
+				}
 			}
 		}
 	}

@@ -251,12 +251,15 @@ func isNumber(w string) bool {
 	return w != "."
 }
 
-// joins reports whether words[k] is prose joining two commands: "and",
-// "then" or "or" before another command ("… check 2 and sudo underhood
-// check 3 …"), which ends the first.
+// joins reports whether words[k] is prose after a command, which ends it:
+// "and" or "then" ("… check 2 and sudo underhood check 3 …", "cd
+// ~/container and run the page's …"; a shell joins with && and ;), or
+// "or" before another command.
 func joins(words []string, k int) bool {
 	switch Strip(words[k]) {
-	case "and", "then", "or":
+	case "and", "then":
+		return true
+	case "or":
 		return k+1 < len(words) && startsCommand(words, k+1)
 	}
 	return false

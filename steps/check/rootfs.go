@@ -19,7 +19,7 @@ import (
 func Busybox(e Env) []Item {
 	p := e.Busybox
 	get := e.fix(
-		"download it (wget -O "+p+" "+busybox.DefaultURL+"), or copy the static one of busybox-static: cp /bin/busybox "+p,
+		"download it: mkdir -p "+filepath.Dir(p)+" && wget -O "+p+" "+busybox.DefaultURL+"; or copy the static one of busybox-static: mkdir -p "+filepath.Dir(p)+" && cp /bin/busybox "+p,
 		"sudo underhood download (without network: sudo apt-get install busybox-static, then sudo underhood download --from /bin/busybox)")
 	var items []Item
 	fi, err := os.Stat(p)
@@ -36,13 +36,13 @@ func Busybox(e Env) []Item {
 	}
 	if fi.Size() == 0 {
 		// What a failed wget -O leaves, renamed and made executable.
-		return append(items, Item{"file", ui.Fail, p + " is empty (0 B): a download that failed leaves one", "remove it (rm " + p + "), then " + get},
+		return append(items, Item{"file", ui.Fail, p + " is empty (0 B): a download that failed leaves one", "remove it: rm " + p + "; then " + get},
 			skipped("executable"), skipped("static"), skipped("runs"))
 	}
 	if head := fileHead(p, 16); !strings.HasPrefix(head, "\x7fELF") {
 		// A web page, say: what a wrong URL or a captive proxy leaves;
 		// chmod +x would not help it.
-		return append(items, Item{"file", ui.Fail, fmt.Sprintf("%s is not a program (%s, beginning %q): a download of the wrong thing, a web page perhaps", p, fileSize(fi), head), "remove it (rm " + p + "), then " + get},
+		return append(items, Item{"file", ui.Fail, fmt.Sprintf("%s is not a program (%s, beginning %q): a download of the wrong thing, a web page perhaps", p, fileSize(fi), head), "remove it: rm " + p + "; then " + get},
 			skipped("executable"), skipped("static"), skipped("runs"))
 	}
 	items = append(items, Item{"file", ui.OK, fmt.Sprintf("%s, %s", p, fileSize(fi)), ""})
