@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -186,10 +187,13 @@ func launchTee(o *ui.IO, w state.Workdir, opt ContainerOptions, spec *container.
 	// On the terminal in front of the user: the interactive shell gets the
 	// terminal to itself (Ctrl-C is the shell's); a command stays in
 	// underhood's process group, so Ctrl-C reaches underhood too, which
-	// stops the command even when, as PID 1, it ignores SIGINT.
+	// stops the command even when, as PID 1, it ignores SIGINT. A step's
+	// own scripted demo (the fork bomb, the busy loop) is a command too:
+	// given the terminal, Ctrl-C ended only its children, and the step went
+	// on to its next part (walkthrough 15).
 	if o.InTTY && foregroundTerminal() {
-		spec.Terminal = len(opt.Argv) == 0
-		spec.SameGroup = len(opt.Argv) > 0
+		shell := len(opt.Argv) == 0 && interactive(spec.Argv)
+		spec.Terminal, spec.SameGroup = shell, !shell
 	}
 	spec.Context = opt.Context
 	if spec.Memory == 0 {
@@ -321,6 +325,26 @@ func hostEnv(bin string) []string {
 		env = append(env, "TERM="+t)
 	}
 	return env
+}
+
+// interactive reports whether argv is a shell that reads the terminal:
+// sh, ash or bash (busybox's too) with no script (-c) and nothing to run.
+func interactive(argv []string) bool {
+	if len(argv) == 0 {
+		return true
+	}
+	for _, a := range argv[1:] {
+		if !strings.HasPrefix(a, "-") && filepath.Base(a) != "sh" || strings.HasPrefix(a, "-") && strings.Contains(a, "c") {
+			return false
+		}
+	}
+	switch filepath.Base(argv[0]) {
+	case "sh", "ash", "bash":
+		return true
+	case "busybox":
+		return len(argv) > 1 && filepath.Base(argv[1]) == "sh"
+	}
+	return false
 }
 
 // foregroundTerminal reports whether stdin is this process's controlling

@@ -467,3 +467,22 @@ func pausesFit(t *testing.T, tm *ptytest.Term, d time.Duration) int {
 	}
 	return prompts
 }
+
+// Ctrl-C during a step's scripted demo stops the step: underhood gets it
+// with the demo (walkthrough 15: the demo had the terminal to itself, the
+// bomb's children died of the Ctrl-C, and the step went on to its busy
+// loop), exits 130 and leaves nothing.
+func TestPtyCtrlCStopsAStep(t *testing.T) {
+	needLab(t)
+	tm := ptytest.Start(t, 80, 24, exec.Command(binary, "--workdir", workdir, "limits", "--cgroup-parent", cgParent))
+	tm.WaitFor(t, "fork bomb", time.Minute)
+	time.Sleep(500 * time.Millisecond) // the bomb is going
+	tm.Send(t, "\x03")
+	if code := tm.Wait(t, 30*time.Second); code != 130 {
+		t.Errorf("limits after Ctrl-C: exit %d, want 130\n%s", code, tm.Dump())
+	}
+	if s := tm.Raw(); strings.Contains(s, "busy loop") {
+		t.Errorf("limits went on after Ctrl-C:\n%s", tm.Dump())
+	}
+	assertClean(t)
+}

@@ -663,6 +663,15 @@ func wait(cmd *exec.Cmd, sigs chan os.Signal, grace time.Duration, res *Result) 
 	for {
 		select {
 		case err := <-done:
+			// A Ctrl-C that reached the payload's group too may end it
+			// first: the signal underhood got at the same time still counts.
+			select {
+			case sg := <-sigs:
+				if res.Interrupted == nil {
+					res.Interrupted = sg
+				}
+			default:
+			}
 			return err
 		case sg := <-sigs:
 			if res.Interrupted != nil {

@@ -16,7 +16,7 @@ import (
 // the layout and a static, executable bin/busybox.
 func readyRoot(e Env) Item {
 	const name = "root filesystem"
-	fix := e.fix("finish it first: sudo underhood check 2 --rootfs "+e.Rootfs+" and sudo underhood check 3 --rootfs "+e.Rootfs, "sudo underhood rootfs")
+	fix := e.fix("finish it first: sudo underhood check 2 --rootfs "+e.Rootfs+"; sudo underhood check 3 --rootfs "+e.Rootfs, "sudo underhood rootfs")
 	if err := rootfs.Check(e.Rootfs); err != nil {
 		var nr *rootfs.NotReadyError
 		if errors.As(err, &nr) {
